@@ -1,0 +1,132 @@
+# selut — one Makefile, plain GNU make + pkg-config.
+#   make            build/libselut.a, build/libselut.so, build/selut.so, build/selut
+#   make test       C (Criterion) + Lua suites        make test SAN=1  same under ASan+UBSan
+#   make bench      benchmarks                         make deps        install Debian packages
+#   make examples   C examples                         make clean
+SHELL := /bin/bash
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+SAN ?=
+BUILD ?= build$(if $(SAN),-san)
+PREFIX ?= /usr/local
+
+DEB_PACKAGES := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev zlib1g-dev \
+                libcriterion-dev libreadline-dev dataset-fashion-mnist
+PKGS := lua5.4 openblas libpng zlib
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -Wmissing-prototypes \
+          -Wstrict-prototypes -Wwrite-strings -fPIC -fno-strict-aliasing
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -MMD -MP -Icore -Ibindings
+ifneq ($(MAKECMDGOALS),deps)
+ifneq ($(MAKECMDGOALS),clean)
+  MISSING := $(shell for p in $(PKGS) criterion; do $(PKG_CONFIG) --exists $$p || echo $$p; done)
+  ifneq ($(strip $(MISSING)),)
+    $(error missing pkg-config packages: $(MISSING) -- run 'make deps' (or: apt-get install $(DEB_PACKAGES)))
+  endif
+  CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS))
+  LIBS := $(shell $(PKG_CONFIG) --libs openblas libpng zlib) -lm -lpthread
+  LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4)
+  TEST_CFLAGS := $(shell $(PKG_CONFIG) --cflags criterion)
+  TEST_LIBS := $(shell $(PKG_CONFIG) --libs criterion)
+endif
+endif
+
+ifneq ($(SAN),)
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  CFLAGS += $(SANFLAGS)
+  LDFLAGS += $(SANFLAGS)
+endif
+
+CORE_SRC := $(sort $(wildcard core/*/*.c core/*.c))
+BIND_SRC := $(filter-out bindings/selut_main.c,$(sort $(wildcard bindings/*.c)))
+SCRIPTS := $(sort $(wildcard scripts/*.lua))
+TEST_SRC := $(sort $(wildcard tests/c/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sl_scripts.o
+LIB_OBJ := $(CORE_OBJ) $(BIND_OBJ)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+SOVERSION := 0
+LIBA := $(BUILD)/libselut.a
+LIBSO := $(BUILD)/libselut.so
+LUAMOD := $(BUILD)/selut.so
+LAUNCHER := $(BUILD)/selut
+TESTBIN := $(BUILD)/test_selut
+
+.PHONY: all test test-c test-lua bench examples clean deps install uninstall
+all: $(LIBA) $(LIBSO) $(LUAMOD) $(LAUNCHER)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Lua scripts are embedded as byte arrays; chunk names point at the real files.
+$(BUILD)/sl_scripts.c: bindings/embed_scripts.lua $(SCRIPTS)
+	@mkdir -p $(dir $@)
+	lua5.4 bindings/embed_scripts.lua $(SCRIPTS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/sl_scripts.o: $(BUILD)/sl_scripts.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(LIBSO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libselut.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf libselut.so $@.$(SOVERSION)
+# The Lua C module must NOT link liblua: the host interpreter provides it.
+$(LUAMOD): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+$(LAUNCHER): $(BUILD)/bindings/selut_main.o $(LIBA)
+	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
+
+$(BUILD)/tests/c/%.o: tests/c/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+$(TESTBIN): $(TEST_OBJ) $(LIBA)
+	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(TEST_LIBS) $(LUA_LIBS) $(LIBS)
+
+# Criterion does not fail a test on a LeakSanitizer report, so the log is
+# checked too (see docs/testing.md). Lua suites run inside the Criterion binary.
+TEST_ENV := SELUT_ROOT=$(CURDIR) SELUT_LAUNCHER=$(CURDIR)/$(LAUNCHER) OPENBLAS_NUM_THREADS=1
+ifneq ($(SAN),)
+  TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+              LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+endif
+test: $(TESTBIN) $(LAUNCHER)
+	@rm -f $(BUILD)/test.log
+	@set -o pipefail 2>/dev/null; $(TEST_ENV) $(TESTBIN) -j2 --short-filename $(TESTARGS) 2>&1 | tee $(BUILD)/test.log; \
+	  status=$$?; \
+	  if grep -qE 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:' $(BUILD)/test.log; then \
+	    echo "sanitizer report found in $(BUILD)/test.log: failing"; exit 1; fi; \
+	  exit $$status
+
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIBA) $(LUA_LIBS) $(LIBS)
+bench: $(BENCH_BIN) $(LAUNCHER)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@if [ -x bench/run.sh ]; then bash bench/run.sh $(BUILD); fi
+
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c examples/*/*.c))
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+$(BUILD)/examples/%: examples/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIBA) $(LUA_LIBS) $(LIBS)
+examples: $(EXAMPLE_BIN)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing"; \
+	  echo "run as root: apt-get update && apt-get install -y$$missing"; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q$$missing
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

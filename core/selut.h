@@ -1,0 +1,26 @@
+/*
+ * selut: float32 tensors, layers, losses, optimizers, data and plots for
+ * self-normalizing networks. The umbrella header for C users of the core.
+ */
+#ifndef SELUT_H
+#define SELUT_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "tensor/error.h"
+#include "tensor/alloc.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+#include "tensor/ops.h"
+#include "tensor/blas.h"
+#include "nn/nn.h"
+#include "io/io.h"
+#include "viz/viz.h"
+
+#define SELUT_VERSION "0.1.0"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

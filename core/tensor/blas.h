@@ -1,0 +1,24 @@
+/*
+ * Matrix products through OpenBLAS. Shapes are validated before the BLAS
+ * call (OpenBLAS's xerbla would print to stderr otherwise).
+ */
+#ifndef SL_BLAS_H
+#define SL_BLAS_H
+#include <stdbool.h>
+
+#include "tensor.h"
+
+/* c = alpha * op(a) @ op(b) + beta * c, all 2-D; op = transpose when the
+ * flag is set. c must be [M x N]. beta = 1 accumulates (gradients). */
+int sl_gemm(sl_tensor *c, const sl_tensor *a, bool trans_a, const sl_tensor *b,
+            bool trans_b, float alpha, float beta);
+/* New tensor a @ b for 2-D a, b (or 1-D b: matrix-vector, 1-D a: vector-matrix). */
+sl_tensor *sl_matmul(const sl_tensor *a, const sl_tensor *b);
+/* Raw row-major sgemm on arrays: C[MxN] = alpha*op(A)*op(B) + beta*C. */
+void sl_sgemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                  float alpha, const float *a, const float *b, float beta, float *c);
+/* BLAS thread count (OpenBLAS). */
+void sl_set_num_threads(int n);
+int sl_get_num_threads(void);
+
+#endif
