@@ -92,7 +92,7 @@ $(TESTBIN): $(TEST_OBJ) $(LIBA)
 # checked too (see docs/testing.md). Lua suites run inside the Criterion binary.
 TEST_ENV := SELUT_ROOT=$(CURDIR) SELUT_LAUNCHER=$(CURDIR)/$(LAUNCHER) OPENBLAS_NUM_THREADS=1
 ifneq ($(SAN),)
-  TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
 test: $(TESTBIN) $(LAUNCHER)

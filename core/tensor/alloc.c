@@ -6,12 +6,20 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 
 #define HEADER 64
 
 static _Thread_local uint64_t alloc_count;
+
+/* Total RAM: requests beyond it fail at once instead of after overcommit. */
+static size_t physical_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || size <= 0) return SIZE_MAX;
+  return (size_t)pages * (size_t)size;
+}
 static _Thread_local size_t alloc_bytes;
 static _Thread_local size_t memory_limit;
 
@@ -22,6 +30,9 @@ void *sl_malloc(size_t n) {
     return sl_fail_null(SL_ELIMIT,
                         "memory limit exceeded: %zu bytes requested, %zu of %zu bytes in use",
                         n, alloc_bytes, memory_limit);
+  if (n > ((size_t)1 << 30) && n > physical_memory())
+    return sl_fail_null(SL_ENOMEM, "out of memory: %zu bytes requested, more than this machine's %zu bytes of RAM",
+                        n, physical_memory());
   void *p = NULL;
   if (posix_memalign(&p, HEADER, n + HEADER) != 0 || !p)
     return sl_fail_null(SL_ENOMEM, "out of memory allocating %zu bytes", n);

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -190,7 +191,11 @@ static int reduce_dim(enum red kind, const char *name, sl_tensor *y, const sl_te
   int64_t shape[SL_MAX_DIMS];
   char a[160], b[160];
   int st = sl_reduce_shape(x, dim, &nd, shape);
-  if (st) return sl_fail(st, "%s: %s", name, sl_last_error());
+  if (st) {
+    char msg[256]; /* sl_fail would read the buffer it writes */
+    snprintf(msg, sizeof msg, "%s", sl_last_error());
+    return sl_fail(st, "%s: %s", name, msg);
+  }
   int64_t outn = 1;
   for (int i = 0; i < nd; i++) outn *= shape[i];
   if (y->numel != outn)
