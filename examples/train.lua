@@ -1,0 +1,252 @@
+-- The main job: a self-normalizing MLP on Fashion-MNIST.
+--   build/selut examples/train.lua                 (784 -> 8 x 512 SELU -> 10, 10 epochs)
+--   build/selut examples/train.lua --epochs 1 --limit 10000   (a quick try)
+--   build/selut examples/train.lua --help
+local selut = require "selut"
+local args = require "selut.args"
+local progress = require "selut.progress"
+local nn, optim = selut.nn, selut.optim
+
+local spec = {
+  {"epochs", 10, "number of epochs", min = 1},
+  {"depth", 8, "hidden layers", min = 1, max = 1000},
+  {"width", 512, "units per hidden layer", min = 1},
+  {"act", "selu", "activation", choices = {"selu", "elu", "relu"}},
+  {"init", "auto", "weight init (auto: lecun for selu/elu, he for relu)", choices = {"auto", "lecun", "he", "xavier"}},
+  {"dropout", 0.05, "dropout rate (AlphaDropout for selu, Dropout otherwise; 0 = off)", min = 0},
+  {"optim", "sgd", "optimizer", choices = {"sgd", "adam", "adamw"}},
+  {"lr", 0.01, "learning rate", min = 0},
+  {"momentum", 0.9, "SGD momentum", min = 0},
+  {"weight_decay", 0.0, "weight decay", min = 0},
+  {"schedule", "none", "learning-rate schedule over the run", choices = {"none", "cosine", "step"}},
+  {"batch", 128, "batch size", min = 1},
+  {"seed", 1, "random seed"},
+  {"threads", 0, "BLAS threads (0 = keep the launcher's setting)", min = 0},
+  {"limit", 0, "use only the first N training (and test) samples (0 = all)", min = 0},
+  {"data", "/usr/share/datasets/fashion-mnist", "dataset directory"},
+  {"out", "", "output folder [default: runs/<timestamp>]"},
+  {"resume", "", "checkpoint (last.safetensors) to continue from"},
+  {"plots", true, "write activation histograms and curves as PNG"},
+}
+
+local opt, err, usage = args.parse(arg, spec, "selut examples/train.lua [options]")
+if not opt then
+  io.stderr:write("train.lua: ", err, "\n", usage, "\n")
+  os.exit(2)
+end
+if opt.help then
+  print(usage)
+  os.exit(0)
+end
+if opt.dropout >= 1 then
+  io.stderr:write("train.lua: option '--dropout' must be in [0, 1), got ", opt.dropout, "\n", usage, "\n")
+  os.exit(2)
+end
+
+local function log(fmt, ...) io.stdout:write(string.format(fmt, ...), "\n") io.stdout:flush() end
+
+local function build_net()
+  local layers, fan_in = {}, 784
+  local Act = ({selu = nn.SELU, elu = nn.ELU, relu = nn.ReLU})[opt.act]
+  for _ = 1, opt.depth do
+    layers[#layers + 1] = nn.Linear(fan_in, opt.width)
+    layers[#layers + 1] = Act()
+    if opt.dropout > 0 then
+      layers[#layers + 1] = opt.act == "selu" and nn.AlphaDropout(opt.dropout) or nn.Dropout(opt.dropout)
+    end
+    fan_in = opt.width
+  end
+  layers[#layers + 1] = nn.Linear(fan_in, 10)
+  local net = nn.Sequential(layers)
+  local init = opt.init
+  if init == "auto" then init = opt.act == "relu" and "he" or "lecun" end
+  local fn = ({lecun = nn.init.lecun_normal, he = nn.init.he_normal, xavier = nn.init.xavier_uniform})[init]
+  fn(net)
+  return net, init
+end
+
+local function make_optimizer(params)
+  if opt.optim == "sgd" then
+    return optim.SGD(params, {lr = opt.lr, momentum = opt.momentum, weight_decay = opt.weight_decay})
+  elseif opt.optim == "adam" then
+    return optim.Adam(params, {lr = opt.lr, weight_decay = opt.weight_decay})
+  end
+  return optim.AdamW(params, {lr = opt.lr, weight_decay = opt.weight_decay})
+end
+
+local function lr_at(epoch) -- epoch is 1-based; the schedule steps once per epoch
+  if opt.schedule == "cosine" then
+    return opt.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / opt.epochs))
+  elseif opt.schedule == "step" then
+    return opt.lr * 0.1 ^ ((epoch - 1) // math.max(1, opt.epochs // 3))
+  end
+  return opt.lr
+end
+
+-- Evaluation: mean loss and accuracy over a dataset, in evaluation mode.
+local function evaluate(net, crit, data)
+  net:evaluate()
+  local total, correct, n = 0, 0, 0
+  for xb, yb in data:batches(1000) do
+    local out = net:forward(xb)
+    local b = #yb
+    total = total + crit:forward(out, yb) * b
+    local pred = out:argmax(2)
+    for i = 1, b do
+      if pred[i] == yb[i] then correct = correct + 1 end
+    end
+    n = n + b
+  end
+  net:train()
+  return total / n, correct / n
+end
+
+local function csv_line(r)
+  return string.format("%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.6g", r.epoch, r.train_loss, r.test_loss,
+                       r.test_acc, r.train_acc or 0 / 0, r.seconds, r.lr)
+end
+
+local function write_metrics(out, history)
+  local lines = {"epoch,train_loss,test_loss,test_acc,train_acc,seconds,lr"}
+  local json = {}
+  for _, r in ipairs(history) do
+    lines[#lines + 1] = csv_line(r)
+    json[#json + 1] = string.format(
+      '{"epoch":%d,"train_loss":%.6f,"test_loss":%.6f,"test_acc":%.6f,"seconds":%.3f,"lr":%.6g}',
+      r.epoch, r.train_loss, r.test_loss, r.test_acc, r.seconds, r.lr)
+  end
+  selut.sys.write_file(out .. "/metrics.csv", table.concat(lines, "\n") .. "\n")
+  selut.sys.write_file(out .. "/metrics.json", "[\n" .. table.concat(json, ",\n") .. "\n]\n")
+end
+
+local function state_path(ckpt) return (ckpt:gsub("%.safetensors$", "")) .. ".state.safetensors" end
+
+-- Checkpoint = model file (PyTorch state_dict names, loads with
+-- load_state_dict) + a sibling state file (optimizer buffers, step, epoch,
+-- generator state) so --resume continues exactly.
+local function save_checkpoint(path, net, opt_obj, meta)
+  local state = opt_obj:state()
+  local smeta = {epoch = tostring(meta.epoch), step = tostring(opt_obj:get_step()),
+                 rng = (selut.sys.get_rng_state():gsub(".", function(c) return string.format("%02x", c:byte()) end)),
+                 best_acc = tostring(meta.best_acc), best_epoch = tostring(meta.best_epoch)}
+  selut.save(state_path(path), state, smeta)
+  selut.save(path, net, {epoch = tostring(meta.epoch), test_acc = tostring(meta.test_acc),
+                         recipe = meta.recipe})
+end
+
+local function load_checkpoint(path, net, opt_obj)
+  selut.load(path, net)
+  local tensors, meta = selut.load(state_path(path))
+  local state = opt_obj:state()
+  for name, t in pairs(state) do
+    local src = tensors[name]
+    if not src then error(string.format("resume: %s has no optimizer state '%s'", state_path(path), name), 0) end
+    t:copy(src)
+  end
+  opt_obj:set_step(math.tointeger(tonumber(meta.step)) or 0)
+  selut.sys.set_rng_state((meta.rng:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
+  return math.tointeger(tonumber(meta.epoch)), tonumber(meta.best_acc) or 0, math.tointeger(tonumber(meta.best_epoch)) or 0
+end
+
+local function main()
+  if opt.threads > 0 then selut.set_num_threads(opt.threads) end
+  selut.manual_seed(opt.seed)
+  local out = opt.out
+  if out == "" then out = "runs/" .. os.date("%Y%m%d-%H%M%S") end
+  selut.sys.mkdir(out)
+
+  local train, test = selut.data.fashion_mnist(opt.data)
+  if opt.limit > 0 then
+    train = train:subset(math.min(opt.limit, train:size()))
+    test = test:subset(math.min(opt.limit, test:size()))
+  end
+  local mean, std = train:standardize()
+  test:standardize(mean, std)
+
+  local net, init = build_net()
+  local crit = nn.CrossEntropyLoss()
+  local opt_obj = make_optimizer(net:parameters())
+  local recipe = string.format("784 -> %d x %d %s%s -> 10, %s init, %s lr %g, batch %d", opt.depth, opt.width,
+                               opt.act, opt.dropout > 0 and string.format(" + dropout %g", opt.dropout) or "",
+                               init, opt.optim, opt.lr, opt.batch)
+  log("selut %s | %s | train %d, test %d | out %s", selut.version, recipe, train:size(), test:size(), out)
+
+  local first_epoch, best_acc, best_epoch = 1, -1, 0
+  if opt.resume ~= "" then
+    local done
+    done, best_acc, best_epoch = load_checkpoint(opt.resume, net, opt_obj)
+    first_epoch = done + 1
+    log("resumed from %s after epoch %d", opt.resume, done)
+  end
+
+  local viz = opt.plots and selut.viz and selut.viz.histograms and selut.viz
+  local probe = viz and test:subset(math.min(1000, test:size())) or nil
+  local history = {}
+  local nbatches = (train:size() + opt.batch - 1) // opt.batch
+  local t_start = selut.clock()
+  local last_acc = 0
+  for epoch = first_epoch, opt.epochs do
+    local lr = lr_at(epoch)
+    opt_obj:set_lr(lr)
+    net:train()
+    local bar = progress.new{total = nbatches, label = string.format("epoch %d/%d", epoch, opt.epochs)}
+    local t0 = selut.clock()
+    local sum, count, b = 0, 0, 0
+    for xb, yb in train:batches(opt.batch, {shuffle = true}) do
+      local out_b = net:forward(xb)
+      local loss = crit:forward(out_b, yb)
+      b = b + 1
+      if loss ~= loss or loss == math.huge or loss == -math.huge then
+        bar:finish()
+        error(string.format("non-finite training loss (%s) at epoch %d, batch %d: stopping; the last good " ..
+                            "checkpoint is %s/last.safetensors (try a smaller --lr)", loss, epoch, b, out), 0)
+      end
+      opt_obj:zero_grad()
+      net:backward(xb, crit:backward(out_b, yb))
+      opt_obj:step()
+      local n = #yb
+      sum, count = sum + loss * n, count + n
+      bar:update(b, {samples = count, loss = sum / count})
+    end
+    bar:finish()
+    local train_loss = sum / count
+    local test_loss, test_acc = evaluate(net, crit, test)
+    local secs = selut.clock() - t0
+    last_acc = test_acc
+    history[#history + 1] = {epoch = epoch, train_loss = train_loss, test_loss = test_loss,
+                             test_acc = test_acc, seconds = secs, lr = lr}
+    log("epoch %2d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %.1f s  (%.0f samples/s)", epoch,
+        opt.epochs, train_loss, test_loss, 100 * test_acc, secs, count / secs)
+    local meta = {epoch = epoch, test_acc = test_acc, recipe = recipe}
+    if test_acc > best_acc then
+      best_acc, best_epoch = test_acc, epoch
+      meta.best_acc, meta.best_epoch = best_acc, best_epoch
+      save_checkpoint(out .. "/best.safetensors", net, opt_obj, meta)
+    end
+    meta.best_acc, meta.best_epoch = best_acc, best_epoch
+    save_checkpoint(out .. "/last.safetensors", net, opt_obj, meta)
+    write_metrics(out, history)
+    if viz then
+      viz.histograms(net, probe.x, string.format("%s/act_epoch%02d.png", out, epoch),
+                     {title = string.format("activations after epoch %d (%s)", epoch, opt.act)})
+    end
+  end
+  if viz and #history > 0 then
+    local losses, tests, accs = {}, {}, {}
+    for i, r in ipairs(history) do losses[i], tests[i], accs[i] = r.train_loss, r.test_loss, 100 * r.test_acc end
+    viz.plot({["train loss"] = losses, ["test loss"] = tests}, out .. "/curves.png",
+             {title = "loss per epoch", xlabel = "epoch"})
+    viz.plot({["test accuracy %"] = accs}, out .. "/accuracy.png", {title = "test accuracy per epoch", xlabel = "epoch"})
+  end
+  log("done: %d epochs in %.1f s, test acc %.2f%% (best %.2f%% at epoch %d), checkpoints in %s",
+      opt.epochs - first_epoch + 1, selut.clock() - t_start, 100 * last_acc, 100 * best_acc, best_epoch, out)
+end
+
+local ok, e = xpcall(main, function(m)
+  if os.getenv("SELUT_TRACEBACK") then return debug.traceback(m, 2) end
+  return m
+end)
+if not ok then
+  io.stderr:write("train.lua: ", tostring(e), "\n")
+  os.exit(1)
+end
