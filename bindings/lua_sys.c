@@ -7,11 +7,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "sl_lua.h"
+
+void sl_lua_open_sys(lua_State *L); /* registered by selut_lua.c */
 
 static int sys_isatty(lua_State *L) {
   lua_Integer fd = luaL_optinteger(L, 1, 1);
