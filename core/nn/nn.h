@@ -131,4 +131,34 @@ void sl_optim_set_step(sl_optim *o, int64_t step);
 double sl_lr_step(double base_lr, int64_t epoch, int64_t step_size, double gamma);
 double sl_lr_cosine(double base_lr, int64_t t, int64_t t_max, double eta_min);
 
+/* ---- Additions (issue 3) ---------------------------------------------- */
+
+/* For implementers of C modules: a zeroed module with refcount 1, training
+ * mode on and no parameters; NULL on allocation failure. */
+sl_module *sl_module_new(const sl_module_vtable *vt);
+/* Adds a zero-filled parameter and its zero gradient of this shape under a
+ * static name ("weight"); SL_EINVAL past SL_MAX_PARAMS. */
+int sl_module_add_param(sl_module *m, const char *name, int ndim, const int64_t *shape);
+/* The module's PyTorch class name ("Linear", "Sequential", ...). */
+const char *sl_module_type(const sl_module *m);
+
+/* Cross entropy with labels numbered from label_base (0 for C callers, 1 for
+ * the Lua API) so error messages name the label as the caller wrote it.
+ * sl_cross_entropy_forward/backward are the label_base = 0 forms. */
+int sl_cross_entropy_forward_ex(const sl_tensor *logits, const sl_tensor *labels, int label_base,
+                                double *loss);
+int sl_cross_entropy_backward_ex(sl_tensor *grad, const sl_tensor *logits, const sl_tensor *labels,
+                                 int label_base);
+
+/* AlphaDropout's affine constants for drop probability p (DESIGN.md §2):
+ * kept units become a*x + b, dropped units become `dropped` = a*alpha' + b. */
+void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped);
+
+/* PyTorch's defaults for the option structs. */
+sl_sgd_opts sl_sgd_defaults(double lr);  /* momentum 0, dampening 0, wd 0, no nesterov */
+sl_adam_opts sl_adam_defaults(void);     /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
+sl_adam_opts sl_adamw_defaults(void);    /* as Adam with decoupled = true, wd 1e-2 */
+/* "SGD", "Adam" or "AdamW". */
+const char *sl_optim_type(const sl_optim *o);
+
 #endif

@@ -1,0 +1,247 @@
+/* Elementwise activations and the row-wise softmax family. Kernels are plain
+ * loops (forward above backward); every backward is computed from the input x,
+ * like PyTorch's out-of-place gradients. ELU/SELU: x <= 0 takes the negative
+ * branch (so SELU'(0) = scale*alpha, ELU'(0) = alpha), expm1f on min(x, 0)
+ * so no intermediate overflows; ReLU'(0) = 0. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "../tensor/alloc.h"
+#include "../tensor/error.h"
+#include "nn.h"
+
+/* ---- kernels ----------------------------------------------------------- */
+
+/* y = scale * (x > 0 ? x : alpha * expm1(x)); the negative coefficient is
+ * alpha * scale rounded to float, as PyTorch's elu kernel computes it. */
+void sl_elu_forward_f32(float *y, const float *x, size_t n, float alpha, float scale) {
+  const float negcoef = alpha * scale;
+  for (size_t i = 0; i < n; i++) {
+    float neg = expm1f(fminf(x[i], 0.0f)) * negcoef;
+    y[i] = x[i] <= 0.0f ? neg : x[i] * scale;
+  }
+}
+
+void sl_elu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float alpha, float scale) {
+  const float negcoef = alpha * scale;
+  for (size_t i = 0; i < n; i++) {
+    float neg = gy[i] * negcoef * expf(fminf(x[i], 0.0f));
+    gx[i] = x[i] <= 0.0f ? neg : gy[i] * scale;
+  }
+}
+
+void sl_selu_forward_f32(float *y, const float *x, size_t n) {
+  sl_elu_forward_f32(y, x, n, (float)SL_SELU_ALPHA, (float)SL_SELU_SCALE);
+}
+
+void sl_selu_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  sl_elu_backward_f32(gx, x, gy, n, (float)SL_SELU_ALPHA, (float)SL_SELU_SCALE);
+}
+
+/* Written "x <= 0 ? 0 : x" so NaN propagates like torch.relu. */
+void sl_relu_forward_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
+}
+
+void sl_relu_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) gx[i] = x[i] <= 0.0f ? 0.0f : gy[i];
+}
+
+static void leaky_relu_forward_f32(float *y, const float *x, size_t n, float slope) {
+  for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+}
+
+static void leaky_relu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float slope) {
+  for (size_t i = 0; i < n; i++) gx[i] = x[i] > 0.0f ? gy[i] : gy[i] * slope;
+}
+
+static void tanh_forward_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+static void tanh_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float t = tanhf(x[i]);
+    gx[i] = gy[i] * (1.0f - t * t);
+  }
+}
+
+/* Both branches stay finite: exp of a non-positive argument only. */
+static inline float sigmoidf(float x) {
+  float e = expf(-fabsf(x));
+  return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+static void sigmoid_forward_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]);
+}
+
+static void sigmoid_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float s = sigmoidf(x[i]);
+    gx[i] = gy[i] * (1.0f - s) * s;
+  }
+}
+
+/* Exact GELU (PyTorch's approximate='none'): x * Phi(x). */
+#define SL_SQRT1_2 0.70710678118654752440f
+#define SL_GELU_BETA 0.39894228040143267794f /* 1/sqrt(2 pi) */
+
+static void gelu_forward_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * SL_SQRT1_2));
+}
+
+static void gelu_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float cdf = 0.5f * (1.0f + erff(x[i] * SL_SQRT1_2));
+    float pdf = SL_GELU_BETA * expf(-0.5f * x[i] * x[i]);
+    gx[i] = gy[i] * (cdf + x[i] * pdf);
+  }
+}
+
+/* Row-wise softmax / log-softmax over the last dim: x, y: (rows, c).
+ * Max-shifted; sums accumulated in double. */
+static void softmax_rows_f32(float *y, const float *x, int64_t rows, int64_t c, bool take_log) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float *yr = y + r * c;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < c; j++) mx = fmaxf(mx, xr[j]);
+    if (mx == -INFINITY) mx = 0.0f; /* an all -inf row gives NaN, as in PyTorch */
+    double sum = 0.0;
+    for (int64_t j = 0; j < c; j++) sum += (double)expf(xr[j] - mx);
+    if (take_log) {
+      double lse = (double)mx + log(sum);
+      for (int64_t j = 0; j < c; j++) yr[j] = (float)((double)xr[j] - lse);
+    } else {
+      for (int64_t j = 0; j < c; j++) yr[j] = (float)((double)expf(xr[j] - mx) / sum);
+    }
+  }
+}
+
+/* softmax: gx = s * (gy - <gy, s>);  log-softmax: gx = gy - s * sum(gy),
+ * with s = softmax(x) recomputed into gx first. */
+static void softmax_rows_backward_f32(float *gx, const float *x, const float *gy, int64_t rows, int64_t c,
+                                      bool take_log) {
+  softmax_rows_f32(gx, x, rows, c, false);
+  for (int64_t r = 0; r < rows; r++) {
+    float *g = gx + r * c;
+    const float *gyr = gy + r * c;
+    double acc = 0.0;
+    if (take_log) {
+      for (int64_t j = 0; j < c; j++) acc += (double)gyr[j];
+      for (int64_t j = 0; j < c; j++) g[j] = (float)((double)gyr[j] - (double)g[j] * acc);
+    } else {
+      for (int64_t j = 0; j < c; j++) acc += (double)gyr[j] * (double)g[j];
+      for (int64_t j = 0; j < c; j++) g[j] = (float)((double)g[j] * ((double)gyr[j] - acc));
+    }
+  }
+}
+
+/* ---- modules ----------------------------------------------------------- */
+
+enum act_kind { ACT_ELU, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID, ACT_GELU, ACT_SOFTMAX, ACT_LOG_SOFTMAX };
+
+typedef struct act_state {
+  enum act_kind kind;
+  float alpha, scale; /* ELU/SELU; LeakyReLU uses alpha as the slope */
+} act_state;
+
+static int act_forward(sl_module *m, const sl_tensor *x) {
+  const act_state *s = m->state;
+  int st = sl_tensor_ensure(&m->output, x->ndim, x->shape);
+  if (st) return st;
+  float *y = m->output->data;
+  size_t n = (size_t)x->numel;
+  int64_t c = x->shape[x->ndim - 1], rows = c ? x->numel / c : 0;
+  switch (s->kind) {
+  case ACT_ELU: sl_elu_forward_f32(y, x->data, n, s->alpha, s->scale); break;
+  case ACT_RELU: sl_relu_forward_f32(y, x->data, n); break;
+  case ACT_LEAKY: leaky_relu_forward_f32(y, x->data, n, s->alpha); break;
+  case ACT_TANH: tanh_forward_f32(y, x->data, n); break;
+  case ACT_SIGMOID: sigmoid_forward_f32(y, x->data, n); break;
+  case ACT_GELU: gelu_forward_f32(y, x->data, n); break;
+  case ACT_SOFTMAX: softmax_rows_f32(y, x->data, rows, c, false); break;
+  case ACT_LOG_SOFTMAX: softmax_rows_f32(y, x->data, rows, c, true); break;
+  }
+  return SL_OK;
+}
+
+static int act_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
+  const act_state *s = m->state;
+  char a[160], b[160];
+  if (!sl_tensor_same_shape(x, gy))
+    return sl_fail(SL_ESHAPE, "%s.backward: gradOutput shape %s does not match input shape %s",
+                   m->vt->type, sl_shape_str(gy, a, sizeof a), sl_shape_str(x, b, sizeof b));
+  int st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape);
+  if (st) return st;
+  float *gx = m->grad_input->data;
+  size_t n = (size_t)x->numel;
+  int64_t c = x->shape[x->ndim - 1], rows = c ? x->numel / c : 0;
+  switch (s->kind) {
+  case ACT_ELU: sl_elu_backward_f32(gx, x->data, gy->data, n, s->alpha, s->scale); break;
+  case ACT_RELU: sl_relu_backward_f32(gx, x->data, gy->data, n); break;
+  case ACT_LEAKY: leaky_relu_backward_f32(gx, x->data, gy->data, n, s->alpha); break;
+  case ACT_TANH: tanh_backward_f32(gx, x->data, gy->data, n); break;
+  case ACT_SIGMOID: sigmoid_backward_f32(gx, x->data, gy->data, n); break;
+  case ACT_GELU: gelu_backward_f32(gx, x->data, gy->data, n); break;
+  case ACT_SOFTMAX: softmax_rows_backward_f32(gx, x->data, gy->data, rows, c, false); break;
+  case ACT_LOG_SOFTMAX: softmax_rows_backward_f32(gx, x->data, gy->data, rows, c, true); break;
+  }
+  return SL_OK;
+}
+
+static void act_destroy(sl_module *m) { sl_free(m->state); }
+
+static const sl_module_vtable selu_vt = {"SELU", act_forward, act_backward, act_destroy};
+static const sl_module_vtable elu_vt = {"ELU", act_forward, act_backward, act_destroy};
+static const sl_module_vtable relu_vt = {"ReLU", act_forward, act_backward, act_destroy};
+static const sl_module_vtable leaky_vt = {"LeakyReLU", act_forward, act_backward, act_destroy};
+static const sl_module_vtable tanh_vt = {"Tanh", act_forward, act_backward, act_destroy};
+static const sl_module_vtable sigmoid_vt = {"Sigmoid", act_forward, act_backward, act_destroy};
+static const sl_module_vtable gelu_vt = {"GELU", act_forward, act_backward, act_destroy};
+static const sl_module_vtable softmax_vt = {"Softmax", act_forward, act_backward, act_destroy};
+static const sl_module_vtable log_softmax_vt = {"LogSoftmax", act_forward, act_backward, act_destroy};
+
+static sl_module *act_new(const sl_module_vtable *vt, enum act_kind kind, double alpha, double scale) {
+  sl_module *m = sl_module_new(vt);
+  if (!m) return NULL;
+  act_state *s = sl_malloc(sizeof *s);
+  if (!s) {
+    sl_module_release(m);
+    return NULL;
+  }
+  s->kind = kind;
+  s->alpha = (float)alpha;
+  s->scale = (float)scale;
+  m->state = s;
+  return m;
+}
+
+sl_module *sl_selu_new(void) { return act_new(&selu_vt, ACT_ELU, SL_SELU_ALPHA, SL_SELU_SCALE); }
+
+sl_module *sl_selu_new_custom(double alpha, double scale) {
+  if (!isfinite(alpha) || !isfinite(scale))
+    return sl_fail_null(SL_EINVAL, "SELU: alpha and scale must be finite, got %g and %g", alpha, scale);
+  return act_new(&selu_vt, ACT_ELU, alpha, scale);
+}
+
+sl_module *sl_elu_new(double alpha) {
+  if (!isfinite(alpha)) return sl_fail_null(SL_EINVAL, "ELU: alpha must be finite, got %g", alpha);
+  return act_new(&elu_vt, ACT_ELU, alpha, 1.0);
+}
+
+sl_module *sl_relu_new(void) { return act_new(&relu_vt, ACT_RELU, 0.0, 1.0); }
+
+sl_module *sl_leaky_relu_new(double negative_slope) {
+  if (!isfinite(negative_slope))
+    return sl_fail_null(SL_EINVAL, "LeakyReLU: negative_slope must be finite, got %g", negative_slope);
+  return act_new(&leaky_vt, ACT_LEAKY, negative_slope, 1.0);
+}
+
+sl_module *sl_tanh_new(void) { return act_new(&tanh_vt, ACT_TANH, 0.0, 1.0); }
+sl_module *sl_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0, 1.0); }
+sl_module *sl_gelu_new(void) { return act_new(&gelu_vt, ACT_GELU, 0.0, 1.0); }
+sl_module *sl_softmax_new(void) { return act_new(&softmax_vt, ACT_SOFTMAX, 0.0, 1.0); }
+sl_module *sl_log_softmax_new(void) { return act_new(&log_softmax_vt, ACT_LOG_SOFTMAX, 0.0, 1.0); }

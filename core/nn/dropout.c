@@ -1,0 +1,118 @@
+/* Dropout (inverted scaling 1/(1-p)) and AlphaDropout (SNN paper / PyTorch):
+ * a unit is kept with probability 1-p, drawn with sl_rng_uniform from the
+ * borrowed generator; the mask is kept in the module for backward. In
+ * evaluation mode, or for p = 0, both are the identity and draw nothing. */
+#include <math.h>
+#include <string.h>
+
+#include "../tensor/alloc.h"
+#include "../tensor/error.h"
+#include "nn.h"
+
+/* PyTorch's literal for lambda * alpha (torch/nn/functional.py, Dropout.cpp). */
+#define SL_ALPHA_DROPOUT_ALPHA 1.7580993408473766
+
+typedef struct dropout_state {
+  double p;
+  bool alpha;        /* AlphaDropout */
+  bool masked;       /* the last forward applied a mask */
+  float keep_scale;  /* gradient factor for kept units: 1/(1-p) or a */
+  float shift;       /* b (AlphaDropout) */
+  float dropped;     /* value of a dropped unit: 0 or a*alpha' + b */
+  sl_tensor *mask;   /* 1 kept, 0 dropped; reused */
+} dropout_state;
+
+void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped) {
+  const double alpha_p = -SL_ALPHA_DROPOUT_ALPHA; /* alpha' = -lambda alpha */
+  double av = 1.0 / sqrt((1.0 - p) * (1.0 + p * alpha_p * alpha_p));
+  double bv = -av * alpha_p * p;
+  if (a) *a = av;
+  if (b) *b = bv;
+  if (dropped) *dropped = av * alpha_p + bv;
+}
+
+/* mask[i] = 1 with probability 1-p: u ~ U[0,1) is kept when u >= p. */
+static void draw_mask_f32(float *mask, size_t n, double p, sl_rng *rng) {
+  const float pf = (float)p;
+  for (size_t i = 0; i < n; i++) mask[i] = sl_rng_uniform(rng) >= pf ? 1.0f : 0.0f;
+}
+
+/* y = mask ? x*scale + shift : dropped */
+static void dropout_apply_f32(float *y, const float *x, const float *mask, size_t n, float scale, float shift,
+                              float dropped) {
+  for (size_t i = 0; i < n; i++) y[i] = mask[i] != 0.0f ? x[i] * scale + shift : dropped;
+}
+
+/* gx = gy * mask * scale */
+static void dropout_backward_f32(float *gx, const float *gy, const float *mask, size_t n, float scale) {
+  for (size_t i = 0; i < n; i++) gx[i] = mask[i] != 0.0f ? gy[i] * scale : 0.0f;
+}
+
+static int dropout_forward(sl_module *m, const sl_tensor *x) {
+  dropout_state *s = m->state;
+  int st = sl_tensor_ensure(&m->output, x->ndim, x->shape);
+  if (st) return st;
+  s->masked = m->training && s->p > 0.0 && x->numel > 0;
+  if (!s->masked) return sl_tensor_copy(m->output, x);
+  if ((st = sl_tensor_ensure(&s->mask, x->ndim, x->shape))) return st;
+  draw_mask_f32(s->mask->data, (size_t)x->numel, s->p, m->rng);
+  dropout_apply_f32(m->output->data, x->data, s->mask->data, (size_t)x->numel, s->keep_scale, s->shift,
+                    s->dropped);
+  return SL_OK;
+}
+
+static int dropout_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
+  dropout_state *s = m->state;
+  char a[160], b[160];
+  if (!sl_tensor_same_shape(x, gy))
+    return sl_fail(SL_ESHAPE, "%s.backward: gradOutput shape %s does not match input shape %s", m->vt->type,
+                   sl_shape_str(gy, a, sizeof a), sl_shape_str(x, b, sizeof b));
+  int st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape);
+  if (st) return st;
+  if (!s->masked) return sl_tensor_copy(m->grad_input, gy);
+  if (!sl_tensor_same_shape(s->mask, x))
+    return sl_fail(SL_ESHAPE, "%s.backward: input shape %s differs from the last forward's %s", m->vt->type,
+                   sl_shape_str(x, a, sizeof a), sl_shape_str(s->mask, b, sizeof b));
+  dropout_backward_f32(m->grad_input->data, gy->data, s->mask->data, (size_t)x->numel, s->keep_scale);
+  return SL_OK;
+}
+
+static void dropout_destroy(sl_module *m) {
+  dropout_state *s = m->state;
+  if (s) sl_tensor_release(s->mask);
+  sl_free(s);
+}
+
+static const sl_module_vtable dropout_vt = {"Dropout", dropout_forward, dropout_backward, dropout_destroy};
+static const sl_module_vtable alpha_dropout_vt = {"AlphaDropout", dropout_forward, dropout_backward,
+                                                  dropout_destroy};
+
+static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng) {
+  if (!(p >= 0.0 && p < 1.0)) /* also rejects NaN */
+    return sl_fail_null(SL_EINVAL, "%s: probability p has to be in [0, 1), got %g", vt->type, p);
+  if (!rng) return sl_fail_null(SL_EINVAL, "%s: a random generator is required", vt->type);
+  sl_module *m = sl_module_new(vt);
+  if (!m) return NULL;
+  dropout_state *s = sl_calloc(1, sizeof *s);
+  if (!s) {
+    sl_module_release(m);
+    return NULL;
+  }
+  m->state = s;
+  m->rng = rng;
+  s->p = p;
+  s->alpha = vt == &alpha_dropout_vt;
+  if (s->alpha) {
+    double a, b, dropped;
+    sl_alpha_dropout_coeffs(p, &a, &b, &dropped);
+    s->keep_scale = (float)a;
+    s->shift = (float)b;
+    s->dropped = (float)dropped;
+  } else {
+    s->keep_scale = (float)(1.0 / (1.0 - p));
+  }
+  return m;
+}
+
+sl_module *sl_dropout_new(double p, sl_rng *rng) { return dropout_new(&dropout_vt, p, rng); }
+sl_module *sl_alpha_dropout_new(double p, sl_rng *rng) { return dropout_new(&alpha_dropout_vt, p, rng); }
