@@ -1,0 +1,75 @@
+/*
+ * Internal helpers shared by the binding files (lua_tensor.c, lua_nn.c,
+ * lua_optim.c, and later lua_data.c, lua_io.c, lua_viz.c): the per-state
+ * context, tensor boxes, turning core failures into Lua errors, metatable
+ * names. Not installed; embedders use selut_lua.h.
+ */
+#ifndef SL_LUA_H
+#define SL_LUA_H
+#include <stdint.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "selut.h"
+
+/* Metatable names are the Lua-visible type names (luaL_typeerror prints them). */
+#define SL_LUA_TENSOR "selut.Tensor"
+#define SL_LUA_CONTEXT "selut.Context" /* also the registry key of the context */
+
+/* Per-lua_State context: lives in a full userdata in the registry, created by
+ * luaopen_selut (or on first use). No C globals: two states never share a
+ * generator. Userdata that borrow the rng (dropout modules) keep the context
+ * alive through their user value. */
+typedef struct sl_lua_ctx {
+  sl_rng rng;
+  uint64_t seed;    /* last manual_seed (or the default) */
+  int num_threads;  /* last set_num_threads (0 = library default) */
+} sl_lua_ctx;
+
+#define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */
+
+/* Returns the state's context, creating it on first use. Pushes nothing. */
+sl_lua_ctx *sl_lua_context(lua_State *L);
+/* Pushes the context userdata (for lua_setiuservalue) and returns it. */
+sl_lua_ctx *sl_lua_pushcontext(lua_State *L);
+
+/* Raises the core's last error as a Lua error; never returns. */
+int sl_lua_error(lua_State *L);
+/* Raises when status != SL_OK (the "%s" of sl_last_error()). */
+void sl_lua_check(lua_State *L, int status);
+
+/* Tensor boxes: a userdata holding one reference (sl_tensor **), NULL once
+ * closed. sl_lua_newtensor pushes an empty box with the metatable set: store
+ * the core result in *box, then raise if it is NULL (the box's __gc frees
+ * whatever is stored in it). */
+sl_tensor **sl_lua_newtensor(lua_State *L);
+/* Pushes a new box holding a new reference to t (t stays owned by its
+ * owner too: module outputs, parameters, optimizer state). */
+void sl_lua_pushtensor(lua_State *L, sl_tensor *t);
+/* The tensor at arg, raising "selut.Tensor expected" or "attempt to use a
+ * closed tensor". */
+sl_tensor *sl_lua_checktensor(lua_State *L, int arg);
+/* The tensor at idx or NULL when idx is not an open tensor box. */
+sl_tensor *sl_lua_totensor(lua_State *L, int idx);
+
+/* Reads a shape given as varargs of integers starting at arg, or a table
+ * at arg ({2, 3}); raises "bad argument" naming the offending size. Returns
+ * ndim (1..SL_MAX_DIMS). */
+int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape);
+
+/* Writes "[2 x 3]" into buf (for messages); returns buf. */
+const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n);
+
+/* Area openers: each is called with the selut table on top of the stack and
+ * leaves the stack as it found it. Adding an area = defining its opener and
+ * adding one line to the table in selut_lua.c. */
+void sl_lua_open_tensor(lua_State *L);
+void sl_lua_open_nn(lua_State *L);
+void sl_lua_open_optim(lua_State *L);
+void sl_lua_open_data(lua_State *L);
+void sl_lua_open_io(lua_State *L);
+void sl_lua_open_viz(lua_State *L);
+void sl_lua_open_sys(lua_State *L);
+
+#endif

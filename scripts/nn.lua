@@ -1,0 +1,195 @@
+-- selut.nn, the Lua half: nn.Module (modules written in Lua), nn.Sequential
+-- (a container mixing C and Lua modules) and the nn.init functions that walk
+-- containers. The layers themselves are C userdata (bindings/lua_nn.c).
+--
+-- The module protocol (C and Lua modules alike):
+--   m:forward(x)          -> output tensor
+--   m:backward(x, gy)     -> gradient w.r.t. x; accumulates parameter grads
+--   m:parameters()        -> list of {param=, grad=, name=}
+--   m:zero_grad(), m:train([mode]), m:evaluate()  -> m
+local selut = require "selut"
+local nn = selut.nn
+
+local function is_module(m)
+  local t = type(m)
+  if t == "userdata" then
+    local mt = getmetatable(m)
+    return type(mt) == "table" and type(mt.__name) == "string" and mt.__name:find("^selut%.nn%.") ~= nil
+      and m.forward ~= nil
+  end
+  return t == "table" and type(m.forward) == "function" and type(m.backward) == "function"
+end
+
+-- Raises a Lua error styled like luaL_argerror, at the caller's caller.
+local function argerror(n, fname, msg)
+  error(string.format("bad argument #%d to '%s' (%s)", n, fname, msg), 3)
+end
+
+---------------------------------------------------------------------------
+-- nn.Module: the base of modules written in Lua.
+
+local Module = {}
+Module.__index = Module
+Module.__name = "selut.nn.Module"
+
+function Module:forward()
+  error((self.name or "Module") .. ": forward is not implemented", 2)
+end
+
+function Module:backward()
+  error((self.name or "Module") .. ": backward is not implemented", 2)
+end
+
+function Module:parameters()
+  return {}
+end
+
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad:zero_() end
+  return self
+end
+
+function Module:train(mode)
+  if mode == nil then mode = true end
+  self.training = mode and true or false
+  return self
+end
+
+function Module:evaluate()
+  return self:train(false)
+end
+
+function Module:__tostring()
+  return (self.name or "Module") .. "()"
+end
+
+-- nn.Module(def): turns the table def into a module and returns it. def
+-- supplies forward(self, x) and backward(self, x, gy); optionally
+-- parameters(self) returning {param=, grad=, name=} entries, name (for
+-- printing), and any state of its own.
+function nn.Module(def)
+  if def == nil then def = {} end
+  if type(def) ~= "table" then argerror(1, "Module", "table expected, got " .. type(def)) end
+  for _, k in ipairs { "forward", "backward", "parameters" } do
+    if def[k] ~= nil and type(def[k]) ~= "function" then
+      argerror(1, "Module", string.format("field '%s' must be a function, got %s", k, type(def[k])))
+    end
+  end
+  if def.training == nil then def.training = true end
+  return setmetatable(def, Module)
+end
+
+---------------------------------------------------------------------------
+-- nn.Sequential
+
+local Sequential = setmetatable({}, { __index = Module })
+Sequential.__index = Sequential
+Sequential.__name = "selut.nn.Sequential"
+Sequential.__tostring = function(self)
+  local lines = { "Sequential(" }
+  for i, m in ipairs(self.modules) do
+    local s = tostring(m):gsub("\n", "\n  ")
+    lines[#lines + 1] = string.format("  (%d): %s", i - 1, s)
+  end
+  lines[#lines + 1] = ")"
+  return table.concat(lines, "\n")
+end
+Sequential.__len = function(self) return #self.modules end
+
+-- nn.Sequential{m1, m2, ...}: children run in order; parameters are named
+-- like PyTorch's state_dict ("0.weight", "2.bias", nested "1.0.weight").
+function nn.Sequential(list)
+  if list ~= nil and type(list) ~= "table" then
+    argerror(1, "Sequential", "table of modules expected, got " .. type(list))
+  end
+  local self = setmetatable({ modules = {}, inputs = {}, training = true }, Sequential)
+  for i, m in ipairs(list or {}) do
+    if not is_module(m) then
+      argerror(1, "Sequential", string.format("element %d is not a module (got %s)", i, type(m)))
+    end
+    self.modules[i] = m
+  end
+  return self
+end
+
+function Sequential:add(m)
+  if not is_module(m) then argerror(1, "add", "module expected, got " .. type(m)) end
+  self.modules[#self.modules + 1] = m
+  return self
+end
+
+function Sequential:forward(x)
+  local inputs = self.inputs
+  for i, m in ipairs(self.modules) do
+    inputs[i] = x
+    x = m:forward(x)
+  end
+  for i = #self.modules + 1, #inputs do inputs[i] = nil end
+  self.output = x
+  return x
+end
+
+function Sequential:backward(x, gy)
+  local mods, inputs = self.modules, self.inputs
+  if #inputs < #mods then error("Sequential: backward called before forward", 2) end
+  inputs[1] = x
+  for i = #mods, 1, -1 do
+    gy = mods[i]:backward(inputs[i], gy)
+  end
+  self.grad_input = gy
+  return gy
+end
+
+function Sequential:parameters()
+  local out = {}
+  for i, m in ipairs(self.modules) do
+    for k, p in ipairs(m:parameters()) do
+      out[#out + 1] = { param = p.param, grad = p.grad, name = (i - 1) .. "." .. (p.name or (k - 1)) }
+    end
+  end
+  return out
+end
+
+function Sequential:zero_grad()
+  for _, m in ipairs(self.modules) do m:zero_grad() end
+  return self
+end
+
+function Sequential:train(mode)
+  if mode == nil then mode = true end
+  self.training = mode and true or false
+  for _, m in ipairs(self.modules) do m:train(self.training) end
+  return self
+end
+
+function Sequential:evaluate()
+  return self:train(false)
+end
+
+---------------------------------------------------------------------------
+-- nn.init: the C functions handle C modules; here they learn to walk
+-- containers (any module with a `modules` list). Lua-defined leaf modules
+-- are left alone (they initialize themselves).
+
+local c_init = nn.init
+local init = {}
+for _, name in ipairs { "lecun_normal", "he_normal", "xavier_uniform" } do
+  local f = c_init[name]
+  local function walk(m)
+    if type(m) == "userdata" then
+      f(m)
+    elseif type(m) == "table" and type(m.modules) == "table" then
+      for _, c in ipairs(m.modules) do walk(c) end
+    end
+  end
+  init[name] = function(m)
+    if not is_module(m) then argerror(1, name, "module expected, got " .. type(m)) end
+    walk(m)
+    return m
+  end
+end
+nn.init = init
+
+nn.is_module = is_module
+
+return nn
