@@ -126,6 +126,36 @@ deps:
 	  echo "run as root: apt-get update && apt-get install -y$$missing"; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q$$missing
 
+# make install PREFIX=/usr/local (DESTDIR supported); make uninstall
+LUA_CMOD_DIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4
+INSTALLED_HEADERS := core/selut.h core/tensor/error.h core/tensor/alloc.h core/tensor/random.h \
+  core/tensor/tensor.h core/tensor/ops.h core/tensor/blas.h core/nn/nn.h core/io/io.h core/viz/viz.h \
+  bindings/selut_lua.h
+$(BUILD)/selut.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/selut' '' \
+	  'Name: selut' 'Description: scriptable self-normalizing neural networks (C core + Lua 5.4)' \
+	  'Version: 0.1.0' 'Requires.private: openblas libpng zlib' \
+	  'Libs: -L$${libdir} -lselut -llua5.4 $(LIBS)' \
+	  'Cflags: -I$${includedir} -I$${includedir}/core $(shell $(PKG_CONFIG) --cflags lua5.4)' > $@
+install: all $(BUILD)/selut.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(LUA_CMOD_DIR) \
+	  $(DESTDIR)$(PREFIX)/share/doc/selut
+	install -m 755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/selut
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libselut.a
+	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/libselut.so.$(SOVERSION)
+	ln -sf libselut.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libselut.so
+	install -m 755 $(LUAMOD) $(DESTDIR)$(LUA_CMOD_DIR)/selut.so
+	install -m 644 $(BUILD)/selut.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/selut.pc
+	for h in $(INSTALLED_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/selut/$$h; done
+	install -m 644 bindings/selut_lua.h $(DESTDIR)$(PREFIX)/include/selut/selut_lua.h
+	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/selut/
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/selut $(DESTDIR)$(PREFIX)/lib/libselut.a $(DESTDIR)$(PREFIX)/lib/libselut.so \
+	  $(DESTDIR)$(PREFIX)/lib/libselut.so.$(SOVERSION) $(DESTDIR)$(LUA_CMOD_DIR)/selut.so \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/selut.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/selut $(DESTDIR)$(PREFIX)/share/doc/selut
+
 clean:
 	rm -rf build build-san
 
