@@ -73,9 +73,17 @@ sl_module *sl_sigmoid_new(void);
 sl_module *sl_gelu_new(void);
 sl_module *sl_softmax_new(void);     /* over the last dim */
 sl_module *sl_log_softmax_new(void); /* over the last dim */
-/* p in [0, 1); rng borrowed and must outlive the module. */
+/* p in [0, 1) (else SL_EINVAL naming p); rng borrowed, required (non-NULL),
+ * and must outlive the module. Training mode draws one sl_rng_uniform per
+ * element (kept when u >= p) and keeps the mask for backward; evaluation
+ * mode and p = 0 are the identity and draw nothing. */
 sl_module *sl_dropout_new(double p, sl_rng *rng);
 sl_module *sl_alpha_dropout_new(double p, sl_rng *rng);
+/* Sequential: forward chains the children's outputs; backward walks them in
+ * reverse, giving child i the output of child i-1 as its input (so call it
+ * after the matching forward). Its output / grad_input are the last / first
+ * child's buffers (shared references). A module instance may appear only
+ * once in a container (adding it twice is SL_EINVAL). */
 sl_module *sl_sequential_new(void);
 /* Appends child (takes a new reference). */
 int sl_sequential_add(sl_module *seq, sl_module *child);
