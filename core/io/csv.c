@@ -219,6 +219,13 @@ int sl_csv_read(const char *path, const sl_csv_options *opt, sl_tensor **x, sl_t
   int st = read_all(path, &text, &len);
   if (st) return st;
 
+  const char *nul = memchr(text, '\0', len);
+  if (nul) {
+    long long l = 1;
+    for (const char *q = text; q < nul; q++) l += *q == '\n';
+    free(text);
+    return sl_fail(SL_EFORMAT, "csv: %s:%lld: NUL byte: not a text file", path, l);
+  }
   cells cs = {NULL, 0, 0};
   char **hnames = NULL;
   int64_t nh = 0;

@@ -146,6 +146,10 @@ Test(csv, empty_and_header_only_files_are_errors) {
   IO_ASSERT_ERR("empty file");
   cr_assert_eq(csv_read(&f, "a,b\n", NULL, &x, &y), SL_EFORMAT);
   IO_ASSERT_ERR("no data rows");
+  csv_file(&f, "1,2\n3,4\n");
+  io_write(f.path, "1,2\n3,\0\n", 7);
+  cr_assert_eq(sl_csv_read(f.path, NULL, &x, &y, NULL, NULL), SL_EFORMAT);
+  IO_ASSERT_ERR(":2: NUL byte: not a text file");
   cr_assert_eq(sl_csv_read("/nonexistent.csv", NULL, &x, &y, NULL, NULL), SL_EIO);
   IO_ASSERT_ERR("cannot open /nonexistent.csv");
   io_rmdir(f.dir);
