@@ -24,6 +24,13 @@
 
 #define SL_RGB(r, g, b) ((uint32_t)(((uint32_t)(r) << 16) | ((uint32_t)(g) << 8) | (uint32_t)(b)))
 
+/* Colours used by the sheet and plots (documented so callers and tests can
+ * find them in a picture). */
+#define SL_VIZ_BACKGROUND SL_RGB(255, 255, 255)
+#define SL_VIZ_BAR SL_RGB(76, 120, 168)    /* histogram bars */
+#define SL_VIZ_CURVE SL_RGB(228, 87, 46)   /* N(0,1) reference curve */
+#define SL_VIZ_TEXT SL_RGB(20, 20, 20)
+
 /* ---- canvas ------------------------------------------------------------ */
 
 /* An 8-bit RGB image: pixel (x, y) is rgb[3 * (y * width + x) + {0, 1, 2}]. */
@@ -96,9 +103,10 @@ int sl_canvas_text_up(sl_canvas *c, int x, int y, const char *s, int scale, uint
 
 #define SL_HIST_MAX_BINS 2048
 
-/* Counts over [lo, hi) in `bins` equal bins. Bin i covers
- * [lo + i*(hi-lo)/bins, lo + (i+1)*(hi-lo)/bins) with the edges computed in
- * double exactly like that, and a value exactly equal to hi is counted in the
+/* Counts over [lo, hi) in `bins` equal bins. A value x in [lo, hi] goes to
+ * bin floor((x - lo) * s) with s = bins / (hi - lo), all in double (this
+ * formula is the definition at the edges: no rounding fix-ups, so binning
+ * stays branch-free), clamped to the last bin, so x == hi is counted in the
  * last bin. Values below lo (and -inf) are `under`, above hi (and +inf)
  * `over`, NaNs `nan`. Plain struct, no heap: no free needed. */
 typedef struct sl_histogram {
@@ -151,7 +159,8 @@ typedef struct sl_hist_sheet_opts {
   int bins;          /* 0 -> 60 */
   double lo, hi;     /* both 0 -> [-4, 4] */
   int columns;       /* 0 -> min(4, panels) */
-  int width;         /* image width in px; 0 -> 1200 (minimum 200 per column) */
+  int width;         /* image width in px; 0 -> 1600 (minimum 200 per column);
+                        panels >= 360 px wide get 2x text, narrower ones 1x */
   const char *title; /* NULL -> no title row */
   int log_counts;    /* nonzero: bar heights are log10(1 + count) */
   int no_normal;     /* nonzero: do not draw the N(0,1) reference curve */
