@@ -22,6 +22,7 @@ sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
   memset(c, 0, sizeof *c);
   c->seed = SL_LUA_DEFAULT_SEED;
   sl_rng_seed(&c->rng, c->seed);
+  c->gc_limit = sl_alloc_bytes() + SL_LUA_GC_SLACK;
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT);
   return c;
@@ -42,7 +43,16 @@ void sl_lua_check(lua_State *L, int status) {
   if (status != SL_OK) sl_lua_error(L);
 }
 
+/* External memory pressure: see SL_LUA_GC_SLACK. */
+static void gc_pressure(lua_State *L) {
+  sl_lua_ctx *c = sl_lua_context(L);
+  if (sl_alloc_bytes() <= c->gc_limit) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  c->gc_limit = 2 * sl_alloc_bytes() + SL_LUA_GC_SLACK;
+}
+
 sl_tensor **sl_lua_newtensor(lua_State *L) {
+  gc_pressure(L);
   sl_tensor **box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;
   luaL_setmetatable(L, SL_LUA_TENSOR);

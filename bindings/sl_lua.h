@@ -25,9 +25,14 @@ typedef struct sl_lua_ctx {
   sl_rng rng;
   uint64_t seed;    /* last manual_seed (or the default) */
   int num_threads;  /* last set_num_threads (0 = library default) */
+  size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
 } sl_lua_ctx;
 
 #define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */
+/* Lua's collector sees only the 8-byte boxes, not the tensor memory behind
+ * them; creating a tensor forces a full collection once the core's bytes
+ * exceed twice what survived the last one plus this slack. */
+#define SL_LUA_GC_SLACK ((size_t)16 << 20)
 
 /* Returns the state's context, creating it on first use. Pushes nothing. */
 sl_lua_ctx *sl_lua_context(lua_State *L);
