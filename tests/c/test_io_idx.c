@@ -346,3 +346,21 @@ Test(fashion_mnist, real_dataset_has_documented_shapes_and_labels, .timeout = 12
   sl_tensor_release(y);
   IO_LEAK_CHECK();
 }
+
+Test(idx, every_truncation_of_a_gzip_file_is_rejected) {
+  char src[512], dir[64], p[128];
+  io_data_path(src, sizeof src, "small-u8.idx.gz");
+  io_tmpdir(dir, sizeof dir);
+  snprintf(p, sizeof p, "%s/cut.idx.gz", dir);
+  size_t n;
+  unsigned char *gz = io_read(src, &n);
+  for (size_t len = 0; len < n; len++) {
+    io_write(p, gz, len);
+    sl_tensor *t = sl_idx_read(p, 1.0);
+    cr_assert_null(t, "prefix of %zu bytes accepted", len);
+    cr_assert(strstr(sl_last_error(), p) != NULL, "%s", sl_last_error());
+  }
+  free(gz);
+  io_rmdir(dir);
+  IO_LEAK_CHECK();
+}
