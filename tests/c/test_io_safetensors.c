@@ -243,6 +243,14 @@ Test(safetensors, header_length_is_bounded_by_file_size_and_limit) {
   cr_assert_not_null(st, "%s", sl_last_error());
   cr_assert_eq(sl_safetensors_count(st), 0);
   sl_safetensors_free(st);
+  /* a 0-dim tensor (shape []) loads as shape [1]; 4 data bytes 0,7,14,21 */
+  st_write(p, "{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", 0, 4);
+  st = sl_safetensors_load(p);
+  cr_assert_not_null(st, "%s", sl_last_error());
+  cr_assert_eq(sl_safetensors_tensor(st, 0)->ndim, 1);
+  cr_assert_eq(sl_safetensors_tensor(st, 0)->shape[0], 1);
+  cr_assert_eq(bits(sl_safetensors_tensor(st, 0)->data[0]), 0x150e0700u);
+  sl_safetensors_free(st);
   cr_assert_null(sl_safetensors_load(dir));
   IO_ASSERT_ERR("is not a regular file");
   cr_assert_null(sl_safetensors_load("/nonexistent/m.safetensors"));
