@@ -119,7 +119,12 @@ static void tick_label(char *buf, size_t n, const axis *a, double t) {
 
 /* Axis value -> pixel offset along a length of `len` pixels. */
 static int to_px(const axis *a, double v, int len) {
-  return (int)lround((v - a->lo) / (a->hi - a->lo) * len);
+  double p = (v - a->lo) / (a->hi - a->lo) * len;
+  /* only reachable for data beyond double range (fallback axis): keep
+   * lines short and the conversion defined */
+  if (!(p > -1e5)) p = -1e5;
+  if (p > 1e5) p = 1e5;
+  return (int)lround(p);
 }
 
 int sl_plot_render(sl_canvas **out, const sl_series *series, int n, const sl_plot_opts *opts) {
@@ -224,24 +229,22 @@ int sl_plot_render(sl_canvas **out, const sl_series *series, int n, const sl_plo
       have_prev = 1, prevx = x, prevy = y;
     }
   }
-  /* legend: a framed box inside the plot, in the corner covering the
-   * fewest data points */
+  /* legend: a framed box inside the plot, in the corner where it hides the
+   * fewest pixels of the lines already drawn */
   int row_h = lh + 4, box_w = legend_w, box_h = n * row_h + 12;
   if (box_w > pw - 8) box_w = pw - 8;
   int best = 0;
-  size_t best_hits = (size_t)-1;
+  long best_hits = -1;
   for (int corner = 0; corner < 4; corner++) { /* TR, TL, BR, BL */
     int bx = corner % 2 ? left + 8 : left + pw - 8 - box_w;
     int by = corner < 2 ? top + 8 : top + ph - 8 - box_h;
-    size_t hits = 0;
-    for (int si = 0; si < n; si++)
-      for (size_t i = 0; i < series[si].n; i++) {
-        if (point_kind(&series[si], i, o.log_y)) continue;
-        double yv = o.log_y ? log10(series[si].y[i]) : series[si].y[i];
-        int x = left + to_px(&ax, xval(&series[si], i), pw), y = top + ph - to_px(&ay, yv, ph);
-        hits += x >= bx && x < bx + box_w && y >= by && y < by + box_h;
+    long hits = 0;
+    for (int y = by; y < by + box_h; y++)
+      for (int x = bx; x < bx + box_w; x++) {
+        uint32_t c = sl_canvas_get(cv, x, y);
+        hits += c != COL_BG && c != COL_GRID;
       }
-    if (hits < best_hits) best_hits = hits, best = corner;
+    if (best_hits < 0 || hits < best_hits) best_hits = hits, best = corner;
   }
   int bx = best % 2 ? left + 8 : left + pw - 8 - box_w;
   int by = best < 2 ? top + 8 : top + ph - 8 - box_h;

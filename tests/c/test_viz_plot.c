@@ -158,3 +158,11 @@ Test(viz_plot, bad_arguments_fail_cleanly) {
   cr_assert_eq(sl_plot_write("/nonexistent_dir_selut/p.png", &s, 1, NULL), SL_EIO);
   cr_assert(strstr(sl_last_error(), "/nonexistent_dir_selut/p.png"), "%s", sl_last_error());
 }
+
+Test(viz_plot, values_at_the_edge_of_double_range_do_not_hang) {
+  double y[3] = {-1e308, 1e308, 0};
+  sl_series s = {"huge", y, NULL, 3};
+  sl_canvas *c;
+  cr_assert_eq(sl_plot_render(&c, &s, 1, NULL), SL_OK, "%s", sl_last_error());
+  sl_canvas_free(c);
+}
