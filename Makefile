@@ -11,7 +11,7 @@ BUILD ?= build$(if $(SAN),-san)
 PREFIX ?= /usr/local
 
 DEB_PACKAGES := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev zlib1g-dev \
-                libcriterion-dev libreadline-dev dataset-fashion-mnist
+                libcriterion-dev libreadline-dev dataset-fashion-mnist tmux
 PKGS := lua5.4 openblas libpng zlib
 
 CFLAGS ?= -O2 -g
@@ -101,7 +101,8 @@ test: $(TESTBIN) $(LAUNCHER)
 	  status=$$?; \
 	  if grep -qE 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:' $(BUILD)/test.log; then \
 	    echo "sanitizer report found in $(BUILD)/test.log: failing"; exit 1; fi; \
-	  exit $$status
+	  [ $$status -eq 0 ] || exit $$status; \
+	  $(TEST_ENV) tests/repl/test_repl.sh $(LAUNCHER)
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIBA)
