@@ -102,12 +102,12 @@ local function evaluate(net, crit, data)
 end
 
 local function csv_line(r)
-  return string.format("%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.6g", r.epoch, r.train_loss, r.test_loss,
-                       r.test_acc, r.train_acc or 0 / 0, r.seconds, r.lr)
+  return string.format("%d,%.6f,%.6f,%.6f,%.3f,%.6g", r.epoch, r.train_loss, r.test_loss,
+                       r.test_acc, r.seconds, r.lr)
 end
 
 local function write_metrics(out, history)
-  local lines = {"epoch,train_loss,test_loss,test_acc,train_acc,seconds,lr"}
+  local lines = {"epoch,train_loss,test_loss,test_acc,seconds,lr"}
   local json = {}
   for _, r in ipairs(history) do
     lines[#lines + 1] = csv_line(r)
@@ -117,6 +117,22 @@ local function write_metrics(out, history)
   end
   selut.sys.write_file(out .. "/metrics.csv", table.concat(lines, "\n") .. "\n")
   selut.sys.write_file(out .. "/metrics.json", "[\n" .. table.concat(json, ",\n") .. "\n]\n")
+end
+
+-- On --resume into the same folder, the earlier epochs' rows are kept.
+local function read_metrics(out, before_epoch)
+  local history, f = {}, io.open(out .. "/metrics.csv")
+  if not f then return history end
+  for line in f:lines() do
+    local e, tl, vl, va, s, lr = line:match("^(%d+),([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)$")
+    e = math.tointeger(tonumber(e))
+    if e and e < before_epoch then
+      history[#history + 1] = {epoch = e, train_loss = tonumber(tl), test_loss = tonumber(vl),
+                               test_acc = tonumber(va), seconds = tonumber(s), lr = tonumber(lr)}
+    end
+  end
+  f:close()
+  return history
 end
 
 local function state_path(ckpt) return (ckpt:gsub("%.safetensors$", "")) .. ".state.safetensors" end
@@ -181,7 +197,7 @@ local function main()
 
   local viz = opt.plots and selut.viz and selut.viz.histograms and selut.viz
   local probe = viz and test:subset(math.min(1000, test:size())) or nil
-  local history = {}
+  local history = opt.resume ~= "" and read_metrics(out, first_epoch) or {}
   local nbatches = (train:size() + opt.batch - 1) // opt.batch
   local t_start = selut.clock()
   local last_acc = 0

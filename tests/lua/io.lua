@@ -1,0 +1,108 @@
+-- selut.save / selut.load: safetensors round trips, PyTorch-made files,
+-- all-or-nothing loading, atomic saves, hostile files.
+local H = dofile(arg[0]:gsub("[^/]*$", "") .. "_helper.lua")
+local check, checkerror = H.check, H.checkerror
+local T, nn = selut.tensor, selut.nn
+local root = os.getenv("SELUT_ROOT") or "."
+
+local function mlp() return nn.Sequential { nn.Linear(4, 3), nn.SELU(), nn.Linear(3, 2) } end
+local function params(net)
+  local out = {}
+  for _, p in ipairs(net:parameters()) do out[p.name] = p.param:totable() end
+  return out
+end
+local function same(a, b)
+  for name, v in pairs(a) do
+    local x, y = H.flatten(v, {}), H.flatten(b[name], {})
+    if #x ~= #y then return false end
+    for i = 1, #x do if x[i] ~= y[i] then return false end end
+  end
+  return true
+end
+local function slurp(path)
+  local f = assert(io.open(path, "rb")); local s = f:read("a"); f:close(); return s
+end
+local function spit(path, s)
+  local f = assert(io.open(path, "wb")); f:write(s); f:close()
+end
+
+-- round trip of a net, bit for bit, with metadata
+selut.manual_seed(3)
+local net, path = mlp(), os.tmpname()
+selut.save(path, net, { epoch = 7, recipe = "selu" })
+local tensors, meta = selut.load(path)
+check(meta.epoch == "7" and meta.recipe == "selu", "metadata comes back as strings")
+local names = {}
+for name in pairs(tensors) do names[#names + 1] = name end
+table.sort(names)
+check(table.concat(names, " ") == "0.bias 0.weight 2.bias 2.weight", "PyTorch state_dict names: " .. table.concat(names, " "))
+check(tensors["0.weight"]:size(1) == 3 and tensors["0.weight"]:size(2) == 4, "weight is out x in")
+selut.manual_seed(4)
+local other = mlp()
+check(not same(params(net), params(other)), "different seeds differ")
+local m2 = selut.load(path, other)
+check(m2.epoch == "7", "load into a net returns the metadata")
+check(same(params(net), params(other)), "round trip is exact")
+
+-- the header is the documented layout: 8-byte little-endian length, JSON
+local bytes = slurp(path)
+local hlen = string.unpack("<I8", bytes)
+local header = bytes:sub(9, 8 + hlen)
+check(header:find('"0.weight":{"dtype":"F32","shape":[3,4],"data_offsets":[', 1, true), header)
+check(header:find('"__metadata__":{', 1, true), "metadata in the header")
+check(#bytes == 8 + hlen + 4 * (12 + 3 + 6 + 2), "header + raw float32 data, nothing else")
+
+-- a file made by PyTorch (tests/ref/gen_io_refs.py: safetensors of a torch Sequential state_dict)
+local ref = selut.load(root .. "/tests/data/torch-ref.safetensors")
+local function f32(v) return (string.unpack("<f", string.pack("<f", v))) end
+H.tensor_near(ref["0.bias"], { f32(-4.776742458e-01), f32(-3.311410546e-01), f32(-2.061115503e-01) }, 0, "torch 0.bias")
+H.tensor_near(ref["2.bias"], { f32(4.794246852e-01), f32(-1.188187823e-01) }, 0, "torch 2.bias")
+
+-- all-or-nothing: a mismatch is an error naming it and nothing changes
+local before = params(other)
+local wide = nn.Sequential { nn.Linear(4, 3), nn.SELU(), nn.Linear(3, 5) }
+checkerror("load: tensor '2.weight' is [2 x 3] in '" .. path .. "', the net expects [5 x 3]", selut.load, path, wide)
+checkerror("nothing was loaded", selut.load, path, nn.Sequential { nn.Linear(4, 3) })
+local before_short = nn.Sequential { nn.Linear(4, 3) }
+local w0 = before_short:parameters()[1].param:clone()
+pcall(selut.load, path, before_short)
+H.tensor_near(before_short:parameters()[1].param, w0, 0, "a failed load leaves the net untouched")
+selut.load(path, before_short, { strict = false })
+H.tensor_near(before_short:parameters()[1].param, tensors["0.weight"], 0, "strict = false loads what matches")
+checkerror("unknown option 'strct'", selut.load, path, other, { strct = false })
+
+-- tables of tensors, including views and 0-d-like shapes
+local tpath = os.tmpname()
+local big = T.arange(12):reshape(3, 4)
+selut.save(tpath, { a = big, row = big[2], s = T.new { 42 } })
+local back = selut.load(tpath)
+H.tensor_near(back.a, big, 0, "matrix")
+H.tensor_near(back.row, { 4, 5, 6, 7 }, 0, "a row view saves its own elements")
+check(back.s[1] == 42, "1-element tensor")
+checkerror("tensor names must be non-empty strings", selut.save, tpath, { [""] = big })
+checkerror("metadata value of 'x' is a table", selut.save, tpath, { a = big }, { x = {} })
+
+-- atomic save: a save that fails leaves the previous file intact
+local good = slurp(path)
+checkerror("/nonexistent-dir/", selut.save, "/nonexistent-dir/model.safetensors", net)
+local ok = pcall(selut.save, path, { bad = "not a tensor" })
+check(not ok, "saving a non-tensor fails")
+check(slurp(path) == good, "a failed save leaves the old checkpoint byte for byte")
+local dir = path:match("^(.*)/")
+for entry in io.popen("ls -a " .. dir):lines() do
+  check(not entry:find((path:match("[^/]*$")) .. ".tmp", 1, true), "no temporary file left behind: " .. entry)
+end
+
+-- hostile files: truncated, lying header length, bad JSON, wrong dtype
+local bad = os.tmpname()
+spit(bad, good:sub(1, #good - 1))
+checkerror(bad, selut.load, bad)
+spit(bad, string.pack("<I8", 1 << 40) .. good:sub(9))
+checkerror(bad, selut.load, bad)
+spit(bad, string.pack("<I8", hlen) .. header:gsub("F32", "F64", 1) .. good:sub(9 + hlen))
+checkerror("F64", selut.load, bad)
+spit(bad, "")
+checkerror(bad, selut.load, bad)
+checkerror("No such file", selut.load, "/nonexistent/x.safetensors")
+check(slurp(path) == good, "loading bad files never touches another checkpoint")
+os.remove(path); os.remove(tpath); os.remove(bad)
