@@ -14,8 +14,6 @@
 
 #include "sl_lua.h"
 
-void sl_lua_open_sys(lua_State *L); /* registered by selut_lua.c */
-
 static int sys_isatty(lua_State *L) {
   lua_Integer fd = luaL_optinteger(L, 1, 1);
   luaL_argcheck(L, fd >= 0 && fd <= 1024, 1, "file descriptor out of range");
