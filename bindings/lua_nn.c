@@ -29,7 +29,7 @@ static const char module_tag = 0; /* metatable[&module_tag] = true marks layers 
 
 static const char *const module_types[] = {
     "Linear", "SELU", "ELU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU",
-    "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", NULL};
+    "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "BatchNorm1d", NULL};
 
 /* ---- boxes ---- */
 
@@ -86,7 +86,11 @@ static int simple(lua_State *L, const char *type, sl_module *(*ctor)(void)) {
   return 1;
 }
 
-static int nn_selu(lua_State *L) { return simple(L, "SELU", sl_selu_new); }
+static int nn_selu_custom(lua_State *L); /* SELU{alpha=, scale=}, below */
+static int nn_selu(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) return nn_selu_custom(L);
+  return simple(L, "SELU", sl_selu_new);
+}
 static int nn_relu(lua_State *L) { return simple(L, "ReLU", sl_relu_new); }
 static int nn_tanh(lua_State *L) { return simple(L, "Tanh", sl_tanh_new); }
 static int nn_sigmoid(lua_State *L) { return simple(L, "Sigmoid", sl_sigmoid_new); }
@@ -124,7 +128,11 @@ static int dropout(lua_State *L, const char *type, sl_module *(*ctor)(double, sl
 }
 
 static int nn_dropout(lua_State *L) { return dropout(L, "Dropout", sl_dropout_new); }
-static int nn_alpha_dropout(lua_State *L) { return dropout(L, "AlphaDropout", sl_alpha_dropout_new); }
+static int nn_alpha_dropout_fixed_point(lua_State *L); /* AlphaDropout(p, {mean=, var=}), below */
+static int nn_alpha_dropout(lua_State *L) {
+  if (!lua_isnoneornil(L, 2)) return nn_alpha_dropout_fixed_point(L);
+  return dropout(L, "AlphaDropout", sl_alpha_dropout_new);
+}
 
 /* ---- layer methods ---- */
 
@@ -192,6 +200,145 @@ static int module_evaluate(lua_State *L) {
   return 1;
 }
 
+/* ---- SNN additions (issue 10): SELU{alpha=, scale=}, AlphaDropout(p, {mean=,
+ * var=}), BatchNorm1d, and the fields m.alpha, m.scale, m.p, m.running_mean,
+ * m.running_var, m.num_batches_tracked ---- */
+
+/* Field key of the options table at arg: a finite number, or def when absent. */
+static double opt_number(lua_State *L, int arg, const char *key, double def) {
+  int t = lua_getfield(L, arg, key);
+  double v = def;
+  if (t != LUA_TNIL) {
+    int isnum;
+    v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !isfinite(v))
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number, got %s", key,
+                                            isnum ? lua_pushfstring(L, "%f", v) : luaL_typename(L, -1)));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int arg, const char *key, int def) {
+  int t = lua_getfield(L, arg, key), v = def;
+  if (t != LUA_TNIL) {
+    if (t != LUA_TBOOLEAN)
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a boolean, got %s", key, luaL_typename(L, -1)));
+    v = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int nn_selu_custom(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  double alpha = opt_number(L, 1, "alpha", SL_SELU_ALPHA);
+  double scale = opt_number(L, 1, "scale", SL_SELU_SCALE);
+  luaL_argcheck(L, alpha >= 0, 1, lua_pushfstring(L, "alpha must be >= 0, got %f", alpha));
+  luaL_argcheck(L, scale > 0, 1, lua_pushfstring(L, "scale must be > 0, got %f", scale));
+  lmodule *b = newmodule(L, "SELU");
+  if (!(b->m = sl_selu_new_custom(alpha, scale))) return sl_lua_error(L);
+  return 1;
+}
+
+static int nn_alpha_dropout_fixed_point(lua_State *L) {
+  double p = luaL_optnumber(L, 1, 0.5);
+  luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
+  luaL_checktype(L, 2, LUA_TTABLE);
+  double mean = opt_number(L, 2, "mean", 0.0);
+  double var = opt_number(L, 2, "var", 1.0);
+  luaL_argcheck(L, var > 0, 2, lua_pushfstring(L, "var must be > 0, got %f", var));
+  /* the dropped value alpha' = -scale * alpha of the SELU in use: given, or
+   * the SELU whose fixed point is (mean, var) */
+  double alpha_prime = NAN;
+  lua_getfield(L, 2, "alpha");
+  lua_getfield(L, 2, "scale");
+  int given = !lua_isnil(L, -1) || !lua_isnil(L, -2);
+  lua_pop(L, 2);
+  if (given) {
+    double a0 = SL_SELU_ALPHA, s0 = SL_SELU_SCALE;
+    if (!(mean == 0 && var == 1)) sl_lua_check(L, sl_snn_params(mean, var, &a0, &s0));
+    alpha_prime = -opt_number(L, 2, "scale", s0) * opt_number(L, 2, "alpha", a0);
+  }
+  sl_rng *rng = &sl_lua_context(L)->rng;
+  lmodule *b = newmodule(L, "AlphaDropout");
+  b->arg = p;
+  keep_context(L);
+  if (!(b->m = sl_alpha_dropout_new_ex(p, mean, var, alpha_prime, rng))) return sl_lua_error(L);
+  return 1;
+}
+
+static int nn_batchnorm1d(lua_State *L) {
+  lua_Integer c = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, c >= 1, 1, lua_pushfstring(L, "num_features must be >= 1, got %I", c));
+  sl_batchnorm_opts o = sl_batchnorm_defaults();
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    o.eps = opt_number(L, 2, "eps", o.eps);
+    o.momentum = opt_number(L, 2, "momentum", o.momentum);
+    o.affine = opt_bool(L, 2, "affine", o.affine);
+    o.track_running_stats = opt_bool(L, 2, "track_running_stats", o.track_running_stats);
+    luaL_argcheck(L, o.eps > 0, 2, lua_pushfstring(L, "eps must be > 0, got %f", o.eps));
+    luaL_argcheck(L, o.momentum >= 0 && o.momentum <= 1, 2,
+                  lua_pushfstring(L, "momentum must be in [0, 1], got %f", o.momentum));
+  }
+  lmodule *b = newmodule(L, "BatchNorm1d");
+  if (!(b->m = sl_batchnorm1d_new(c, o))) return sl_lua_error(L);
+  return 1;
+}
+
+/* Pushes the printed form of SELU / BatchNorm1d modules; 0 for other types. */
+static int snn_tostring(lua_State *L, sl_module *m) {
+  const char *type = m->vt->type;
+  double a, s;
+  sl_batchnorm_opts o;
+  int64_t c;
+  if (strcmp(type, "SELU") == 0 && sl_activation_constants(m, &a, &s) == SL_OK) {
+    if ((float)a == (float)SL_SELU_ALPHA && (float)s == (float)SL_SELU_SCALE) return 0;
+    lua_pushfstring(L, "SELU(alpha=%s, scale=%s)", lua_pushfstring(L, "%f", a), lua_pushfstring(L, "%f", s));
+    return 1;
+  }
+  if (strcmp(type, "BatchNorm1d") == 0 && sl_batchnorm_state(m, &c, NULL, NULL, NULL, &o) == SL_OK) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "BatchNorm1d(%lld, eps=%g, momentum=%g, affine=%s, track_running_stats=%s)",
+             (long long)c, o.eps, o.momentum, o.affine ? "true" : "false",
+             o.track_running_stats ? "true" : "false");
+    lua_pushstring(L, buf);
+    return 1;
+  }
+  return 0;
+}
+
+/* m.alpha / m.scale (SELU, ELU), m.p (dropouts), m.running_mean /
+ * m.running_var / m.num_batches_tracked (BatchNorm1d). Pushes and returns 1
+ * when k is one of them for this module. */
+static int snn_index(lua_State *L, sl_module *m, const char *k) {
+  double a, s, p;
+  sl_tensor *rm, *rv;
+  int64_t nbt;
+  if ((strcmp(k, "alpha") == 0 || strcmp(k, "scale") == 0) && strcmp(m->vt->type, "LeakyReLU") != 0 &&
+      sl_activation_constants(m, &a, &s) == SL_OK) {
+    lua_pushnumber(L, k[0] == 'a' ? a : s);
+    return 1;
+  }
+  if (strcmp(k, "p") == 0 && sl_dropout_coeffs_of(m, &p, NULL, NULL, NULL) == SL_OK) {
+    lua_pushnumber(L, p);
+    return 1;
+  }
+  if (strcmp(m->vt->type, "BatchNorm1d") == 0 && sl_batchnorm_state(m, NULL, &rm, &rv, &nbt, NULL) == SL_OK) {
+    if (strcmp(k, "num_batches_tracked") == 0) {
+      lua_pushinteger(L, (lua_Integer)nbt);
+      return 1;
+    }
+    sl_tensor *t = strcmp(k, "running_mean") == 0 ? rm : strcmp(k, "running_var") == 0 ? rv : NULL;
+    if (t) {
+      sl_lua_pushtensor(L, t);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int module_tostring(lua_State *L) {
   lmodule *b = testmodule(L, 1);
   if (!b || !b->m) {
@@ -210,6 +357,8 @@ static int module_tostring(lua_State *L) {
     lua_pushfstring(L, "LeakyReLU(negative_slope=%s)", lua_pushfstring(L, "%f", b->arg));
   } else if (strcmp(type, "Dropout") == 0 || strcmp(type, "AlphaDropout") == 0) {
     lua_pushfstring(L, "%s(p=%s)", type, lua_pushfstring(L, "%f", b->arg));
+  } else if (snn_tostring(L, m)) {
+    /* SELU with custom constants, BatchNorm1d */
   } else {
     lua_pushfstring(L, "%s()", type);
   }
@@ -232,6 +381,7 @@ static int module_index(lua_State *L) {
       sl_lua_pushtensor(L, m->params[i]);
       return 1;
     }
+  if (snn_index(L, m, k)) return 1;
   lua_pushnil(L);
   return 1;
 }
@@ -366,7 +516,7 @@ static const luaL_Reg nn_funcs[] = {
     {"LeakyReLU", nn_leaky_relu}, {"Tanh", nn_tanh}, {"Sigmoid", nn_sigmoid}, {"GELU", nn_gelu},
     {"Softmax", nn_softmax}, {"LogSoftmax", nn_log_softmax}, {"Dropout", nn_dropout},
     {"AlphaDropout", nn_alpha_dropout}, {"CrossEntropyLoss", nn_cross_entropy}, {"MSELoss", nn_mse},
-    {NULL, NULL}};
+    {"BatchNorm1d", nn_batchnorm1d}, {NULL, NULL}};
 
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward}, {"backward", module_backward}, {"parameters", module_parameters},

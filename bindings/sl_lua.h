@@ -76,5 +76,6 @@ void sl_lua_open_data(lua_State *L);
 void sl_lua_open_io(lua_State *L);
 void sl_lua_open_viz(lua_State *L);
 void sl_lua_open_sys(lua_State *L);
+void sl_lua_open_snn(lua_State *L);
 
 #endif

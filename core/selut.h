@@ -15,6 +15,8 @@ extern "C" {
 #include "tensor/ops.h"
 #include "tensor/blas.h"
 #include "nn/nn.h"
+#include "nn/snn.h"
+#include "nn/batchnorm.h"
 #include "io/io.h"
 #include "viz/viz.h"
 

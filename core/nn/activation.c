@@ -10,6 +10,7 @@
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
 #include "nn.h"
+#include "snn.h"
 
 /* ---- kernels ----------------------------------------------------------- */
 
@@ -245,3 +246,15 @@ sl_module *sl_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0, 
 sl_module *sl_gelu_new(void) { return act_new(&gelu_vt, ACT_GELU, 0.0, 1.0); }
 sl_module *sl_softmax_new(void) { return act_new(&softmax_vt, ACT_SOFTMAX, 0.0, 1.0); }
 sl_module *sl_log_softmax_new(void) { return act_new(&log_softmax_vt, ACT_LOG_SOFTMAX, 0.0, 1.0); }
+
+/* ---- constants of ELU-family modules (issue 10) ---- */
+
+int sl_activation_constants(const sl_module *m, double *alpha, double *scale) {
+  if (!m || (m->vt != &selu_vt && m->vt != &elu_vt && m->vt != &leaky_vt))
+    return sl_fail(SL_EINVAL, "activation constants: module is a %s, not a SELU/ELU/LeakyReLU",
+                   sl_module_type(m));
+  const act_state *s = m->state;
+  if (alpha) *alpha = s->alpha;
+  if (scale) *scale = s->scale;
+  return SL_OK;
+}

@@ -8,6 +8,7 @@
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
 #include "nn.h"
+#include "snn.h"
 
 /* PyTorch's literal for lambda * alpha (torch/nn/functional.py, Dropout.cpp). */
 #define SL_ALPHA_DROPOUT_ALPHA 1.7580993408473766
@@ -116,3 +117,38 @@ static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng)
 
 sl_module *sl_dropout_new(double p, sl_rng *rng) { return dropout_new(&dropout_vt, p, rng); }
 sl_module *sl_alpha_dropout_new(double p, sl_rng *rng) { return dropout_new(&alpha_dropout_vt, p, rng); }
+
+/* ---- AlphaDropout for any fixed point (issue 10, see snn.h) ---- */
+
+sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alpha_prime, sl_rng *rng) {
+  if (isnan(alpha_prime)) {
+    if (mean == 0.0 && var == 1.0) {
+      alpha_prime = -SL_ALPHA_DROPOUT_ALPHA;
+    } else {
+      double alpha, scale;
+      if (sl_snn_params(mean, var, &alpha, &scale)) return NULL;
+      alpha_prime = -scale * alpha;
+    }
+  }
+  double a, b, dropped;
+  if (sl_snn_alpha_dropout_coeffs(p, mean, var, alpha_prime, &a, &b, &dropped)) return NULL;
+  sl_module *m = dropout_new(&alpha_dropout_vt, p, rng);
+  if (!m) return NULL;
+  dropout_state *s = m->state;
+  s->keep_scale = (float)a;
+  s->shift = (float)b;
+  s->dropped = (float)dropped;
+  return m;
+}
+
+int sl_dropout_coeffs_of(const sl_module *m, double *p, double *a, double *b, double *dropped) {
+  if (!m || (m->vt != &dropout_vt && m->vt != &alpha_dropout_vt))
+    return sl_fail(SL_EINVAL, "dropout coefficients: module is a %s, not a Dropout/AlphaDropout",
+                   sl_module_type(m));
+  const dropout_state *s = m->state;
+  if (p) *p = s->p;
+  if (a) *a = s->keep_scale;
+  if (b) *b = s->shift;
+  if (dropped) *dropped = s->dropped;
+  return SL_OK;
+}

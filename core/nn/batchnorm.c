@@ -1,0 +1,200 @@
+/* BatchNorm1d (PyTorch semantics, see batchnorm.h). Per-channel sums are
+ * accumulated in double; the forward keeps each channel's mean and 1/std for
+ * the backward. x: (N, C) or (N, C, L), element (n, c, l) at (n*C + c)*L + l. */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "../tensor/alloc.h"
+#include "../tensor/error.h"
+#include "batchnorm.h"
+
+typedef struct bn_state {
+  int64_t c;
+  sl_batchnorm_opts o;
+  sl_tensor *running_mean, *running_var; /* (C), NULL unless tracked */
+  int64_t num_batches_tracked;
+  double *mean, *invstd; /* (C) each, of the last forward */
+  bool batch_stats;      /* the last forward normalized with batch statistics */
+} bn_state;
+
+sl_batchnorm_opts sl_batchnorm_defaults(void) {
+  return (sl_batchnorm_opts){.eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true};
+}
+
+/* x's (N, C, L) split; SL_ESHAPE unless it fits the module. */
+static int bn_dims(const sl_module *m, const sl_tensor *x, const char *what, int64_t *n, int64_t *l) {
+  const bn_state *s = m->state;
+  char buf[160];
+  if ((x->ndim != 2 && x->ndim != 3) || x->shape[1] != s->c)
+    return sl_fail(SL_ESHAPE, "BatchNorm1d.%s: expected input of shape [N x %" PRId64 "] or [N x %" PRId64
+                   " x L], got %s", what, s->c, s->c, sl_shape_str(x, buf, sizeof buf));
+  *n = x->shape[0];
+  *l = x->ndim == 3 ? x->shape[2] : 1;
+  return SL_OK;
+}
+
+/* Batch statistics of channel c: mean and biased variance (two passes). */
+static void channel_stats(const float *x, int64_t n, int64_t cs, int64_t l, int64_t c, double *mean,
+                          double *var) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t k = 0; k < l; k++) sum += (double)x[(i * cs + c) * l + k];
+  double mu = sum / (double)(n * l), ss = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t k = 0; k < l; k++) {
+      double d = (double)x[(i * cs + c) * l + k] - mu;
+      ss += d * d;
+    }
+  *mean = mu;
+  *var = ss / (double)(n * l);
+}
+
+static int bn_forward(sl_module *m, const sl_tensor *x) {
+  bn_state *s = m->state;
+  int64_t n, l;
+  int st = bn_dims(m, x, "forward", &n, &l);
+  if (st) return st;
+  const int64_t cs = s->c, count = n * l;
+  bool batch = m->training || !s->o.track_running_stats;
+  if (batch && count <= 1) {
+    char buf[160];
+    return sl_fail(SL_EINVAL, "BatchNorm1d.forward: expected more than 1 value per channel when training, "
+                   "got input of shape %s", sl_shape_str(x, buf, sizeof buf));
+  }
+  if ((st = sl_tensor_ensure(&m->output, x->ndim, x->shape))) return st;
+  const float *w = s->o.affine ? m->params[0]->data : NULL, *b = s->o.affine ? m->params[1]->data : NULL;
+  for (int64_t c = 0; c < cs; c++) {
+    double mean, var;
+    if (batch) {
+      channel_stats(x->data, n, cs, l, c, &mean, &var);
+      if (m->training && s->o.track_running_stats) {
+        double mom = s->o.momentum, unbiased = var * (double)count / (double)(count - 1);
+        float *rm = s->running_mean->data + c, *rv = s->running_var->data + c;
+        *rm = (float)((1.0 - mom) * (double)*rm + mom * mean);
+        *rv = (float)((1.0 - mom) * (double)*rv + mom * unbiased);
+      }
+    } else {
+      mean = (double)s->running_mean->data[c];
+      var = (double)s->running_var->data[c];
+    }
+    double invstd = 1.0 / sqrt(var + s->o.eps);
+    s->mean[c] = mean;
+    s->invstd[c] = invstd;
+    double g = w ? (double)w[c] : 1.0, sh = b ? (double)b[c] : 0.0;
+    float *y = m->output->data;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < l; k++) {
+        int64_t j = (i * cs + c) * l + k;
+        y[j] = (float)(((double)x->data[j] - mean) * invstd * g + sh);
+      }
+  }
+  if (batch && m->training && s->o.track_running_stats) s->num_batches_tracked++;
+  s->batch_stats = batch;
+  return SL_OK;
+}
+
+/* Batch statistics: gx = g invstd / M (M gy - sum gy - xhat sum(gy xhat));
+ * running statistics (constants): gx = g invstd gy. Parameters: dweight +=
+ * sum(gy xhat), dbias += sum(gy). */
+static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
+  bn_state *s = m->state;
+  int64_t n, l;
+  char a[160], bb[160];
+  int st = bn_dims(m, x, "backward", &n, &l);
+  if (st) return st;
+  if (!sl_tensor_same_shape(x, gy))
+    return sl_fail(SL_ESHAPE, "BatchNorm1d.backward: gradOutput shape %s does not match input shape %s",
+                   sl_shape_str(gy, a, sizeof a), sl_shape_str(x, bb, sizeof bb));
+  if (!m->output || !sl_tensor_same_shape(m->output, x))
+    return sl_fail(SL_EINVAL, "BatchNorm1d.backward: input shape %s differs from the last forward's; call "
+                   "forward first", sl_shape_str(x, a, sizeof a));
+  if ((st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
+  const int64_t cs = s->c, count = n * l;
+  const float *w = s->o.affine ? m->params[0]->data : NULL;
+  float *gw = s->o.affine ? m->grads[0]->data : NULL, *gb = s->o.affine ? m->grads[1]->data : NULL;
+  float *gx = m->grad_input->data;
+  for (int64_t c = 0; c < cs; c++) {
+    const double mean = s->mean[c], invstd = s->invstd[c], g = w ? (double)w[c] : 1.0;
+    double sum_gy = 0.0, sum_gy_xhat = 0.0;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < l; k++) {
+        int64_t j = (i * cs + c) * l + k;
+        double dy = (double)gy->data[j];
+        sum_gy += dy;
+        sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
+      }
+    double f = g * invstd;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < l; k++) {
+        int64_t j = (i * cs + c) * l + k;
+        double dy = (double)gy->data[j];
+        if (s->batch_stats) {
+          double xhat = ((double)x->data[j] - mean) * invstd;
+          gx[j] = (float)(f * (dy - sum_gy / (double)count - xhat * sum_gy_xhat / (double)count));
+        } else {
+          gx[j] = (float)(f * dy);
+        }
+      }
+    if (gw) gw[c] += (float)sum_gy_xhat;
+    if (gb) gb[c] += (float)sum_gy;
+  }
+  return SL_OK;
+}
+
+static void bn_destroy(sl_module *m) {
+  bn_state *s = m->state;
+  if (!s) return;
+  sl_tensor_release(s->running_mean);
+  sl_tensor_release(s->running_var);
+  sl_free(s->mean);
+  sl_free(s->invstd);
+  sl_free(s);
+}
+
+static const sl_module_vtable batchnorm1d_vt = {"BatchNorm1d", bn_forward, bn_backward, bn_destroy};
+
+sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
+  if (num_features < 1)
+    return sl_fail_null(SL_EINVAL, "BatchNorm1d: num_features must be >= 1, got %" PRId64, num_features);
+  if (!(o.eps > 0.0) || !isfinite(o.eps))
+    return sl_fail_null(SL_EINVAL, "BatchNorm1d: eps must be > 0, got %g", o.eps);
+  if (!(o.momentum >= 0.0 && o.momentum <= 1.0))
+    return sl_fail_null(SL_EINVAL, "BatchNorm1d: momentum must be in [0, 1], got %g", o.momentum);
+  sl_module *m = sl_module_new(&batchnorm1d_vt);
+  if (!m) return NULL;
+  bn_state *s = sl_calloc(1, sizeof *s);
+  if (!s) goto fail;
+  m->state = s;
+  s->c = num_features;
+  s->o = o;
+  if (!(s->mean = sl_calloc((size_t)num_features, sizeof(double)))) goto fail;
+  if (!(s->invstd = sl_calloc((size_t)num_features, sizeof(double)))) goto fail;
+  if (o.track_running_stats) {
+    if (!(s->running_mean = sl_tensor_zeros(1, &num_features))) goto fail;
+    if (!(s->running_var = sl_tensor_ones(1, &num_features))) goto fail;
+  }
+  if (o.affine) {
+    if (sl_module_add_param(m, "weight", 1, &num_features)) goto fail;
+    if (sl_module_add_param(m, "bias", 1, &num_features)) goto fail;
+    float *w = m->params[0]->data;
+    for (int64_t c = 0; c < num_features; c++) w[c] = 1.0f;
+  }
+  return m;
+fail:
+  sl_module_release(m);
+  return NULL;
+}
+
+int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **running_mean, sl_tensor **running_var,
+                       int64_t *num_batches_tracked, sl_batchnorm_opts *opts) {
+  if (!m || m->vt != &batchnorm1d_vt)
+    return sl_fail(SL_EINVAL, "BatchNorm1d state: module is a %s, not a BatchNorm1d", sl_module_type(m));
+  const bn_state *s = m->state;
+  if (num_features) *num_features = s->c;
+  if (running_mean) *running_mean = s->running_mean;
+  if (running_var) *running_var = s->running_var;
+  if (num_batches_tracked) *num_batches_tracked = s->num_batches_tracked;
+  if (opts) *opts = s->o;
+  return SL_OK;
+}

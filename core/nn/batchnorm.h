@@ -1,0 +1,33 @@
+/*
+ * BatchNorm1d, matched to PyTorch (torch.nn.BatchNorm1d): the baseline the
+ * SNN paper compares against. Inputs (N, C) or (N, C, L); statistics per
+ * channel C over N (and L). Training mode normalizes with the batch mean and
+ * biased variance and updates the running statistics with the unbiased one;
+ * evaluation mode uses the running statistics.
+ */
+#ifndef SL_BATCHNORM_H
+#define SL_BATCHNORM_H
+#include "nn.h"
+
+typedef struct sl_batchnorm_opts {
+  double eps;               /* 1e-5 */
+  double momentum;          /* 0.1: running = (1 - momentum) running + momentum batch */
+  bool affine;              /* true: learnable weight (ones) and bias (zeros) */
+  bool track_running_stats; /* true: keep running_mean (zeros) / running_var (ones) */
+} sl_batchnorm_opts;
+
+sl_batchnorm_opts sl_batchnorm_defaults(void);
+
+/* SL_EINVAL (naming the value) for num_features < 1, eps <= 0 or momentum
+ * outside [0, 1]. forward: SL_ESHAPE when x is not (N, C[, L]) with C =
+ * num_features, SL_EINVAL for one value per channel in training mode
+ * (PyTorch's "Expected more than 1 value per channel when training").
+ * backward: the gradient of the mode the last forward ran in. */
+sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts opts);
+
+/* The module's number of features, running statistics (borrowed; NULL when not tracked) and
+ * options. SL_EINVAL when m is not a BatchNorm1d. */
+int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **running_mean, sl_tensor **running_var,
+                       int64_t *num_batches_tracked, sl_batchnorm_opts *opts);
+
+#endif
