@@ -95,7 +95,7 @@ ifneq ($(SAN),)
   TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
-test: $(TESTBIN) $(LAUNCHER)
+test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host
 	@rm -f $(BUILD)/test.log
 	@set -o pipefail 2>/dev/null; $(TEST_ENV) $(TESTBIN) -j2 --short-filename $(TESTARGS) 2>&1 | tee $(BUILD)/test.log; \
 	  status=$$?; \
@@ -103,6 +103,7 @@ test: $(TESTBIN) $(LAUNCHER)
 	    echo "sanitizer report found in $(BUILD)/test.log: failing"; exit 1; fi; \
 	  [ $$status -eq 0 ] || exit $$status; \
 	  $(TEST_ENV) tests/repl/test_repl.sh $(LAUNCHER)
+	+@$(TEST_ENV) SANFLAGS="$(SANFLAGS)" CC="$(CC)" tests/embed/run.sh $(BUILD)
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIBA)
@@ -129,9 +130,8 @@ deps:
 
 # make install PREFIX=/usr/local (DESTDIR supported); make uninstall
 LUA_CMOD_DIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4
-INSTALLED_HEADERS := core/selut.h core/tensor/error.h core/tensor/alloc.h core/tensor/random.h \
-  core/tensor/tensor.h core/tensor/ops.h core/tensor/blas.h core/nn/nn.h core/io/io.h core/viz/viz.h \
-  bindings/selut_lua.h
+INSTALLED_HEADERS := core/selut.h $(sort $(wildcard core/*/*.h)) bindings/selut_lua.h
+.PHONY: $(BUILD)/selut.pc # regenerated on every install: PREFIX may differ
 $(BUILD)/selut.pc: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include/selut' '' \
@@ -159,8 +159,5 @@ uninstall:
 
 clean:
 	rm -rf build build-san
-
-# fuzz, fuzz-replay (run by test), valgrind, coverage
-include tests/reliability.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

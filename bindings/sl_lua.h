@@ -76,6 +76,6 @@ void sl_lua_open_data(lua_State *L);
 void sl_lua_open_io(lua_State *L);
 void sl_lua_open_viz(lua_State *L);
 void sl_lua_open_sys(lua_State *L);
-void sl_lua_open_snn(lua_State *L);
+void sl_lua_open_host(lua_State *L); /* selut.print; the host helpers are in lua_host.c */
 
 #endif

@@ -171,10 +171,12 @@ sl_tensor *sl_tensor_wrap(int ndim, const int64_t *shape, float *data,
   s->data = data;
   s->capacity = numel;
   s->refcount = 1;
-  s->release = release;
+  s->release = NULL; /* armed only on success: a failed wrap leaves the buffer to the caller */
   s->ctx = ctx;
   s->owned = false;
-  return header_new(s, data, ndim, shape, numel);
+  sl_tensor *t = header_new(s, data, ndim, shape, numel);
+  if (t) s->release = release;
+  return t;
 }
 
 sl_tensor *sl_tensor_retain(sl_tensor *t) {

@@ -46,7 +46,8 @@ sl_tensor *sl_tensor_rand(int ndim, const int64_t *shape, sl_rng *r);  /* U[0,1)
 sl_tensor *sl_tensor_randn(int ndim, const int64_t *shape, sl_rng *r); /* N(0,1) */
 /* Wraps a caller-owned buffer without copying. release(ctx, data) is called
  * when the last reference goes away (may be NULL: the caller then keeps the
- * buffer alive for as long as any tensor or view of it exists). */
+ * buffer alive for as long as any tensor or view of it exists). On failure
+ * (NULL) release is not called: the caller still owns the buffer. */
 sl_tensor *sl_tensor_wrap(int ndim, const int64_t *shape, float *data,
                           void (*release)(void *ctx, float *data), void *ctx);
 
