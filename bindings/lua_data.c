@@ -321,7 +321,34 @@ static int opt_bool(lua_State *L, int arg, const char *key) {
   return v;
 }
 
-/* ds:batches(size[, {shuffle=false, drop_last=false}]) -> iterator, nil, nil, closer */
+/* shard = true: this rank's part of each global batch (selut.dist's rank and
+ * size; one process = no sharding); shard = {rank, size}: explicit, rank
+ * 1-based. See docs/distributed.md. */
+static void opt_shard(lua_State *L, int arg, int *index, int *count) {
+  int t = lua_getfield(L, arg, "shard");
+  if (t == LUA_TBOOLEAN) {
+    if (lua_toboolean(L, -1)) sl_lua_dist_info(index, count);
+  } else if (t == LUA_TTABLE) {
+    lua_geti(L, -1, 1);
+    lua_geti(L, -2, 2);
+    int ok1, ok2;
+    lua_Integer r = lua_tointegerx(L, -2, &ok1), n = lua_tointegerx(L, -1, &ok2);
+    if (!ok1 || !ok2 || n < 1 || n > INT_MAX || r < 1 || r > n) {
+      const char *rs = luaL_tolstring(L, -2, NULL), *ns = luaL_tolstring(L, -2, NULL);
+      luaL_argerror(L, arg, lua_pushfstring(L, "option 'shard' must be {rank, size} with 1 <= rank <= size, got "
+                                               "{%s, %s}", rs, ns));
+    }
+    *index = (int)r - 1;
+    *count = (int)n;
+    lua_pop(L, 2);
+  } else if (t != LUA_TNIL) {
+    luaL_argerror(L, arg, lua_pushfstring(L, "option 'shard' must be a boolean or {rank, size}, got %s",
+                                          luaL_typename(L, -1)));
+  }
+  lua_pop(L, 1);
+}
+
+/* ds:batches(size[, {shuffle=false, drop_last=false, shard=false}]) -> iterator, nil, nil, closer */
 static int dataset_batches(lua_State *L) {
   sl_dataset *ds = checkdataset(L, 1);
   int isint;
@@ -333,21 +360,22 @@ static int dataset_batches(lua_State *L) {
   }
   if (size < 1)
     return luaL_argerror(L, 2, lua_pushfstring(L, "batch size must be >= 1, got %I", size));
-  int shuffle = 0, drop_last = 0;
+  int shuffle = 0, drop_last = 0, shard_index = 0, shard_count = 1;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_pushnil(L);
     while (lua_next(L, 3)) {
       const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      if (!k || (strcmp(k, "shuffle") != 0 && strcmp(k, "drop_last") != 0)) {
+      if (!k || (strcmp(k, "shuffle") != 0 && strcmp(k, "drop_last") != 0 && strcmp(k, "shard") != 0)) {
         lua_pushvalue(L, -2);
-        return luaL_argerror(L, 3, lua_pushfstring(L, "unknown option '%s' (expected shuffle, drop_last)",
+        return luaL_argerror(L, 3, lua_pushfstring(L, "unknown option '%s' (expected shuffle, drop_last, shard)",
                                                    luaL_tolstring(L, -1, NULL)));
       }
       lua_pop(L, 1);
     }
     shuffle = opt_bool(L, 3, "shuffle");
     drop_last = opt_bool(L, 3, "drop_last");
+    opt_shard(L, 3, &shard_index, &shard_count);
   }
   sl_rng *rng = &sl_lua_context(L)->rng;
   lua_settop(L, 3);
@@ -358,6 +386,7 @@ static int dataset_batches(lua_State *L) {
   sl_lua_newtensor(L); /* 5: x box, filled by the first batch */
   sl_lua_newtensor(L); /* 6: y box */
   if (!(b->it = sl_batch_iter_new(ds, (int64_t)size, shuffle, drop_last, rng))) return sl_lua_error(L);
+  if (shard_count > 1) sl_lua_check(L, sl_batch_iter_shard(b->it, shard_index, shard_count));
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 5);
   lua_pushvalue(L, 6);

@@ -27,6 +27,7 @@ local spec = {
   {"out", "", "output folder [default: runs/<timestamp>]"},
   {"resume", "", "checkpoint (last.safetensors) to continue from"},
   {"plots", true, "write activation histograms and curves as PNG"},
+  {"distributed", false, "data-parallel over MPI ranks: mpirun -np N build/selut examples/train.lua --distributed"},
 }
 
 local opt, err, usage = args.parse(arg, spec, "selut examples/train.lua [options]")
@@ -43,7 +44,24 @@ if opt.dropout >= 1 then
   os.exit(2)
 end
 
-local function log(fmt, ...) io.stdout:write(string.format(fmt, ...), "\n") io.stdout:flush() end
+-- --distributed (docs/distributed.md): N MPI ranks share every global batch of
+-- --batch samples (batch / N each); only the main rank prints and writes files.
+local dist, nranks, is_main = opt.distributed and selut.dist or nil, 1, true
+if dist then
+  local _
+  _, nranks = dist.init()
+  is_main = dist.is_main()
+  if opt.batch % nranks ~= 0 then
+    if is_main then io.stderr:write("train.lua: --batch ", opt.batch, " must be a multiple of the ", nranks, " ranks\n") end
+    dist.finalize()
+    os.exit(2)
+  end
+end
+
+local function log(fmt, ...)
+  if not is_main then return end
+  io.stdout:write(string.format(fmt, ...), "\n") io.stdout:flush()
+end
 
 local function build_net()
   local layers, fan_in = {}, 784
@@ -87,7 +105,7 @@ end
 local function evaluate(net, crit, data)
   net:evaluate()
   local total, correct, n = 0, 0, 0
-  for xb, yb in data:batches(1000) do
+  for xb, yb in data:batches(1000, {shard = true}) do -- this rank's part (all of it in one process)
     local out = net:forward(xb)
     local b = #yb
     total = total + crit:forward(out, yb) * b
@@ -97,6 +115,7 @@ local function evaluate(net, crit, data)
     end
     n = n + b
   end
+  if dist then total, correct, n = table.unpack(dist.allreduce(selut.tensor.new{total, correct, n}):totable()) end
   net:train()
   return total / n, correct / n
 end
@@ -107,6 +126,7 @@ local function csv_line(r)
 end
 
 local function write_metrics(out, history)
+  if not is_main then return end -- the main rank writes metrics, checkpoints and pictures
   local lines = {"epoch,train_loss,test_loss,test_acc,seconds,lr"}
   local json = {}
   for _, r in ipairs(history) do
@@ -141,6 +161,7 @@ local function state_path(ckpt) return (ckpt:gsub("%.safetensors$", "")) .. ".st
 -- load_state_dict) + a sibling state file (optimizer buffers, step, epoch,
 -- generator state) so --resume continues exactly.
 local function save_checkpoint(path, net, opt_obj, meta)
+  if not is_main then return end
   local state = opt_obj:state()
   local smeta = {epoch = tostring(meta.epoch), step = tostring(opt_obj:get_step()),
                  rng = (selut.sys.get_rng_state():gsub(".", function(c) return string.format("%02x", c:byte()) end)),
@@ -169,7 +190,7 @@ local function main()
   selut.manual_seed(opt.seed)
   local out = opt.out
   if out == "" then out = "runs/" .. os.date("%Y%m%d-%H%M%S") end
-  selut.sys.mkdir(out)
+  if is_main then selut.sys.mkdir(out) end
 
   local train, test = selut.data.fashion_mnist(opt.data)
   if opt.limit > 0 then
@@ -195,7 +216,13 @@ local function main()
     log("resumed from %s after epoch %d", opt.resume, done)
   end
 
-  local viz = opt.plots and selut.viz and selut.viz.histograms and selut.viz
+  local dp = dist and dist.DataParallel(net) -- one flat gradient buffer, one allreduce per step
+  if dp then dp:broadcast_parameters() end  -- every rank starts from the main rank's weights
+  local function epoch_batches()
+    if dp then return dp:batches(train, opt.batch // nranks, {shuffle = true}) end
+    return train:batches(opt.batch, {shuffle = true})
+  end
+  local viz = is_main and opt.plots and selut.viz and selut.viz.histograms and selut.viz
   local probe = viz and test:subset(math.min(1000, test:size())) or nil
   local history = opt.resume ~= "" and read_metrics(out, first_epoch) or {}
   local nbatches = (train:size() + opt.batch - 1) // opt.batch
@@ -205,10 +232,11 @@ local function main()
     local lr = lr_at(epoch)
     opt_obj:set_lr(lr)
     net:train()
-    local bar = progress.new{total = nbatches, label = string.format("epoch %d/%d", epoch, opt.epochs)}
+    local bar = progress.new{total = nbatches, label = string.format("epoch %d/%d", epoch, opt.epochs),
+                             tty = not is_main and false or nil}
     local t0 = selut.clock()
     local sum, count, b = 0, 0, 0
-    for xb, yb in train:batches(opt.batch, {shuffle = true}) do
+    for xb, yb in epoch_batches() do
       local out_b = net:forward(xb)
       local loss = crit:forward(out_b, yb)
       b = b + 1
@@ -219,12 +247,14 @@ local function main()
       end
       opt_obj:zero_grad()
       net:backward(xb, crit:backward(out_b, yb))
+      if dp then dp:allreduce_gradients(#yb) end -- the global batch's mean gradient
       opt_obj:step()
       local n = #yb
       sum, count = sum + loss * n, count + n
       bar:update(b, {samples = count, loss = sum / count})
     end
     bar:finish()
+    if dist then sum, count = table.unpack(dist.allreduce(selut.tensor.new{sum, count}):totable()) end
     local train_loss = sum / count
     local test_loss, test_acc = evaluate(net, crit, test)
     local secs = selut.clock() - t0
@@ -247,6 +277,12 @@ local function main()
                      {title = string.format("activations after epoch %d (%s)", epoch, opt.act)})
     end
   end
+  if dp and os.getenv("SELUT_DIST_STATS") then -- communication share, for docs/performance.md
+    local st = dp:stats()
+    log("dist: %d ranks, %d steps, %d bytes per allreduce, comm %.3f s (%.2f ms/step), pack %.3f s, total %.1f s",
+        nranks, st.steps, st.bytes, st.comm_seconds, 1000 * st.comm_seconds / st.steps, st.pack_seconds,
+        selut.clock() - t_start)
+  end
   if viz and #history > 0 then
     local losses, tests, accs = {}, {}, {}
     for i, r in ipairs(history) do losses[i], tests[i], accs[i] = r.train_loss, r.test_loss, 100 * r.test_acc end
@@ -263,6 +299,8 @@ local ok, e = xpcall(main, function(m)
   return m
 end)
 if not ok then
-  io.stderr:write("train.lua: ", tostring(e), "\n")
+  io.stderr:write("train.lua: ", dist and string.format("rank %d: ", dist.rank()) or "", tostring(e), "\n")
+  if dist then dist.abort(1) end -- brings every rank down instead of leaving them in a collective
   os.exit(1)
 end
+if dist then dist.finalize() end

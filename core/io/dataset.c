@@ -23,6 +23,7 @@ struct sl_batch_iter {
   int64_t last_start; /* perm offset of the last batch produced */
   int64_t last_n;
   sl_tensor *xbuf, *ybuf; /* reused by sl_batch_iter_next */
+  int64_t shard_index, shard_count; /* sl_batch_iter_shard; count 0 = not sharded */
 };
 
 sl_dataset *sl_dataset_new(sl_tensor *x, sl_tensor *y) {
@@ -245,7 +246,24 @@ int sl_batch_iter_reset(sl_batch_iter *it, sl_rng *rng) {
 int64_t sl_batch_iter_count(const sl_batch_iter *it) {
   if (!it) return 0;
   int64_t n = it->ds->x->shape[0];
-  return it->drop_last ? n / it->batch_size : (n + it->batch_size - 1) / it->batch_size;
+  int64_t parts = it->shard_count > 1 ? it->shard_count : 1, gb = it->batch_size * parts;
+  if (it->drop_last || n % gb < parts) return n / gb; /* a tail smaller than parts is dropped */
+  return n / gb + 1;
+}
+
+/* Data-parallel sharding (issue 11, docs/distributed.md). */
+int sl_batch_iter_shard(sl_batch_iter *it, int64_t index, int64_t count) {
+  if (!it) return sl_fail(SL_EINVAL, "batches: iterator is NULL");
+  if (count < 1 || index < 0 || index >= count)
+    return sl_fail(SL_EINVAL, "batches: shard %lld of %lld is out of range (expected 0 <= index < count)",
+                   (long long)index, (long long)count);
+  if (it->batch_size > INT64_MAX / count)
+    return sl_fail(SL_EINVAL, "batches: batch size %lld x %lld shards overflows", (long long)it->batch_size,
+                   (long long)count);
+  if (it->pos != 0) return sl_fail(SL_EINVAL, "batches: shard must be set before the first batch");
+  it->shard_index = index;
+  it->shard_count = count;
+  return SL_OK;
 }
 
 const int64_t *sl_batch_iter_indices(const sl_batch_iter *it, int64_t *n) {
@@ -277,19 +295,22 @@ int sl_batch_iter_next_into(sl_batch_iter *it, sl_tensor **xb, sl_tensor **yb) {
   if (!it || !xb) return sl_fail(SL_EINVAL, "batches: iterator and x buffer must not be NULL");
   sl_dataset *ds = it->ds;
   int64_t n = ds->x->shape[0];
-  int64_t m = n - it->pos < it->batch_size ? n - it->pos : it->batch_size;
-  if (m <= 0 || (it->drop_last && m < it->batch_size)) {
+  /* sharded: a global batch of batch_size * parts samples, this shard's part */
+  int64_t parts = it->shard_count > 1 ? it->shard_count : 1, gb = it->batch_size * parts;
+  int64_t m = n - it->pos < gb ? n - it->pos : gb;
+  if (m <= 0 || (it->drop_last && m < gb) || m < parts) {
     it->last_n = 0;
     return 0;
   }
-  int st = ensure_batch(xb, ds->x, m);
+  int64_t lo = it->pos + it->shard_index * m / parts, k = it->pos + (it->shard_index + 1) * m / parts - lo;
+  int st = ensure_batch(xb, ds->x, k);
   if (st) return st;
-  if (ds->y && yb && (st = ensure_batch(yb, ds->y, m))) return st;
-  const int64_t *idx = it->perm + it->pos;
-  gather(*xb, ds->x, idx, m);
-  if (ds->y && yb) gather(*yb, ds->y, idx, m);
-  it->last_start = it->pos;
-  it->last_n = m;
+  if (ds->y && yb && (st = ensure_batch(yb, ds->y, k))) return st;
+  const int64_t *idx = it->perm + lo;
+  gather(*xb, ds->x, idx, k);
+  if (ds->y && yb) gather(*yb, ds->y, idx, k);
+  it->last_start = lo;
+  it->last_n = k;
   it->pos += m;
   return 1;
 }

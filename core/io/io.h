@@ -154,6 +154,14 @@ int sl_batch_iter_next(sl_batch_iter *it, sl_tensor **xb, sl_tensor **yb);
 int sl_batch_iter_next_into(sl_batch_iter *it, sl_tensor **xb, sl_tensor **yb);
 /* Batches per epoch. */
 int64_t sl_batch_iter_count(const sl_batch_iter *it);
+/* Data-parallel sharding (docs/distributed.md): from now on the iterator
+ * walks global batches of batch_size * count samples of its permutation and
+ * produces only part `index` (0-based) of each: count near-equal contiguous
+ * parts, exactly batch_size samples each for a full global batch. A final
+ * global batch smaller than count is dropped, so every part is non-empty and
+ * all count shards yield the same number of batches. Call before the first
+ * batch; count = 1 is the unsharded default. */
+int sl_batch_iter_shard(sl_batch_iter *it, int64_t index, int64_t count);
 /* The sample indices of the batch last produced (borrowed, *n entries). */
 const int64_t *sl_batch_iter_indices(const sl_batch_iter *it, int64_t *n);
 void sl_batch_iter_free(sl_batch_iter *it);

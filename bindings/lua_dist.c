@@ -1,0 +1,553 @@
+/*
+ * selut.dist: data-parallel training over MPI (Open MPI), docs/distributed.md.
+ * Collectives on tensors (allreduce, broadcast, barrier), rank/size queries,
+ * and selut.dist.DataParallel: one flat buffer per model, so a step averages
+ * every gradient in one allreduce, and the initial weights come from the main
+ * rank in one broadcast. Compiled with MPI only when SELUT_MPI is defined
+ * (make MPI=1, or pkg-config finds ompi-c); otherwise the collectives raise
+ * "selut was built without MPI" and rank/size/is_main describe one process.
+ * Ranks are 1-based in Lua (MPI's rank + 1), like every index in selut.
+ *
+ * Ending: after init, a rank must end through dist.finalize() (collective). If
+ * the Lua state that called init closes without it (an uncaught error), the
+ * state's sentinel calls MPI_Abort so mpirun brings the whole job down instead
+ * of leaving the other ranks blocked in a collective; dist.abort(code) does
+ * the same on purpose.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sl_lua.h"
+
+#ifdef SELUT_MPI
+#include <mpi.h>
+#endif
+
+#define SL_LUA_DP "selut.dist.DataParallel"
+#define SL_LUA_DIST_SENTINEL "selut.dist.Sentinel"
+#define DIST_SENTINEL_KEY "selut.dist.sentinel" /* registry: this state's sentinel */
+#define NO_MPI "selut was built without MPI (rebuild with make MPI=1 after apt-get install libopenmpi-dev)"
+
+/* A model's parameters and gradients (one reference each) and the flat
+ * buffer (numel + 1 floats: the last one carries the sample count). */
+typedef struct ldp {
+  int n;
+  sl_tensor **params, **grads;
+  sl_tensor *flat;
+  int64_t total; /* parameter elements */
+  int64_t steps;
+  double pack_seconds, comm_seconds;
+} ldp;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- MPI state (process-wide by nature: MPI_COMM_WORLD) ---- */
+
+static int dist_active(void) {
+#ifdef SELUT_MPI
+  int inited = 0, fin = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&fin);
+  return inited && !fin;
+#else
+  return 0;
+#endif
+}
+
+int sl_lua_dist_info(int *rank0, int *size) {
+  *rank0 = 0;
+  *size = 1;
+#ifdef SELUT_MPI
+  if (!dist_active()) return 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, rank0);
+  MPI_Comm_size(MPI_COMM_WORLD, size);
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+#ifdef SELUT_MPI
+/* Raises "selut.dist.<fn>: <what>: <MPI's message>". */
+static int mpi_error(lua_State *L, const char *fn, const char *what, int code) {
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) len = snprintf(msg, sizeof msg, "MPI error %d", code);
+  msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING - 1] = '\0';
+  return luaL_error(L, "selut.dist.%s: %s failed: %s", fn, what, msg);
+}
+#define MPI_CHECK(L, fn, call)                                  \
+  do {                                                          \
+    int mpi_rc_ = (call);                                       \
+    if (mpi_rc_ != MPI_SUCCESS) mpi_error(L, fn, #call, mpi_rc_); \
+  } while (0)
+
+/* MPI counts are int: large buffers go in chunks. */
+#define CHUNK ((int64_t)1 << 30)
+
+static void allreduce_floats(lua_State *L, const char *fn, float *x, int64_t n, MPI_Op op) {
+  for (int64_t off = 0; off < n; off += CHUNK) {
+    int c = (int)(n - off < CHUNK ? n - off : CHUNK);
+    MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, x + off, c, MPI_FLOAT, op, MPI_COMM_WORLD));
+  }
+}
+
+static void bcast_floats(lua_State *L, const char *fn, float *x, int64_t n, int root) {
+  for (int64_t off = 0; off < n; off += CHUNK) {
+    int c = (int)(n - off < CHUNK ? n - off : CHUNK);
+    MPI_CHECK(L, fn, MPI_Bcast(x + off, c, MPI_FLOAT, root, MPI_COMM_WORLD));
+  }
+}
+
+/* Error-checked collectives: every rank learns whether all ranks passed the
+ * same number of elements (one tiny allreduce), so a mismatch raises the
+ * same error on every rank instead of corrupting memory or hanging. */
+static void check_same_numel(lua_State *L, const char *fn, int64_t numel) {
+  long long v[2] = {(long long)numel, -(long long)numel};
+  MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD));
+  if (v[0] != -v[1]) {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    luaL_error(L, "selut.dist.%s: ranks disagree on the tensor size: %I elements on rank %d, between %I and "
+                  "%I across ranks (every rank must pass a tensor of the same size)",
+               fn, (lua_Integer)numel, r + 1, (lua_Integer)-v[1], (lua_Integer)v[0]);
+  }
+}
+#endif
+
+/* Raises unless MPI is built in and initialized. */
+static void need_init(lua_State *L, const char *fn) {
+#ifdef SELUT_MPI
+  if (!dist_active()) luaL_error(L, "selut.dist.%s: call selut.dist.init() first", fn);
+#else
+  luaL_error(L, "selut.dist.%s: " NO_MPI, fn);
+#endif
+}
+
+/* ---- the sentinel: aborts the job when the initializing state closes early ---- */
+
+#ifdef SELUT_MPI
+typedef struct lsentinel {
+  int armed; /* 1 between init and finalize */
+} lsentinel;
+
+static int sentinel_gc(lua_State *L) {
+  lsentinel *s = lua_touserdata(L, 1);
+  if (s->armed && dist_active()) {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    fprintf(stderr, "selut.dist: rank %d is ending without selut.dist.finalize() (an error or an early exit): "
+                    "aborting the MPI job\n", r + 1);
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1); /* the documented failure path (docs/distributed.md) */
+  }
+  s->armed = 0;
+  return 0;
+}
+
+static lsentinel *get_sentinel(lua_State *L) {
+  lsentinel *s;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, DIST_SENTINEL_KEY) == LUA_TUSERDATA) {
+    s = lua_touserdata(L, -1);
+  } else {
+    s = lua_newuserdatauv(L, sizeof *s, 0);
+    s->armed = 0;
+    if (luaL_newmetatable(L, SL_LUA_DIST_SENTINEL)) {
+      lua_pushcfunction(L, sentinel_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, DIST_SENTINEL_KEY);
+  }
+  lua_pop(L, 1); /* the registry's value (or the nil found there) */
+  return s;
+}
+#endif
+
+/* ---- selut.dist.* ---- */
+
+static int dist_init(lua_State *L) {
+#ifdef SELUT_MPI
+  int inited = 0, fin = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&fin);
+  if (fin) return luaL_error(L, "selut.dist.init: MPI was already finalized in this process");
+  lsentinel *s = get_sentinel(L);
+  if (!inited) {
+    int provided = 0;
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      return luaL_error(L, "selut.dist.init: MPI_Init_thread failed");
+  }
+  /* errors come back as codes, so they become Lua errors with MPI's text */
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  s->armed = 1;
+  int r, n;
+  sl_lua_dist_info(&r, &n);
+  lua_pushinteger(L, r + 1);
+  lua_pushinteger(L, n);
+  return 2;
+#else
+  return luaL_error(L, "selut.dist.init: " NO_MPI);
+#endif
+}
+
+static int dist_finalize(lua_State *L) {
+  need_init(L, "finalize");
+#ifdef SELUT_MPI
+  lsentinel *s = get_sentinel(L);
+  s->armed = 0;
+  MPI_CHECK(L, "finalize", MPI_Finalize());
+#endif
+  return 0;
+}
+
+static int dist_abort(lua_State *L) {
+  lua_Integer code = luaL_optinteger(L, 1, 1);
+  luaL_argcheck(L, code >= 0 && code <= 255, 1, lua_pushfstring(L, "exit code must be in 0..255, got %I", code));
+  need_init(L, "abort");
+#ifdef SELUT_MPI
+  fflush(stdout);
+  fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, (int)code); /* ends every rank; does not return */
+#endif
+  return 0;
+}
+
+static int dist_rank(lua_State *L) {
+  int r, n;
+  sl_lua_dist_info(&r, &n);
+  lua_pushinteger(L, r + 1);
+  return 1;
+}
+
+static int dist_size(lua_State *L) {
+  int r, n;
+  sl_lua_dist_info(&r, &n);
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int dist_is_main(lua_State *L) {
+  int r, n;
+  sl_lua_dist_info(&r, &n);
+  lua_pushboolean(L, r == 0);
+  return 1;
+}
+
+static int dist_barrier(lua_State *L) {
+  need_init(L, "barrier");
+#ifdef SELUT_MPI
+  MPI_CHECK(L, "barrier", MPI_Barrier(MPI_COMM_WORLD));
+#endif
+  return 0;
+}
+
+/* allreduce(t[, op = "sum"]) -> t, reduced in place over all ranks. */
+static int dist_allreduce(lua_State *L) {
+  static const char *const ops[] = {"sum", "mean", "max", "min", NULL};
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  int op = luaL_checkoption(L, 2, "sum", ops);
+  need_init(L, "allreduce");
+#ifdef SELUT_MPI
+  check_same_numel(L, "allreduce", t->numel);
+  MPI_Op mop = op == 2 ? MPI_MAX : op == 3 ? MPI_MIN : MPI_SUM;
+  allreduce_floats(L, "allreduce", t->data, t->numel, mop);
+  if (op == 1) {
+    int n;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    float inv = 1.0f / (float)n;
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] *= inv;
+  }
+#else
+  (void)t;
+  (void)op;
+#endif
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int check_root(lua_State *L, int arg) {
+  int r, n;
+  sl_lua_dist_info(&r, &n);
+  lua_Integer root = luaL_optinteger(L, arg, 1);
+  if (root < 1 || root > n)
+    luaL_argerror(L, arg, lua_pushfstring(L, "root must be a rank in 1..%d, got %I", n, root));
+  return (int)root - 1;
+}
+
+/* broadcast(t[, root = 1]) -> t, overwritten on every rank with root's. */
+static int dist_broadcast(lua_State *L) {
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  need_init(L, "broadcast");
+  int root = check_root(L, 2);
+#ifdef SELUT_MPI
+  check_same_numel(L, "broadcast", t->numel);
+  bcast_floats(L, "broadcast", t->data, t->numel, root);
+#else
+  (void)t;
+  (void)root;
+#endif
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- DataParallel ---- */
+
+static ldp *checkdp(lua_State *L, int arg) {
+  ldp *d = luaL_checkudata(L, arg, SL_LUA_DP);
+  if (!d->flat) luaL_error(L, "attempt to use a closed DataParallel");
+  return d;
+}
+
+static int dp_gc(lua_State *L) {
+  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  for (int i = 0; i < d->n; i++) {
+    if (d->params) sl_tensor_release(d->params[i]);
+    if (d->grads) sl_tensor_release(d->grads[i]);
+  }
+  free(d->params);
+  free(d->grads);
+  sl_tensor_release(d->flat);
+  d->params = d->grads = NULL;
+  d->flat = NULL;
+  d->n = 0;
+  return 0;
+}
+
+/* DataParallel(net | {{param=, grad=}, ...}) */
+static int dist_dataparallel(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  /* a module (anything with a parameters method) or a parameter list */
+  int t1 = lua_type(L, 1);
+  luaL_argexpected(L, t1 == LUA_TTABLE || t1 == LUA_TUSERDATA, 1, "module or parameter list");
+  if (lua_getfield(L, 1, "parameters") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+  } else {
+    lua_pop(L, 1);
+    luaL_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "module or parameter list");
+    lua_pushvalue(L, 1);
+  }
+  int list = lua_gettop(L); /* 2 */
+  if (lua_type(L, list) != LUA_TTABLE) return luaL_argerror(L, 1, "parameters() did not return a table");
+  lua_Integer n = luaL_len(L, list);
+  if (n < 1 || n > INT_MAX / 2)
+    return luaL_argerror(L, 1, lua_pushfstring(L, "expected a model with parameters, got %I parameters", n));
+  ldp *d = lua_newuserdatauv(L, sizeof *d, 0); /* 3 */
+  memset(d, 0, sizeof *d);
+  luaL_setmetatable(L, SL_LUA_DP);
+  d->params = calloc((size_t)n, sizeof *d->params);
+  d->grads = calloc((size_t)n, sizeof *d->grads);
+  if (!d->params || !d->grads) return luaL_error(L, "selut.dist.DataParallel: out of memory");
+  d->n = (int)n;
+  int64_t total = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, list, i);
+    sl_tensor *p = NULL, *g = NULL;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_getfield(L, -1, "param");
+      p = sl_lua_totensor(L, -1);
+      lua_getfield(L, -2, "grad");
+      g = sl_lua_totensor(L, -1);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    if (!p || !g || p->numel != g->numel)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "parameter %I must be {param = tensor, grad = tensor} of the "
+                                                    "same size", i));
+    d->params[i - 1] = sl_tensor_retain(p);
+    d->grads[i - 1] = sl_tensor_retain(g);
+    if (total > INT64_MAX - p->numel - 1) return luaL_argerror(L, 1, "too many parameter elements");
+    total += p->numel;
+  }
+  d->total = total;
+  int64_t shape[1] = {total + 1};
+  if (!(d->flat = sl_tensor_empty(1, shape))) return sl_lua_error(L);
+  return 1;
+}
+
+/* tensors -> flat (times scale) */
+static void pack(ldp *d, sl_tensor **ts, float scale) {
+  float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    const float *s = ts[i]->data;
+    int64_t m = ts[i]->numel;
+    if (scale == 1.0f)
+      memcpy(f, s, (size_t)m * sizeof *f);
+    else
+      for (int64_t j = 0; j < m; j++) f[j] = s[j] * scale;
+    f += m;
+  }
+}
+
+static void unpack(ldp *d, sl_tensor **ts, float scale) {
+  const float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    float *s = ts[i]->data;
+    int64_t m = ts[i]->numel;
+    if (scale == 1.0f)
+      memcpy(s, f, (size_t)m * sizeof *f);
+    else
+      for (int64_t j = 0; j < m; j++) s[j] = f[j] * scale;
+    f += m;
+  }
+}
+
+/* dp:broadcast_parameters([root = 1]): every rank gets root's weights. A
+ * no-op in a single process. */
+static int dp_broadcast_parameters(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  int root = check_root(L, 2);
+  if (!dist_active()) return 0;
+#ifdef SELUT_MPI
+  pack(d, d->params, 1.0f);
+  check_same_numel(L, "DataParallel:broadcast_parameters", d->total);
+  bcast_floats(L, "DataParallel:broadcast_parameters", d->flat->data, d->total, root);
+  unpack(d, d->params, 1.0f);
+#else
+  (void)d;
+  (void)root;
+#endif
+  return 0;
+}
+
+/* dp:allreduce_gradients([n]) -> samples (or ranks): without n every rank's
+ * gradient counts equally (the mean over ranks); with n (this rank's batch
+ * size) the result is the sample-weighted mean sum(n_r g_r) / sum(n_r), which
+ * equals one rank's gradient over the whole global batch even when the last
+ * batches differ in size. Returns sum(n_r), or the number of ranks. */
+static int dp_allreduce_gradients(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  int weighted = !lua_isnoneornil(L, 2);
+  lua_Integer n = weighted ? luaL_checkinteger(L, 2) : 1;
+  if (n < 0 || n > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+  int r, size;
+  sl_lua_dist_info(&r, &size);
+  double t0 = now();
+  pack(d, d->grads, weighted ? (float)n : 1.0f);
+  float *f = d->flat->data;
+  f[d->total] = (float)n; /* exact: n <= 2^24 */
+  double t1 = now();
+#ifdef SELUT_MPI
+  if (dist_active()) {
+    check_same_numel(L, "DataParallel:allreduce_gradients", d->total + 1);
+    allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, MPI_SUM);
+  }
+#endif
+  double t2 = now();
+  float count = weighted ? f[d->total] : (float)size;
+  if (!(count > 0)) return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: no samples on any rank");
+  unpack(d, d->grads, 1.0f / count);
+  d->pack_seconds += (t1 - t0) + (now() - t2);
+  d->comm_seconds += t2 - t1;
+  d->steps++;
+  lua_pushinteger(L, weighted ? (lua_Integer)count : size);
+  return 1;
+}
+
+/* dp:batches(ds, size[, opts]) -> ds:batches(size, opts + {shard = true}),
+ * after copying the main rank's generator to every rank (so all draw the
+ * same permutation); then every rank but the main one reseeds its generator
+ * from that state and its rank, so dropout masks differ between ranks while
+ * the main rank's stream is exactly the single-process one. */
+static int dp_batches(lua_State *L) {
+  checkdp(L, 1);
+  luaL_checkany(L, 2);
+  lua_settop(L, 4);
+  sl_lua_ctx *ctx = sl_lua_context(L);
+  int r, size;
+  int active = sl_lua_dist_info(&r, &size);
+#ifdef SELUT_MPI
+  if (active) MPI_CHECK(L, "DataParallel:batches", MPI_Bcast(&ctx->rng, (int)sizeof ctx->rng, MPI_BYTE, 0, MPI_COMM_WORLD));
+#endif
+  (void)active;
+  lua_newtable(L); /* 5: opts + shard */
+  if (!lua_isnil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, 5);
+    }
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, 5, "shard");
+  int t2 = lua_type(L, 2);
+  if ((t2 != LUA_TUSERDATA && t2 != LUA_TTABLE) || lua_getfield(L, 2, "batches") != LUA_TFUNCTION) /* 6 */
+    return luaL_typeerror(L, 2, "selut.data.Dataset");
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 5);
+  int base = lua_gettop(L) - 4;
+  lua_call(L, 3, LUA_MULTRET); /* the permutation is drawn here */
+  if (r > 0) sl_rng_seed(&ctx->rng, sl_rng_next(&ctx->rng) ^ ((uint64_t)r * UINT64_C(0x9E3779B97F4A7C15)));
+  return lua_gettop(L) - base;
+}
+
+/* dp:stats() -> {steps=, bytes=, pack_seconds=, comm_seconds=} */
+static int dp_stats(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, (lua_Integer)d->steps);
+  lua_setfield(L, -2, "steps");
+  lua_pushinteger(L, (lua_Integer)((d->total + 1) * (int64_t)sizeof(float)));
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, (lua_Integer)d->total);
+  lua_setfield(L, -2, "numel");
+  lua_pushnumber(L, d->pack_seconds);
+  lua_setfield(L, -2, "pack_seconds");
+  lua_pushnumber(L, d->comm_seconds);
+  lua_setfield(L, -2, "comm_seconds");
+  return 1;
+}
+
+static int dp_tostring(lua_State *L) {
+  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  if (!d->flat)
+    lua_pushliteral(L, "DataParallel (closed)");
+  else
+    lua_pushfstring(L, "DataParallel(%d tensors, %I floats)", d->n, (lua_Integer)d->total);
+  return 1;
+}
+
+static const luaL_Reg dist_funcs[] = {
+    {"init", dist_init},           {"finalize", dist_finalize},   {"abort", dist_abort},
+    {"rank", dist_rank},           {"size", dist_size},           {"is_main", dist_is_main},
+    {"barrier", dist_barrier},     {"allreduce", dist_allreduce}, {"broadcast", dist_broadcast},
+    {"DataParallel", dist_dataparallel}, {NULL, NULL}};
+
+static const luaL_Reg dp_methods[] = {{"broadcast_parameters", dp_broadcast_parameters},
+                                      {"allreduce_gradients", dp_allreduce_gradients},
+                                      {"batches", dp_batches},
+                                      {"stats", dp_stats},
+                                      {NULL, NULL}};
+
+static const luaL_Reg dp_metamethods[] = {
+    {"__gc", dp_gc}, {"__close", dp_gc}, {"__tostring", dp_tostring}, {NULL, NULL}};
+
+void sl_lua_open_dist(lua_State *L) {
+  if (luaL_newmetatable(L, SL_LUA_DP)) {
+    luaL_setfuncs(L, dp_metamethods, 0);
+    luaL_newlib(L, dp_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, dist_funcs);
+#ifdef SELUT_MPI
+  lua_pushboolean(L, 1);
+#else
+  lua_pushboolean(L, 0);
+#endif
+  lua_setfield(L, -2, "available");
+  lua_setfield(L, -2, "dist");
+}

@@ -1,0 +1,85 @@
+-- selut.dist on N ranks (tests/mpi/run.sh runs it with mpirun -np 2): the
+-- collectives' values, the error-checked size mismatch, shard = true over a
+-- real communicator, DataParallel's broadcast and per-rank dropout streams.
+local dist, T = selut.dist, selut.tensor
+local rank, size = dist.init()
+local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
+check(size >= 2, "run with at least 2 ranks")
+check(dist.rank() == rank and dist.size() == size and dist.is_main() == (rank == 1), "rank/size/is_main")
+check(select(1, dist.init()) == rank, "init twice returns the same rank")
+
+-- allreduce: sum, mean, max, min of full(rank)
+local tri = size * (size + 1) / 2
+local function all(op) return dist.allreduce(T.full(rank, 3), op):totable() end
+for _, v in ipairs(all()) do check(v == tri, "sum") end
+for _, v in ipairs(all("mean")) do check(math.abs(v - tri / size) < 1e-6, "mean") end
+for _, v in ipairs(all("max")) do check(v == size, "max") end
+for _, v in ipairs(all("min")) do check(v == 1, "min") end
+-- broadcast from the last rank
+local b = dist.broadcast(T.full(10 * rank, 2, 2), size)
+check(b:sum() == 40 * size, "broadcast from rank " .. size)
+-- a size mismatch is an error on every rank, not a hang
+local ok, err = pcall(dist.allreduce, T.zeros(2 + rank))
+check(not ok and err:find("ranks disagree on the tensor size: " .. (2 + rank) .. " elements on rank " .. rank, 1, true),
+      "mismatch error: " .. tostring(err))
+ok, err = pcall(dist.broadcast, T.zeros(rank), 1)
+check(not ok and err:find("ranks disagree on the tensor size", 1, true), "broadcast mismatch: " .. tostring(err))
+ok, err = pcall(dist.broadcast, T.zeros(1), size + 1)
+check(not ok and err:find("root must be a rank in 1.." .. size .. ", got " .. (size + 1), 1, true), tostring(err))
+dist.barrier()
+
+-- shard = true: over an epoch the ranks see every sample exactly once
+local n = 101
+local ds = selut.data.Dataset(T.arange(n):reshape(n, 1), T.arange(n))
+selut.manual_seed(42) -- the same seed on every rank: the same permutation
+local seen, batches = T.zeros(n), 0
+for _, yb in ds:batches(4, { shuffle = true, shard = true }) do
+  batches = batches + 1
+  for i = 1, #yb do seen[math.tointeger(yb[i]) + 1] = seen[math.tointeger(yb[i]) + 1] + 1 end
+end
+local counts = T.full(batches, 1)
+dist.allreduce(counts, "max")
+check(counts[1] == batches and dist.allreduce(T.full(batches, 1), "min")[1] == batches, "same batch count")
+dist.allreduce(seen)
+local dropped = n % (4 * size) < size and n % (4 * size) or 0
+check(seen:sum() == n - dropped and seen:max() == 1, "every sample once: sum " .. seen:sum() .. " max " .. seen:max())
+
+-- DataParallel: broadcast_parameters makes rank 1's weights everyone's
+selut.manual_seed(rank) -- deliberately different weights per rank
+local nn = selut.nn
+local net = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
+local dp = dist.DataParallel(net)
+dp:broadcast_parameters()
+selut.manual_seed(1)
+local ref = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
+for i, p in ipairs(net:parameters()) do
+  check((p.param - ref:parameters()[i].param):abs():max() == 0, "parameter " .. i .. " equals rank 1's")
+end
+-- allreduce_gradients: the sample-weighted mean
+for _, p in ipairs(net:parameters()) do p.grad:fill_(rank) end
+local total = dp:allreduce_gradients(rank) -- rank r has r samples with gradient r
+local want = 0
+for r = 1, size do want = want + r * r end
+want = want / tri
+check(total == tri, "total samples")
+for _, p in ipairs(net:parameters()) do check(math.abs(p.grad:max() - want) < 1e-5, "weighted mean " .. p.grad:max()) end
+for _, p in ipairs(net:parameters()) do p.grad:fill_(rank) end
+check(dp:allreduce_gradients() == size, "unweighted returns size")
+for _, p in ipairs(net:parameters()) do check(math.abs(p.grad:min() - tri / size) < 1e-5, "unweighted mean") end
+check(dp:stats().steps == 2 and dp:stats().comm_seconds > 0, "stats")
+-- dp:batches: the same permutation everywhere, then different dropout streams
+selut.manual_seed(1000 + rank) -- diverged on purpose: dp:batches resynchronizes
+local first
+for _, yb in dp:batches(ds, 2, { shuffle = true }) do first = yb:clone() break end
+local u = T.rand(1)[1]
+local hi, lo = dist.allreduce(T.full(u, 1), "max")[1], dist.allreduce(T.full(u, 1), "min")[1]
+check(hi > lo, "ranks draw different dropout numbers after dp:batches")
+local glob = T.zeros(2 * size)
+glob:narrow(1, 2 * rank - 1, 2):copy(first)
+dist.allreduce(glob)
+selut.manual_seed(1001) -- rank 1's seed: one process's global batch
+local whole
+for _, yb in ds:batches(2 * size, { shuffle = true }) do whole = yb:clone() break end
+check((glob - whole):abs():max() == 0, "shards of dp:batches form rank 1's global batch")
+dist.finalize()
+if rank == 1 then print("collectives: ok on " .. size .. " ranks") end

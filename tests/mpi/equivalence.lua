@@ -1,0 +1,78 @@
+-- N ranks x batch b follow the same loss curve as 1 rank x batch N*b with the
+-- same seed (tests/mpi/run.sh: mpirun -np 2). Every rank also trains the
+-- one-process reference locally, so the comparison needs no files.
+-- Tolerance (docs/distributed.md): per-step loss within 2e-6 relative and
+-- final weights within 2e-6 absolute; the only difference is the summation
+-- order of the gradient (two half-batch sums added by the allreduce, and the
+-- sample weighting n * g / sum(n)).
+local dist, T, nn, optim = selut.dist, selut.tensor, selut.nn, selut.optim
+local rank, size = dist.init()
+local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
+
+local N, D, C, b, EPOCHS = 203, 16, 4, 8, 3 -- 203 = 12 x 16 + 11: an uneven last global batch
+selut.manual_seed(7)
+local x = T.randn(N, D)
+local y = x:narrow(2, 1, C):argmax(2) -- learnable labels 1..C
+local ds = selut.data.Dataset(x, y)
+
+local function make()
+  selut.manual_seed(11)
+  local net = nn.Sequential { nn.Linear(D, 32), nn.SELU(), nn.Linear(32, 32), nn.SELU(), nn.Linear(32, C) }
+  nn.init.lecun_normal(net)
+  return net
+end
+
+local function run(distributed)
+  local net = make()
+  local opt = optim.SGD(net:parameters(), { lr = 0.05, momentum = 0.9 })
+  local crit = nn.CrossEntropyLoss()
+  local dp = distributed and dist.DataParallel(net) or nil
+  if dp then dp:broadcast_parameters() end
+  local losses = {}
+  for epoch = 1, EPOCHS do
+    selut.manual_seed(100 + epoch)
+    local function batches()
+      if dp then return dp:batches(ds, b, { shuffle = true }) end
+      return ds:batches(size * b, { shuffle = true })
+    end
+    for xb, yb in batches() do
+      local out = net:forward(xb)
+      local loss = crit:forward(out, yb)
+      opt:zero_grad()
+      net:backward(xb, crit:backward(out, yb))
+      if dp then
+        dp:allreduce_gradients(#yb)
+        loss = dist.allreduce(T.new { loss * #yb, #yb }):totable()
+        loss = loss[1] / loss[2]
+      end
+      opt:step()
+      losses[#losses + 1] = loss
+    end
+  end
+  return net, losses
+end
+
+local ref_net, ref = run(false)
+local net, got = run(true)
+local per_epoch = N // (size * b) + (N % (size * b) >= size and 1 or 0)
+check(#ref == EPOCHS * per_epoch and #got == #ref, string.format("steps: %d distributed, %d reference", #got, #ref))
+local worst_loss, worst_w = 0, 0
+for i = 1, #ref do
+  local d = math.abs(got[i] - ref[i]) / math.max(1, math.abs(ref[i]))
+  worst_loss = math.max(worst_loss, d)
+  check(d <= 2e-6, string.format("step %d: loss %.9g on %d ranks, %.9g in one process", i, got[i], size, ref[i]))
+end
+for i, p in ipairs(net:parameters()) do
+  local d = (p.param - ref_net:parameters()[i].param):abs():max()
+  worst_w = math.max(worst_w, d)
+  check(d <= 2e-6, string.format("parameter %d differs by %g", i, d))
+  -- every rank holds the same weights (the reduced gradient is the same)
+  local spread = dist.allreduce(p.param:clone(), "max") - dist.allreduce(p.param:clone(), "min")
+  check(spread:abs():max() == 0, "ranks disagree on parameter " .. i)
+end
+check(ref[#ref] < ref[1] * 0.7, "the reference learns: " .. ref[1] .. " -> " .. ref[#ref])
+dist.finalize()
+if rank == 1 then
+  print(string.format("equivalence: %d ranks x batch %d == 1 rank x batch %d over %d steps: max loss diff %.2g " ..
+                      "(relative), max weight diff %.2g", size, b, size * b, #ref, worst_loss, worst_w))
+end

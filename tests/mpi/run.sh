@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Multi-rank tests of selut.dist (docs/distributed.md), run by `make test` when
+# selut is built with MPI. Each mpirun is bounded by a timeout so a hang fails.
+#   1. collectives on 2 ranks                          tests/mpi/collectives.lua
+#   2. 2 ranks x batch b == 1 rank x batch 2b          tests/mpi/equivalence.lua
+#   3. examples/train.lua --distributed on 2 ranks == one process (metrics.csv)
+#   4. a failing rank brings the job down with its message
+#   5. two ranks in two network namespaces over a veth link, TCP only
+#      (tests/mpi/netns.sh; skipped with a message where ip netns is not allowed)
+set -euo pipefail
+LAUNCHER=${1:?usage: tests/mpi/run.sh path/to/selut}
+cd "$(dirname "$0")/../.."
+MPIRUN=(timeout 120 mpirun --allow-run-as-root --oversubscribe -x OPENBLAS_NUM_THREADS=1)
+# ASan builds: Open MPI's own allocations at exit are not ours to fix
+if [ -n "${LSAN_OPTIONS:-}" ]; then MPIRUN+=(-x LSAN_OPTIONS -x ASAN_OPTIONS -x UBSAN_OPTIONS); fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "tests/mpi: FAIL: $*"; exit 1; }
+
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/collectives.lua || fail "collectives"
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/equivalence.lua || fail "equivalence"
+
+# train.lua: same recipe, one process vs 2 ranks sharing each global batch of 64
+args=(examples/train.lua --epochs 2 --limit 3000 --depth 2 --width 64 --dropout 0 --batch 64 --no-plots)
+OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${args[@]}" --out "$tmp/one" > "$tmp/one.log" || { cat "$tmp/one.log"; fail "train.lua, one process"; }
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" "${args[@]}" --out "$tmp/two" --distributed > "$tmp/two.log" 2>&1 \
+  || { cat "$tmp/two.log"; fail "train.lua --distributed"; }
+[ "$(grep -c '^epoch' "$tmp/two.log")" = 2 ] || { cat "$tmp/two.log"; fail "only the main rank prints"; }
+[ ! -e "$tmp/two/best.safetensors" ] && fail "the main rank writes checkpoints"
+# train loss, test loss, test accuracy per epoch agree to 2e-6 (metrics are written with 6 decimals)
+paste -d, "$tmp/one/metrics.csv" "$tmp/two/metrics.csv" | awk -F, 'NR > 1 {
+  for (c = 2; c <= 4; c++) { d = $c - $(c + 6); if (d < 0) d = -d; if (d > 2e-6) { print "epoch " $1 " column " c ": " $c " vs " $(c + 6); bad = 1 } } }
+  END { exit bad }' || fail "train.lua --distributed metrics differ from one process"
+echo "tests/mpi: train.lua --distributed on 2 ranks matches one process ($(sed -n 3p "$tmp/two/metrics.csv"))"
+
+# a failing rank ends the job (no hang) with its message and a non-zero status
+start=$(date +%s)
+set +e
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/fail.lua > "$tmp/fail.log" 2>&1
+status=$?
+set -e
+[ $status -ne 0 ] && [ $status -ne 124 ] || { cat "$tmp/fail.log"; fail "failing rank: status $status"; }
+grep -q "rank 2 fails on purpose" "$tmp/fail.log" || { cat "$tmp/fail.log"; fail "failing rank: message missing"; }
+grep -q "MPI_ABORT was invoked" "$tmp/fail.log" || { cat "$tmp/fail.log"; fail "failing rank: no MPI_Abort"; }
+echo "tests/mpi: a failing rank ends the job in $(( $(date +%s) - start )) s with its message (status $status)"
+
+bash tests/mpi/netns.sh "$LAUNCHER"
+echo "tests/mpi: all passed"
