@@ -183,4 +183,7 @@ uninstall:
 clean:
 	rm -rf build build-san
 
+# fuzz, fuzz-replay (run by test), valgrind, coverage
+include tests/reliability.mk
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

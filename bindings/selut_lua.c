@@ -24,12 +24,13 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_data,
     sl_lua_open_io,
     sl_lua_open_viz,
+    sl_lua_open_snn,
     sl_lua_open_host,
     NULL,
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
-static const char *const eager_scripts[] = {"selut.nn", "selut.trainer", NULL};
+static const char *const eager_scripts[] = {"selut.nn", "selut.trainer", "selut.snn", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {
