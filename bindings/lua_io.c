@@ -94,7 +94,9 @@ static int collect_targets(lua_State *L, int arg, const char *fname, int *is_net
                                             luaL_typename(L, -2)));
     if (!sl_lua_totensor(L, -1))
       luaL_argerror(L, arg, lua_pushfstring(L, "value of '%s' is %s, expected an open selut.Tensor",
-                                            lua_tostring(L, -2), luaL_typename(L, -1)));
+                                            lua_tostring(L, -2),
+                                            luaL_testudata(L, -1, SL_LUA_TENSOR) ? "a closed selut.Tensor"
+                                                                                  : luaL_typename(L, -1)));
     lua_createtable(L, 2, 0);
     lua_pushvalue(L, -3);
     check_name(L, arg, fname, 0);

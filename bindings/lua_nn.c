@@ -76,7 +76,8 @@ static int nn_linear(lua_State *L) {
   int bias = lua_isnoneornil(L, 3) ? 1 : (luaL_checktype(L, 3, LUA_TBOOLEAN), lua_toboolean(L, 3));
   sl_rng *rng = &sl_lua_context(L)->rng;
   lmodule *b = newmodule(L, "Linear");
-  if (!(b->m = sl_linear_new(in, out, bias, rng))) return sl_lua_error(L);
+  if (!(b->m = sl_linear_new(in, out, bias, rng)))
+    return luaL_error(L, "Linear(%I, %I): %s", in, out, sl_last_error());
   return 1;
 }
 

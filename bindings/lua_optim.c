@@ -82,7 +82,8 @@ static double opt_number(lua_State *L, const char *key, double def, int *found) 
     int isnum;
     v = lua_tonumberx(L, -1, &isnum);
     if (!isnum || !isfinite(v))
-      luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be a finite number, got %s", key, luaL_typename(L, -1)));
+      luaL_argerror(L, 2, lua_pushfstring(L, "option '%s' must be a finite number, got %s", key,
+                                          isnum ? luaL_tolstring(L, -1, NULL) : luaL_typename(L, -1)));
     if (found) *found = 1;
   }
   lua_pop(L, 1);

@@ -49,6 +49,9 @@ static void gc_pressure(lua_State *L) {
   if (sl_alloc_bytes() <= c->gc_limit) return;
   lua_gc(L, LUA_GCCOLLECT);
   c->gc_limit = 2 * sl_alloc_bytes() + SL_LUA_GC_SLACK;
+  /* under selut.set_memory_limit: collect again before garbage fills half the headroom */
+  size_t cap = sl_memory_limit(), now = sl_alloc_bytes();
+  if (cap > now && c->gc_limit > now + (cap - now) / 2) c->gc_limit = now + (cap - now) / 2;
 }
 
 sl_tensor **sl_lua_newtensor(lua_State *L) {

@@ -40,6 +40,7 @@ static void print_usage(FILE *f) {
           "  -v             show version information\n"
           "  -h, --help     show this help\n"
           "  --threads N    BLAS threads (default: SELUT_NUM_THREADS or all cores)\n"
+          "  --max-memory N cap tensor memory at N bytes (512M, 2G: selut.set_memory_limit)\n"
           "  --             stop handling options\n"
           "  -              run stdin as a script\n");
 }
@@ -400,6 +401,20 @@ static int set_threads(lua_State *L, const char *value, const char *origin) {
   return 1;
 }
 
+/* --max-memory: selut.set_memory_limit(value) parses and applies it. */
+static int set_max_memory(lua_State *L, const char *value) {
+  lua_getglobal(L, "selut");
+  lua_getfield(L, -1, "set_memory_limit");
+  lua_pushstring(L, value);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "%s: --max-memory: %s\n", PROGNAME, lua_tostring(L, -1));
+    lua_settop(L, 0);
+    return 0;
+  }
+  lua_settop(L, 0);
+  return 1;
+}
+
 enum { RUN_ERROR = 1, RUN_USAGE = 2 };
 
 static int pmain(lua_State *L) {
@@ -409,6 +424,7 @@ static int pmain(lua_State *L) {
   int script = 0, interactive = 0, has_e = 0;
   const char *threads = getenv("SELUT_NUM_THREADS");
   const char *threads_origin = "SELUT_NUM_THREADS";
+  const char *max_memory = NULL;
   *result = RUN_ERROR;
   luaL_checkversion(L);
   luaL_openlibs(L);
@@ -452,6 +468,15 @@ static int pmain(lua_State *L) {
       }
       threads = argv[i];
       threads_origin = "--threads";
+    } else if (strcmp(a, "--max-memory") == 0) {
+      if (++i >= argc) {
+        fprintf(stderr, "%s: '--max-memory' needs a byte count (e.g. 512M)\n", PROGNAME);
+        *result = RUN_USAGE;
+        return 0;
+      }
+      max_memory = argv[i];
+    } else if (strncmp(a, "--max-memory=", 13) == 0) {
+      max_memory = a + 13;
     } else if (strncmp(a, "--threads=", 10) == 0) {
       threads = a + 10;
       threads_origin = "--threads";
@@ -468,11 +493,15 @@ static int pmain(lua_State *L) {
     *result = RUN_USAGE;
     return 0;
   }
+  if (max_memory && !set_max_memory(L, max_memory)) {
+    *result = RUN_USAGE;
+    return 0;
+  }
   /* pass 2: run -e and -l in order */
   int stop = script ? script : argc;
   for (i = 1; i < stop; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "--threads") == 0) {
+    if (strcmp(a, "--threads") == 0 || strcmp(a, "--max-memory") == 0) {
       i++;
       continue;
     }

@@ -48,3 +48,30 @@ fuzz-replay: $(REPLAY_BIN)
 	  $(TEST_ENV) $(BUILD)/fuzz-replay/$$t tests/fuzz/corpus/$$t $$([ -d tests/fuzz/regressions/$$t ] && echo tests/fuzz/regressions/$$t) || \
 	    { echo "fuzz-replay: $$t failed"; exit 1; }; done
 test: fuzz-replay
+
+# ---- valgrind: memcheck over the C and Lua suites (Criterion's workers and
+# the launcher children are traced; system binaries are not). OpenBLAS is
+# kept to AVX2 kernels, which valgrind can run. Fails on any memcheck error
+# or any definitely-lost byte in any process.
+VALGRIND_BUILD ?= build-valgrind
+VALGRIND_ARGS ?=
+valgrind:
+	$(MAKE) BUILD=$(VALGRIND_BUILD) $(VALGRIND_BUILD)/test_selut $(VALGRIND_BUILD)/selut
+	@rm -rf $(VALGRIND_BUILD)/vg && mkdir -p $(VALGRIND_BUILD)/vg
+	-SELUT_ROOT=$(CURDIR) SELUT_LAUNCHER=$(CURDIR)/$(VALGRIND_BUILD)/selut OPENBLAS_NUM_THREADS=1 \
+	  OPENBLAS_CORETYPE=Haswell SELUT_VALGRIND=1 \
+	  valgrind --tool=memcheck --trace-children=yes --trace-children-skip='/bin/*,/usr/bin/*,*/sh' \
+	  --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 \
+	  --log-file=$(CURDIR)/$(VALGRIND_BUILD)/vg/%p.log \
+	  $(VALGRIND_BUILD)/test_selut -j1 --short-filename $(VALGRIND_ARGS) 2>&1 | tee $(VALGRIND_BUILD)/valgrind.log
+	@bash tests/valgrind_check.sh $(VALGRIND_BUILD)
+
+# ---- coverage: gcov line coverage of core/ and bindings/ over `make test`
+COV_BUILD ?= build-cov
+coverage:
+	@command -v gcovr >/dev/null || { echo "coverage: gcovr missing: apt-get install gcovr"; exit 1; }
+	@find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
+	-CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" $(MAKE) BUILD=$(COV_BUILD) test
+	gcovr -r . --object-directory $(COV_BUILD) --filter 'core/' --filter 'bindings/' --exclude 'bindings/selut_main.c' \
+	  --print-summary --txt $(COV_BUILD)/coverage.txt --html-details $(COV_BUILD)/coverage.html
+	@echo "per-directory line coverage:"; bash tests/coverage_summary.sh $(COV_BUILD)/coverage.txt
