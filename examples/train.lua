@@ -274,7 +274,9 @@ local function main()
     write_metrics(out, history)
     if viz then
       viz.histograms(net, probe.x, string.format("%s/act_epoch%02d.png", out, epoch),
-                     {title = string.format("activations after epoch %d (%s)", epoch, opt.act)})
+                     {title = string.format("%s activations after epoch %d (%d test images)", opt.act:upper(), epoch,
+                                           probe:size()),
+                      layers = {({selu = "SELU", elu = "ELU", relu = "ReLU"})[opt.act]}})
     end
   end
   if dp and os.getenv("SELUT_DIST_STATS") then -- communication share, for docs/performance.md
