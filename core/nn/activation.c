@@ -9,6 +9,7 @@
 
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
+#include "../tensor/vmath.h"
 #include "nn.h"
 #include "snn.h"
 
@@ -17,19 +18,11 @@
 /* y = scale * (x > 0 ? x : alpha * expm1(x)); the negative coefficient is
  * alpha * scale rounded to float, as PyTorch's elu kernel computes it. */
 void sl_elu_forward_f32(float *y, const float *x, size_t n, float alpha, float scale) {
-  const float negcoef = alpha * scale;
-  for (size_t i = 0; i < n; i++) {
-    float neg = expm1f(fminf(x[i], 0.0f)) * negcoef;
-    y[i] = x[i] <= 0.0f ? neg : x[i] * scale;
-  }
+  sl_velu_forward_f32(y, x, n, alpha * scale, scale); /* vectorized expm1, <= 2 ulp (tensor/vmath.c) */
 }
 
 void sl_elu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float alpha, float scale) {
-  const float negcoef = alpha * scale;
-  for (size_t i = 0; i < n; i++) {
-    float neg = gy[i] * negcoef * expf(fminf(x[i], 0.0f));
-    gx[i] = x[i] <= 0.0f ? neg : gy[i] * scale;
-  }
+  sl_velu_backward_f32(gx, x, gy, n, alpha * scale, scale);
 }
 
 void sl_selu_forward_f32(float *y, const float *x, size_t n) {
@@ -41,12 +34,10 @@ void sl_selu_backward_f32(float *gx, const float *x, const float *gy, size_t n) 
 }
 
 /* Written "x <= 0 ? 0 : x" so NaN propagates like torch.relu. */
-void sl_relu_forward_f32(float *y, const float *x, size_t n) {
-  for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
-}
+void sl_relu_forward_f32(float *y, const float *x, size_t n) { sl_vrelu_forward_f32(y, x, n); }
 
 void sl_relu_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
-  for (size_t i = 0; i < n; i++) gx[i] = x[i] <= 0.0f ? 0.0f : gy[i];
+  sl_vrelu_backward_f32(gx, x, gy, n);
 }
 
 static void leaky_relu_forward_f32(float *y, const float *x, size_t n, float slope) {

@@ -1,12 +1,15 @@
 /* Dropout (inverted scaling 1/(1-p)) and AlphaDropout (SNN paper / PyTorch):
- * a unit is kept with probability 1-p, drawn with sl_rng_uniform from the
- * borrowed generator; the mask is kept in the module for backward. In
- * evaluation mode, or for p = 0, both are the identity and draw nothing. */
+ * a unit is kept with probability 1-p. Each training forward draws one
+ * 64-bit key from the borrowed generator; element i is kept when a
+ * counter-based hash of (key, i) says so (tensor/vmath.c), so the mask is
+ * never stored: backward recomputes it from the key. In evaluation mode, or
+ * for p = 0, both are the identity and draw nothing. */
 #include <math.h>
 #include <string.h>
 
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
+#include "../tensor/vmath.h"
 #include "nn.h"
 #include "snn.h"
 
@@ -20,7 +23,8 @@ typedef struct dropout_state {
   float keep_scale;  /* gradient factor for kept units: 1/(1-p) or a */
   float shift;       /* b (AlphaDropout) */
   float dropped;     /* value of a dropped unit: 0 or a*alpha' + b */
-  sl_tensor *mask;   /* 1 kept, 0 dropped; reused */
+  uint32_t threshold; /* keep when hash >> 8 >= threshold (sl_dropout_threshold(p)) */
+  uint64_t key;       /* the last training forward's mask key */
 } dropout_state;
 
 void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped) {
@@ -32,33 +36,16 @@ void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped) {
   if (dropped) *dropped = av * alpha_p + bv;
 }
 
-/* mask[i] = 1 with probability 1-p: u ~ U[0,1) is kept when u >= p. */
-static void draw_mask_f32(float *mask, size_t n, double p, sl_rng *rng) {
-  const float pf = (float)p;
-  for (size_t i = 0; i < n; i++) mask[i] = sl_rng_uniform(rng) >= pf ? 1.0f : 0.0f;
-}
-
-/* y = mask ? x*scale + shift : dropped */
-static void dropout_apply_f32(float *y, const float *x, const float *mask, size_t n, float scale, float shift,
-                              float dropped) {
-  for (size_t i = 0; i < n; i++) y[i] = mask[i] != 0.0f ? x[i] * scale + shift : dropped;
-}
-
-/* gx = gy * mask * scale */
-static void dropout_backward_f32(float *gx, const float *gy, const float *mask, size_t n, float scale) {
-  for (size_t i = 0; i < n; i++) gx[i] = mask[i] != 0.0f ? gy[i] * scale : 0.0f;
-}
-
 static int dropout_forward(sl_module *m, const sl_tensor *x) {
   dropout_state *s = m->state;
   int st = sl_tensor_ensure(&m->output, x->ndim, x->shape);
   if (st) return st;
   s->masked = m->training && s->p > 0.0 && x->numel > 0;
   if (!s->masked) return sl_tensor_copy(m->output, x);
-  if ((st = sl_tensor_ensure(&s->mask, x->ndim, x->shape))) return st;
-  draw_mask_f32(s->mask->data, (size_t)x->numel, s->p, m->rng);
-  dropout_apply_f32(m->output->data, x->data, s->mask->data, (size_t)x->numel, s->keep_scale, s->shift,
-                    s->dropped);
+  s->key = sl_rng_next(m->rng);
+  /* y = keep ? x*scale + shift : dropped */
+  sl_vdropout_forward_f32(m->output->data, x->data, (size_t)x->numel, s->key, s->threshold, s->keep_scale,
+                          s->shift, s->dropped);
   return SL_OK;
 }
 
@@ -68,19 +55,20 @@ static int dropout_backward(sl_module *m, const sl_tensor *x, const sl_tensor *g
   if (!sl_tensor_same_shape(x, gy))
     return sl_fail(SL_ESHAPE, "%s.backward: gradOutput shape %s does not match input shape %s", m->vt->type,
                    sl_shape_str(gy, a, sizeof a), sl_shape_str(x, b, sizeof b));
+  /* the output buffer still has the last forward's shape */
+  if (s->masked && !sl_tensor_same_shape(m->output, x))
+    return sl_fail(SL_ESHAPE, "%s.backward: input shape %s differs from the last forward's %s", m->vt->type,
+                   sl_shape_str(x, a, sizeof a), sl_shape_str(m->output, b, sizeof b));
   int st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape);
   if (st) return st;
   if (!s->masked) return sl_tensor_copy(m->grad_input, gy);
-  if (!sl_tensor_same_shape(s->mask, x))
-    return sl_fail(SL_ESHAPE, "%s.backward: input shape %s differs from the last forward's %s", m->vt->type,
-                   sl_shape_str(x, a, sizeof a), sl_shape_str(s->mask, b, sizeof b));
-  dropout_backward_f32(m->grad_input->data, gy->data, s->mask->data, (size_t)x->numel, s->keep_scale);
+  /* gx = keep ? gy*scale : 0, the mask recomputed from the forward's key */
+  sl_vdropout_backward_f32(m->grad_input->data, gy->data, (size_t)x->numel, s->key, s->threshold, s->keep_scale);
   return SL_OK;
 }
 
 static void dropout_destroy(sl_module *m) {
   dropout_state *s = m->state;
-  if (s) sl_tensor_release(s->mask);
   sl_free(s);
 }
 
@@ -102,6 +90,7 @@ static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng)
   m->state = s;
   m->rng = rng;
   s->p = p;
+  s->threshold = sl_dropout_threshold(p);
   s->alpha = vt == &alpha_dropout_vt;
   if (s->alpha) {
     double a, b, dropped;

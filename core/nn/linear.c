@@ -8,6 +8,7 @@
 #include "../tensor/alloc.h"
 #include "../tensor/blas.h"
 #include "../tensor/error.h"
+#include "../tensor/vmath.h"
 #include "nn.h"
 
 typedef struct linear_state {
@@ -29,8 +30,7 @@ static int check_input(const sl_module *m, const sl_tensor *x, const char *what,
 /* x: (N, in), w: (out, in), b: (out) or NULL, y: (N, out) */
 static void linear_forward_f32(float *y, const float *x, const float *w, const float *b, int64_t n,
                                int64_t in, int64_t out) {
-  if (b)
-    for (int64_t i = 0; i < n; i++) memcpy(y + i * out, b, (size_t)out * sizeof(float));
+  if (b) sl_vrows_fill_f32(y, b, n, out);
   sl_sgemm_f32(false, true, n, out, in, 1.0f, x, w, b ? 1.0f : 0.0f, y);
 }
 
@@ -39,12 +39,7 @@ static void linear_backward_f32(float *gx, float *gw, float *gb, const float *x,
                                 const float *gy, int64_t n, int64_t in, int64_t out) {
   sl_sgemm_f32(false, false, n, in, out, 1.0f, gy, w, 0.0f, gx);
   sl_sgemm_f32(true, false, out, in, n, 1.0f, gy, x, 1.0f, gw);
-  if (gb)
-    for (int64_t j = 0; j < out; j++) {
-      double acc = 0.0;
-      for (int64_t i = 0; i < n; i++) acc += (double)gy[i * out + j];
-      gb[j] += (float)acc;
-    }
+  if (gb) sl_vcolsum_acc_f32(gb, gy, n, out); /* per column: double sum over rows, in row order */
 }
 
 static int linear_forward(sl_module *m, const sl_tensor *x) {

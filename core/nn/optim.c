@@ -9,6 +9,7 @@
 
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
+#include "../tensor/vmath.h"
 #include "nn.h"
 
 #define NAME_LEN 40
@@ -145,17 +146,7 @@ sl_optim *sl_adam_new(sl_tensor **params, sl_tensor **grads, int n, sl_adam_opts
  *   d = nesterov ? d + mom*buf : buf;  p = p - lr*d */
 static void sgd_update_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom,
                            float damp1, bool nesterov, bool first) {
-  for (size_t i = 0; i < n; i++) {
-    float d = g[i];
-    if (wd != 0.0f) d = d + wd * p[i];
-    if (buf) {
-      float b = first ? d : buf[i] * mom;
-      if (!first) b = b + damp1 * d;
-      buf[i] = b;
-      d = nesterov ? d + mom * b : b;
-    }
-    p[i] = p[i] + (-lr) * d;
-  }
+  sl_vsgd_f32(p, g, buf, n, lr, wd, mom, damp1, nesterov, first); /* tensor/vmath.c: one loop per case */
 }
 
 /* PyTorch _single_tensor_adam / _adamw (1.13), elementwise:
@@ -165,15 +156,7 @@ static void sgd_update_f32(float *p, const float *g, float *buf, size_t n, float
 static void adam_update_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd,
                             float b1, float b2, float one_b1, float one_b2, float bc2_sqrt, float eps,
                             float neg_step) {
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
-    if (decay_mul != 1.0f) p[i] = p[i] * decay_mul;
-    if (wd != 0.0f) gi = gi + wd * p[i];
-    m[i] = m[i] * b1 + one_b1 * gi;
-    v[i] = v[i] * b2 + one_b2 * gi * gi;
-    float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-    p[i] = p[i] + neg_step * (m[i] / denom);
-  }
+  sl_vadam_f32(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step);
 }
 
 int sl_optim_step(sl_optim *o) {

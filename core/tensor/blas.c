@@ -8,6 +8,8 @@
 
 #include "error.h"
 
+#define SL_GEMM_KCHUNK 256
+
 void sl_sgemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, const float *b, float beta, float *c) {
   if (m == 0 || n == 0) return;
@@ -16,8 +18,19 @@ void sl_sgemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     return;
   }
   int lda = (int)(trans_a ? m : k), ldb = (int)(trans_b ? k : n);
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              (blasint)m, (blasint)n, (blasint)k, alpha, a, lda, b, ldb, beta, c, (blasint)n);
+  /* OpenBLAS's threaded and single-threaded drivers split K differently when
+   * GEMM_Q < K < 2 GEMM_Q (e.g. K = 784 here), which changes the summation
+   * order. Equal K chunks of at most SL_GEMM_KCHUNK (<= GEMM_Q on x86-64
+   * cores) are never split, so results are the same for any thread count. */
+  int64_t nchunks = (k + SL_GEMM_KCHUNK - 1) / SL_GEMM_KCHUNK;
+  for (int64_t ci = 0, k0 = 0; ci < nchunks; ci++) {
+    int64_t kc = k / nchunks + (ci < k % nchunks ? 1 : 0);
+    const float *ac = trans_a ? a + k0 * m : a + k0, *bc = trans_b ? b + k0 : b + k0 * n;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)kc, alpha, ac, lda, bc, ldb, ci == 0 ? beta : 1.0f, c,
+                (blasint)n);
+    k0 += kc;
+  }
 }
 
 int sl_gemm(sl_tensor *c, const sl_tensor *a, bool trans_a, const sl_tensor *b, bool trans_b,

@@ -1,0 +1,66 @@
+-- bench/epoch.lua: one training epoch of the default recipe (examples/train.lua:
+-- 784 -> 8 x 512 SELU + AlphaDropout 0.05 -> 10, LeCun init, SGD lr 0.01
+-- momentum 0.9, batch 128, shuffled) through the public Lua API. Run by
+-- bench/epoch.c, which provides the global `bench` (sgemm timing hooks);
+-- standalone (`selut bench/epoch.lua [limit] [threads]`) it just times the epoch.
+local selut = require "selut"
+local nn, optim = selut.nn, selut.optim
+local limit = tonumber(arg and arg[1]) or 0
+local threads = tonumber(arg and arg[2]) or 0
+local hooks = rawget(_G, "bench") or {sgemm_reset = function() end, sgemm_seconds = function() return 0 end,
+                                        record = function() end}
+
+if threads > 0 then selut.set_num_threads(threads) end
+selut.manual_seed(1)
+local train = selut.data.fashion_mnist(os.getenv("SELUT_FASHION_MNIST"))
+if limit > 0 then train = train:subset(math.min(limit, train:size())) end
+train:standardize()
+
+local layers, fan_in = {}, 784
+for _ = 1, 8 do
+  layers[#layers + 1] = nn.Linear(fan_in, 512)
+  layers[#layers + 1] = nn.SELU()
+  layers[#layers + 1] = nn.AlphaDropout(0.05)
+  fan_in = 512
+end
+layers[#layers + 1] = nn.Linear(fan_in, 10)
+local net = nn.Sequential(layers)
+nn.init.lecun_normal(net)
+local crit = nn.CrossEntropyLoss()
+local opt = optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+
+local function step(xb, yb)
+  local out = net:forward(xb)
+  local loss = crit:forward(out, yb)
+  opt:zero_grad()
+  net:backward(xb, crit:backward(out, yb))
+  opt:step()
+  return loss
+end
+
+-- one warm-up step on the first batch (buffers are allocated there), then
+-- the measured epoch; step 2 of the epoch records the sgemm shapes
+for xb, yb in train:batches(128) do step(xb, yb) break end
+collectgarbage()
+hooks.sgemm_reset()
+local sum, count, b = 0, 0, 0
+local t0 = selut.clock()
+for xb, yb in train:batches(128, {shuffle = true}) do
+  b = b + 1
+  if b == 2 then hooks.record(true) end
+  local loss = step(xb, yb)
+  if b == 2 then hooks.record(false) end
+  local n = #yb
+  sum, count = sum + loss * n, count + n
+end
+local secs = selut.clock() - t0
+local mem = 0
+local f = io.open("/proc/self/status")
+if f then
+  mem = tonumber(f:read("a"):match("VmHWM:%s*(%d+)")) or 0
+  f:close()
+end
+-- one line the C harness and bench/vs_torch.sh parse
+print(string.format("selut_epoch seconds=%.4f samples=%d batches=%d loss=%.6f sgemm=%.4f threads=%d peak_rss_kb=%d",
+                    secs, count, b, sum / count, hooks.sgemm_seconds(), selut.get_num_threads and
+                    selut.get_num_threads() or threads, mem))

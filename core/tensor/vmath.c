@@ -1,0 +1,294 @@
+/* Vectorizable kernels (see vmath.h). Every loop body is branch-free plain C
+ * that GCC vectorizes at -O3 (set for this file in the Makefile); the public
+ * loops are cloned for AVX-512, AVX2 and baseline x86-64 and picked at load
+ * time. No FMA contraction (-std=c11) and no fast-math: each clone performs
+ * the same IEEE operations in the same order, so results are bit-identical
+ * across machines and clones.
+ *
+ * expm1/exp: k = rint(x/ln2), r = x - k ln2 (Cody-Waite, exact high part),
+ * p = expm1(r) by its Taylor series to r^8 on |r| <= ln2/2 (truncation
+ * < 2^-30 relative), then expm1(x) = 2^k (p + (1 - 2^-k)) and exp(x) =
+ * 2^k (1 + p). Accuracy against expm1/exp in double is checked over every
+^ * float by `bench/expm1_check 1` and over a dense sample by tests/c/test_vmath.c. */
+#include "vmath.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+#define SL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SL_CLONES
+#endif
+#define SL_INLINE static inline __attribute__((always_inline))
+
+typedef union {
+  float f;
+  uint32_t u;
+} fbits;
+
+SL_INLINE float from_bits(uint32_t u) {
+  fbits b;
+  b.u = u;
+  return b.f;
+}
+
+SL_INLINE uint32_t to_bits(float f) {
+  fbits b;
+  b.f = f;
+  return b.u;
+}
+
+#define LN2_HI 0x1.62e4p-1f      /* 14 significant bits: k * LN2_HI is exact for |k| <= 1024 */
+#define LN2_LO 0x1.7f7d1cf8p-20f /* ln 2 - LN2_HI */
+#define INV_LN2 0x1.715476p+0f
+#define ROUND_MAGIC 0x1.8p23f /* adding it rounds to an integer (nearest even) */
+
+/* k = rint(x / ln2) as float and int, r = x - k ln2, p = expm1(r). */
+SL_INLINE float reduce_expm1(float x, int32_t *k) {
+  float t = x * INV_LN2 + ROUND_MAGIC;
+  *k = (int32_t)(to_bits(t) - to_bits(ROUND_MAGIC));
+  float kf = t - ROUND_MAGIC;
+  float r = (x - kf * LN2_HI) - kf * LN2_LO;
+  /* Taylor coefficients 1/2! .. 1/8! */
+  float q = 0x1.a01a02p-16f;            /* 1/8! */
+  q = q * r + 0x1.a01a02p-13f;          /* 1/7! */
+  q = q * r + 0x1.6c16c2p-10f;          /* 1/6! */
+  q = q * r + 0x1.111112p-7f;           /* 1/5! */
+  q = q * r + 0x1.555556p-5f;           /* 1/4! */
+  q = q * r + 0x1.555556p-3f;           /* 1/3! */
+  q = q * r + 0.5f;
+  return r + (r * r) * q;
+}
+
+SL_INLINE float expm1_body(float x) {
+  /* expm1 is -1 in float below ln(2^-25) and +inf above ln(FLT_MAX);
+   * clamping keeps k in [-26, 128]. NaN passes the clamps and propagates. */
+  float xc = x < -18.0f ? -18.0f : x;
+  xc = xc > 88.8f ? 88.8f : xc;
+  int32_t k;
+  float p = reduce_expm1(xc, &k);
+  int32_t kc = k > 30 ? 30 : k;                          /* 1 - 2^-k rounds to 1 from k = 25 on */
+  float c = 1.0f - from_bits((uint32_t)(127 - kc) << 23); /* 1 - 2^-k */
+  float v = p + c;
+  float scale = from_bits((uint32_t)(k + 126) << 23); /* 2^(k-1): k = 128 stays finite */
+  float y = (v * 2.0f) * scale;
+  /* tiny x: expm1(x) = x (keeps the sign of -0); NaN: x itself */
+  return (fabsf(x) < 0x1p-25f || x != x) ? x : y;
+}
+
+/* expm1_body for x in [-inf, 0] (no NaN): the same bits with fewer
+ * operations, since k <= 0 needs neither the upper clamp nor the k cap. */
+SL_INLINE float expm1_nonpos_body(float x) {
+  float xc = x < -18.0f ? -18.0f : x;
+  int32_t k;
+  float p = reduce_expm1(xc, &k);
+  float c = 1.0f - from_bits((uint32_t)(127 - k) << 23);
+  float v = p + c;
+  float y = (v * 2.0f) * from_bits((uint32_t)(k + 126) << 23);
+  return x > -0x1p-25f ? x : y;
+}
+
+SL_INLINE float exp_body(float x) {
+  /* exp underflows to 0 below -103.97 and overflows above 88.72 */
+  float xc = x < -104.0f ? -104.0f : x;
+  xc = xc > 88.8f ? 88.8f : xc;
+  int32_t k;
+  float p = reduce_expm1(xc, &k);
+  float v = 1.0f + p;
+  int32_t k1 = k / 2, k2 = k - k1; /* two normal scales: subnormal results round once */
+  float y = (v * from_bits((uint32_t)(k1 + 127) << 23)) * from_bits((uint32_t)(k2 + 127) << 23);
+  return x != x ? x : y;
+}
+
+float sl_vm_expm1f(float x) { return expm1_body(x); }
+float sl_vm_expf(float x) { return exp_body(x); }
+
+SL_CLONES void sl_vexpm1_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = expm1_body(x[i]);
+}
+
+SL_CLONES void sl_vexp_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = exp_body(x[i]);
+}
+
+/* ---- activations ---------------------------------------------------------- */
+
+/* x <= 0 ? x : 0 keeps -0 (its expm1 is -0, as PyTorch) and maps NaN to 0;
+ * a NaN then takes the x * scale branch and stays NaN. */
+SL_CLONES void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale) {
+  for (size_t i = 0; i < n; i++) {
+    float xi = x[i];
+    float neg = expm1_nonpos_body(xi <= 0.0f ? xi : 0.0f) * negcoef;
+    y[i] = xi <= 0.0f ? neg : xi * scale;
+  }
+}
+
+SL_CLONES void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef,
+                                    float scale) {
+  for (size_t i = 0; i < n; i++) {
+    float xi = x[i];
+    float neg = gy[i] * negcoef * exp_body(xi <= 0.0f ? xi : 0.0f);
+    gx[i] = xi <= 0.0f ? neg : gy[i] * scale;
+  }
+}
+
+/* "x <= 0 ? 0 : x" so NaN propagates like torch.relu. */
+SL_CLONES void sl_vrelu_forward_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
+}
+
+SL_CLONES void sl_vrelu_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) gx[i] = x[i] <= 0.0f ? 0.0f : gy[i];
+}
+
+/* ---- dropout masks -------------------------------------------------------- */
+
+/* lowbias32 (C. Wellons' hash-prospector): a bijection on 32 bits with low
+ * avalanche bias; two rounds keyed by the two halves of the draw's key. */
+SL_INLINE uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+SL_INLINE uint32_t mask_hash(uint32_t i, uint32_t k0, uint32_t k1) {
+  return mix32(mix32(i * 0x9e3779b9U + k0) ^ k1);
+}
+
+/* Counters past 2^32 (huge tensors) use a different second key per block. */
+SL_INLINE uint32_t block_key(uint64_t key, uint64_t block) {
+  return (uint32_t)(key >> 32) ^ (uint32_t)(block * 0x632be5abU);
+}
+
+uint32_t sl_dropout_threshold(double p) {
+  float pf = (float)p;
+  if (!(pf > 0.0f)) return 0;
+  if (pf >= 1.0f) return 1u << 24;
+  return (uint32_t)ceil((double)pf * 16777216.0); /* exact: u >= pf <=> u*2^24 >= ceil(pf*2^24) */
+}
+
+bool sl_dropout_keep(uint64_t key, uint64_t i, uint32_t threshold) {
+  return mask_hash((uint32_t)i, (uint32_t)key, block_key(key, i >> 32)) >> 8 >= threshold;
+}
+
+SL_CLONES void sl_vdropout_forward_f32(float *y, const float *x, size_t n, uint64_t key, uint32_t threshold,
+                                       float scale, float shift, float dropped) {
+  const uint32_t k0 = (uint32_t)key;
+  for (uint64_t base = 0; base < n; base += (uint64_t)1 << 32) {
+    const uint32_t k1 = block_key(key, base >> 32);
+    size_t m = n - base < ((uint64_t)1 << 32) ? n - base : (size_t)1 << 32;
+    float *yb = y + base;
+    const float *xb = x + base;
+    for (size_t i = 0; i < m; i++) {
+      bool keep = mask_hash((uint32_t)i, k0, k1) >> 8 >= threshold;
+      yb[i] = keep ? xb[i] * scale + shift : dropped;
+    }
+  }
+}
+
+SL_CLONES void sl_vdropout_backward_f32(float *gx, const float *gy, size_t n, uint64_t key, uint32_t threshold,
+                                        float scale) {
+  const uint32_t k0 = (uint32_t)key;
+  for (uint64_t base = 0; base < n; base += (uint64_t)1 << 32) {
+    const uint32_t k1 = block_key(key, base >> 32);
+    size_t m = n - base < ((uint64_t)1 << 32) ? n - base : (size_t)1 << 32;
+    float *gb = gx + base;
+    const float *yb = gy + base;
+    for (size_t i = 0; i < m; i++) {
+      bool keep = mask_hash((uint32_t)i, k0, k1) >> 8 >= threshold;
+      gb[i] = keep ? yb[i] * scale : 0.0f;
+    }
+  }
+}
+
+/* ---- bias ----------------------------------------------------------------- */
+
+void sl_vrows_fill_f32(float *y, const float *b, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows; i++) memcpy(y + i * cols, b, (size_t)cols * sizeof(float));
+}
+
+#define COLSUM_BLOCK 512
+
+/* Rows are walked contiguously with a block of double accumulators; each
+ * column is still summed from row 0 to row rows-1. */
+SL_CLONES void sl_vcolsum_acc_f32(float *gb, const float *gy, int64_t rows, int64_t cols) {
+  double acc[COLSUM_BLOCK];
+  for (int64_t j0 = 0; j0 < cols; j0 += COLSUM_BLOCK) {
+    int64_t w = cols - j0 < COLSUM_BLOCK ? cols - j0 : COLSUM_BLOCK;
+    for (int64_t j = 0; j < w; j++) acc[j] = 0.0;
+    for (int64_t i = 0; i < rows; i++) {
+      const float *r = gy + i * cols + j0;
+      for (int64_t j = 0; j < w; j++) acc[j] += (double)r[j];
+    }
+    for (int64_t j = 0; j < w; j++) gb[j0 + j] += (float)acc[j];
+  }
+}
+
+/* ---- optimizers ----------------------------------------------------------- */
+
+/* The flags are constants at every call site below, so each variant
+ * compiles to its own branch-free loop. */
+SL_INLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
+                        bool has_wd, bool has_buf, bool nesterov, bool first) {
+  for (size_t i = 0; i < n; i++) {
+    float d = g[i];
+    if (has_wd) d = d + wd * p[i];
+    if (has_buf) {
+      float b = first ? d : buf[i] * mom;
+      if (!first) b = b + damp1 * d;
+      buf[i] = b;
+      d = nesterov ? d + mom * b : b;
+    }
+    p[i] = p[i] + (-lr) * d;
+  }
+}
+
+SL_CLONES void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom,
+                           float damp1, bool nesterov, bool first) {
+  bool w = wd != 0.0f;
+  if (!buf) {
+    if (w) sgd_loop(p, g, NULL, n, lr, wd, mom, damp1, true, false, false, false);
+    else sgd_loop(p, g, NULL, n, lr, wd, mom, damp1, false, false, false, false);
+  } else if (first) {
+    if (w && nesterov) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, true, true, true, true);
+    else if (w) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, true, true, false, true);
+    else if (nesterov) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, false, true, true, true);
+    else sgd_loop(p, g, buf, n, lr, wd, mom, damp1, false, true, false, true);
+  } else {
+    if (w && nesterov) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, true, true, true, false);
+    else if (w) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, true, true, false, false);
+    else if (nesterov) sgd_loop(p, g, buf, n, lr, wd, mom, damp1, false, true, true, false);
+    else sgd_loop(p, g, buf, n, lr, wd, mom, damp1, false, true, false, false);
+  }
+}
+
+SL_INLINE void adam_loop(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
+                         float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step,
+                         bool decay, bool has_wd) {
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float pi = p[i];
+    if (decay) pi = pi * decay_mul;
+    if (has_wd) gi = gi + wd * pi;
+    float mi = m[i] * b1 + one_b1 * gi;
+    float vi = v[i] * b2 + one_b2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = sqrtf(vi) / bc2_sqrt + eps; /* -fno-math-errno for this file: a plain vsqrtps */
+    p[i] = pi + neg_step * (mi / denom);
+  }
+}
+
+SL_CLONES void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd,
+                            float b1, float b2, float one_b1, float one_b2, float bc2_sqrt, float eps,
+                            float neg_step) {
+  bool d = decay_mul != 1.0f, w = wd != 0.0f;
+  if (d && w) adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, true, true);
+  else if (d) adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, true, false);
+  else if (w) adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, false, true);
+  else adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, false, false);
+}

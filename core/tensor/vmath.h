@@ -1,0 +1,62 @@
+/*
+ * Vectorizable float32 kernels for the training hot path: expm1/exp with
+ * a deterministic polynomial (<= 2 ulp, same bits on every x86-64 ISA, no
+ * fast-math), the ELU/SELU and ReLU pairs, counter-based dropout masks,
+ * bias rows/column sums and the SGD/Adam updates. Loops are compiled -O3
+ * with runtime dispatch (AVX-512 / AVX2 / SSE2 clones); all clones give
+ * bit-identical results since every operation is an IEEE float op.
+ */
+#ifndef SL_VMATH_H
+#define SL_VMATH_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Scalar forms of the array kernels below (same bits). Valid on the whole
+ * float range: NaN propagates, overflow gives +inf, expm1(-inf) = -1,
+ * expm1(-0) = -0. */
+float sl_vm_expm1f(float x);
+float sl_vm_expf(float x);
+void sl_vexpm1_f32(float *y, const float *x, size_t n);
+void sl_vexp_f32(float *y, const float *x, size_t n);
+
+/* ELU family: y = x <= 0 ? expm1(x) * negcoef : x * scale (negcoef =
+ * alpha * scale); backward from the input: gx = x <= 0 ? gy * negcoef *
+ * exp(x) : gy * scale. */
+void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale);
+void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale);
+void sl_vrelu_forward_f32(float *y, const float *x, size_t n);
+void sl_vrelu_backward_f32(float *gx, const float *x, const float *gy, size_t n);
+
+/* Dropout masks from a counter-based hash: element i of a draw keyed by
+ * `key` is kept when the top 24 bits of hash(key, i) are >= threshold, with
+ * threshold = sl_dropout_threshold(p) (keep probability 1-p, in steps of
+ * 2^-24, exactly "u >= p" for u uniform on the 24-bit grid). The mask is
+ * never stored: backward recomputes it from the key. */
+uint32_t sl_dropout_threshold(double p);
+bool sl_dropout_keep(uint64_t key, uint64_t i, uint32_t threshold);
+/* y = keep ? x * scale + shift : dropped */
+void sl_vdropout_forward_f32(float *y, const float *x, size_t n, uint64_t key, uint32_t threshold, float scale,
+                             float shift, float dropped);
+/* gx = keep ? gy * scale : 0 */
+void sl_vdropout_backward_f32(float *gx, const float *gy, size_t n, uint64_t key, uint32_t threshold, float scale);
+
+/* y (rows, cols): every row set to b (cols). */
+void sl_vrows_fill_f32(float *y, const float *b, int64_t rows, int64_t cols);
+/* gb[j] += sum_i gy[i, j], each column summed in double in row order. */
+void sl_vcolsum_acc_f32(float *gb, const float *gy, int64_t rows, int64_t cols);
+
+/* PyTorch 1.13 _single_tensor_sgd, elementwise, in its operation order:
+ *   d = g + wd*p;  buf = first ? d : buf*mom + damp1*d;
+ *   d = nesterov ? d + mom*buf : buf;  p = p + (-lr)*d
+ * buf may be NULL (no momentum). */
+void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
+                 bool nesterov, bool first);
+/* PyTorch 1.13 _single_tensor_adam(w):
+ *   p *= decay_mul (AdamW);  g = g + wd*p (Adam)
+ *   m = m*b1 + one_b1*g;  v = v*b2 + one_b2*g*g
+ *   p = p + neg_step * (m / (sqrt(v)/bc2_sqrt + eps)) */
+void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
+                  float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step);
+
+#endif

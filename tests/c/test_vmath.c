@@ -1,0 +1,228 @@
+/* tensor/vmath.c: accuracy of the vectorized expm1/exp (sampled here; every
+ * float by bench/expm1_check 1), the kernels against scalar references bit
+ * for bit, the counter-based dropout masks, and sgemm results that do not
+ * depend on the thread count. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "selut.h"
+#include "tensor/vmath.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define LEAK_CHECK() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks")
+#else
+#define LEAK_CHECK() ((void)0)
+#endif
+
+static float fbits(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static bool same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* |y - e| in units of the float spacing at e. */
+static double ulp_err(float y, double e) {
+  if (isnan(e)) return isnan(y) ? 0.0 : HUGE_VAL;
+  if (fabs(e) >= 0x1.ffffffp127) return (double)y == copysign(HUGE_VAL, e) ? 0.0 : HUGE_VAL;
+  if (!isfinite(y)) return HUGE_VAL;
+  int ex;
+  frexp(fabs(e), &ex);
+  return fabs((double)y - e) / ldexp(1.0, ex - 24 > -149 ? ex - 24 : -149);
+}
+
+#define SAMPLE 4096
+Test(vmath, expm1_and_exp_within_2_ulp_over_a_sample_of_every_binade) {
+  static float x[SAMPLE], y1[SAMPLE], y2[SAMPLE];
+  double worst1 = 0, worst2 = 0;
+  float at1 = 0, at2 = 0;
+  /* every 1021st bit pattern (~4.2 M floats: all exponents, both signs) */
+  for (uint64_t u = 0; u < ((uint64_t)1 << 32);) {
+    int m = 0;
+    for (; m < SAMPLE && u < ((uint64_t)1 << 32); m++, u += 1021) x[m] = fbits((uint32_t)u);
+    sl_vexpm1_f32(y1, x, (size_t)m);
+    sl_vexp_f32(y2, x, (size_t)m);
+    for (int i = 0; i < m; i++) {
+      double e1 = ulp_err(y1[i], expm1((double)x[i])), e2 = ulp_err(y2[i], exp((double)x[i]));
+      if (e1 > worst1) worst1 = e1, at1 = x[i];
+      if (e2 > worst2) worst2 = e2, at2 = x[i];
+      cr_assert(same_bits(y1[i], sl_vm_expm1f(x[i])), "array and scalar expm1 differ at %a", (double)x[i]);
+    }
+  }
+  cr_expect(worst1 <= 2.0, "expm1: %.3f ulp at %a", worst1, (double)at1); /* the bound: 2 ulp */
+  cr_expect(worst2 <= 2.0, "exp: %.3f ulp at %a", worst2, (double)at2);
+}
+
+Test(vmath, special_values) {
+  cr_expect(same_bits(sl_vm_expm1f(-0.0f), -0.0f), "expm1(-0) = -0");
+  cr_expect(same_bits(sl_vm_expm1f(0.0f), 0.0f));
+  cr_expect_eq(sl_vm_expm1f(-INFINITY), -1.0f);
+  cr_expect_eq(sl_vm_expm1f(-20.0f), -1.0f);
+  cr_expect_eq(sl_vm_expm1f(INFINITY), INFINITY);
+  cr_expect_eq(sl_vm_expm1f(89.0f), INFINITY);
+  cr_expect(isfinite(sl_vm_expm1f(88.72f)) && sl_vm_expm1f(88.72f) > 3.3e38f);
+  cr_expect(isnan(sl_vm_expm1f(NAN)));
+  cr_expect_eq(sl_vm_expm1f(0x1p-30f), 0x1p-30f);
+  cr_expect_eq(sl_vm_expf(0.0f), 1.0f);
+  cr_expect_eq(sl_vm_expf(-INFINITY), 0.0f);
+  cr_expect_eq(sl_vm_expf(-104.0f), 0.0f);
+  cr_expect_eq(sl_vm_expf(-100.0f), (float)exp(-100.0), "subnormal result rounds once");
+  cr_expect_eq(sl_vm_expf(INFINITY), INFINITY);
+  cr_expect(isnan(sl_vm_expf(NAN)));
+}
+
+/* The ELU kernels equal the scalar formula on the scalar expm1/exp, bit for
+ * bit (including -0, NaN, huge and tiny inputs and the array tails). */
+Test(vmath, elu_kernels_match_the_scalar_formula) {
+  enum { N = 10007 };
+  static float x[N], gy[N], y[N], gx[N];
+  sl_rng r;
+  sl_rng_seed(&r, 3);
+  for (int i = 0; i < N; i++) {
+    x[i] = (float)(sl_rng_normal(&r) * (i % 3 == 0 ? 10.0 : 1.0));
+    gy[i] = (float)sl_rng_normal(&r);
+  }
+  x[0] = -0.0f, x[1] = NAN, x[2] = -INFINITY, x[3] = INFINITY, x[4] = -1e-30f, x[5] = -100.0f;
+  const float alpha = (float)SL_SELU_ALPHA, scale = (float)SL_SELU_SCALE, negcoef = alpha * scale;
+  sl_selu_forward_f32(y, x, N);
+  sl_selu_backward_f32(gx, x, gy, N);
+  for (int i = 0; i < N; i++) {
+    float xm = x[i] <= 0.0f ? x[i] : 0.0f;
+    float ry = x[i] <= 0.0f ? sl_vm_expm1f(xm) * negcoef : x[i] * scale;
+    float rg = x[i] <= 0.0f ? gy[i] * negcoef * sl_vm_expf(xm) : gy[i] * scale;
+    cr_assert(same_bits(y[i], ry) || (isnan(y[i]) && isnan(ry)), "forward at x = %a: %a vs %a", (double)x[i],
+              (double)y[i], (double)ry);
+    cr_assert(same_bits(gx[i], rg) || (isnan(gx[i]) && isnan(rg)), "backward at x = %a", (double)x[i]);
+  }
+  cr_expect(same_bits(y[0], -0.0f), "SELU(-0) = -0 as in PyTorch");
+}
+
+Test(vmath, dropout_threshold_is_exactly_u_ge_p) {
+  cr_expect_eq(sl_dropout_threshold(0.0), 0u);
+  cr_expect_eq(sl_dropout_threshold(0.05), 838861u); /* ceil(0.05f * 2^24) */
+  cr_expect_eq(sl_dropout_threshold(0.5), 8388608u);
+  for (uint32_t u = 838855; u < 838870; u++) /* u * 2^-24 >= 0.05f  <=>  u >= threshold */
+    cr_expect_eq((float)u * 0x1.0p-24f >= 0.05f, u >= sl_dropout_threshold(0.05), "u = %u", u);
+}
+
+Test(vmath, dropout_masks_have_the_right_rate_and_backward_reuses_them) {
+  enum { N = 1 << 20 };
+  float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y), *g = malloc(N * sizeof *g);
+  cr_assert(x && y && g);
+  for (int i = 0; i < N; i++) x[i] = 1.0f + (float)(i % 7);
+  const double ps[] = {0.05, 0.5, 0.9};
+  for (int k = 0; k < 3; k++) {
+    uint32_t thr = sl_dropout_threshold(ps[k]);
+    uint64_t key = 0x9e3779b97f4a7c15ull * (uint64_t)(k + 1);
+    sl_vdropout_forward_f32(y, x, N, key, thr, 2.0f, 0.5f, -7.0f);
+    sl_vdropout_backward_f32(g, x, N, key, thr, 2.0f);
+    long dropped = 0, both = 0;
+    for (int i = 0; i < N; i++) {
+      bool keep = sl_dropout_keep(key, (uint64_t)i, thr);
+      cr_assert_eq(y[i], keep ? x[i] * 2.0f + 0.5f : -7.0f, "forward, element %d", i);
+      cr_assert_eq(g[i], keep ? x[i] * 2.0f : 0.0f, "backward, element %d", i);
+      dropped += !keep;
+      if (i > 0) both += !keep && !sl_dropout_keep(key, (uint64_t)i - 1, thr);
+    }
+    double rate = (double)dropped / N, sd = sqrt(ps[k] * (1 - ps[k]) / N);
+    cr_expect(fabs(rate - ps[k]) < 5 * sd, "p = %g: dropped %.5f", ps[k], rate);
+    /* neighbours are independent: P(both dropped) = p^2 */
+    double pair = (double)both / (N - 1), sdp = sqrt(ps[k] * ps[k] * (1 - ps[k] * ps[k]) / N);
+    cr_expect(fabs(pair - ps[k] * ps[k]) < 5 * sdp, "p = %g: neighbours both dropped %.5f", ps[k], pair);
+  }
+  /* another key gives another mask */
+  uint32_t thr = sl_dropout_threshold(0.5);
+  long differ = 0;
+  for (int i = 0; i < 10000; i++) differ += sl_dropout_keep(1, (uint64_t)i, thr) != sl_dropout_keep(2, (uint64_t)i, thr);
+  cr_expect(differ > 4500 && differ < 5500, "keys 1 and 2 differ on %ld of 10000", differ);
+  free(x), free(y), free(g);
+}
+
+/* SGD / Adam kernels against the plain loop they replaced, every flag
+ * combination, an odd length (vector tails). */
+Test(vmath, sgd_and_adam_match_the_reference_loops_bit_for_bit) {
+  enum { N = 1031 };
+  static float p0[N], g[N], b0[N], p1[N], b1[N], p2[N], b2[N], m1[N], v1[N], m2[N], v2[N];
+  sl_rng r;
+  sl_rng_seed(&r, 9);
+  sl_rng_fill_normal_f32(&r, p0, N, 0, 1);
+  sl_rng_fill_normal_f32(&r, g, N, 0, 1);
+  sl_rng_fill_normal_f32(&r, b0, N, 0, 1);
+  for (int c = 0; c < 16; c++) {
+    bool wdb = c & 1, has_buf = c & 2, nest = c & 4, first = c & 8;
+    float lr = 0.01f, wd = wdb ? 1e-3f : 0.0f, mom = 0.9f, damp1 = 0.75f;
+    memcpy(p1, p0, sizeof p1), memcpy(b1, b0, sizeof b1), memcpy(p2, p0, sizeof p2), memcpy(b2, b0, sizeof b2);
+    sl_vsgd_f32(p1, g, has_buf ? b1 : NULL, N, lr, wd, mom, damp1, nest, first);
+    for (int i = 0; i < N; i++) {
+      float d = g[i];
+      if (wd != 0.0f) d = d + wd * p2[i];
+      if (has_buf) {
+        float bb = first ? d : b2[i] * mom;
+        if (!first) bb = bb + damp1 * d;
+        b2[i] = bb;
+        d = nest ? d + mom * bb : bb;
+      }
+      p2[i] = p2[i] + (-lr) * d;
+    }
+    cr_assert_eq(memcmp(p1, p2, sizeof p1), 0, "SGD case %d: parameters", c);
+    cr_assert_eq(memcmp(b1, b2, sizeof b1), 0, "SGD case %d: momentum buffer", c);
+  }
+  for (int c = 0; c < 4; c++) {
+    float decay = c & 1 ? 0.999f : 1.0f, wd = c & 2 ? 0.01f : 0.0f;
+    memcpy(p1, p0, sizeof p1), memcpy(p2, p0, sizeof p2);
+    for (int i = 0; i < N; i++) m1[i] = m2[i] = 0.1f * b0[i], v1[i] = v2[i] = b0[i] * b0[i];
+    sl_vadam_f32(p1, g, m1, v1, N, decay, wd, 0.9f, 0.999f, 0.1f, 0.001f, 0.05f, 1e-8f, -0.001f);
+    for (int i = 0; i < N; i++) {
+      float gi = g[i];
+      if (decay != 1.0f) p2[i] = p2[i] * decay;
+      if (wd != 0.0f) gi = gi + wd * p2[i];
+      m2[i] = m2[i] * 0.9f + 0.1f * gi;
+      v2[i] = v2[i] * 0.999f + 0.001f * gi * gi;
+      float denom = sqrtf(v2[i]) / 0.05f + 1e-8f;
+      p2[i] = p2[i] + -0.001f * (m2[i] / denom);
+    }
+    cr_assert_eq(memcmp(p1, p2, sizeof p1), 0, "Adam case %d: parameters", c);
+    cr_assert_eq(memcmp(v1, v2, sizeof v1), 0, "Adam case %d: exp_avg_sq", c);
+  }
+}
+
+Test(vmath, column_sums_match_the_column_loop) {
+  enum { R = 37, C = 1100 }; /* more columns than one accumulator block */
+  static float gy[R * C], gb1[C], gb2[C];
+  sl_rng r;
+  sl_rng_seed(&r, 5);
+  sl_rng_fill_normal_f32(&r, gy, R * C, 0, 1);
+  for (int j = 0; j < C; j++) gb1[j] = gb2[j] = 0.5f;
+  sl_vcolsum_acc_f32(gb1, gy, R, C);
+  for (int j = 0; j < C; j++) {
+    double acc = 0.0;
+    for (int i = 0; i < R; i++) acc += (double)gy[i * C + j];
+    gb2[j] += (float)acc;
+  }
+  cr_assert_eq(memcmp(gb1, gb2, sizeof gb1), 0);
+}
+
+/* OpenBLAS blocks K differently with one and with several threads; sl_gemm
+ * chunks K so the bits do not depend on the thread count (K = 784 is the
+ * default recipe's first layer). */
+Test(vmath, sgemm_bits_do_not_depend_on_the_thread_count) {
+  sl_rng r;
+  sl_rng_seed(&r, 11);
+  int64_t sa[2] = {128, 784}, sb[2] = {512, 784}, sc[2] = {128, 512};
+  sl_tensor *a = sl_tensor_randn(2, sa, &r), *b = sl_tensor_randn(2, sb, &r);
+  sl_tensor *c1 = sl_tensor_zeros(2, sc), *c2 = sl_tensor_zeros(2, sc);
+  cr_assert(a && b && c1 && c2);
+  int before = sl_get_num_threads();
+  sl_set_num_threads(1);
+  cr_assert_eq(sl_gemm(c1, a, false, b, true, 1.0f, 0.0f), SL_OK);
+  sl_set_num_threads(2);
+  cr_assert_eq(sl_gemm(c2, a, false, b, true, 1.0f, 0.0f), SL_OK);
+  sl_set_num_threads(before);
+  cr_expect_eq(memcmp(c1->data, c2->data, (size_t)c1->numel * sizeof(float)), 0);
+  sl_tensor_release(a), sl_tensor_release(b), sl_tensor_release(c1), sl_tensor_release(c2);
+  LEAK_CHECK();
+}
