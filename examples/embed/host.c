@@ -6,7 +6,7 @@
  * runaway loop: both come back as errors through the protected call and the
  * loop goes on. Prints a progress line every 10 frames, then the accuracy.
  *
- *   make examples && build/examples/embed/host [frames=60] [frame_ms=2]
+ *   make examples && build/examples/embed/host [frames=100] [frame_ms=2]
  *   out of the tree: cc host.c $(pkg-config --cflags --libs selut)
  * Exit status 0 when the net learned (accuracy > 0.9), the errors were
  * survived and the engine's buffers were released. */
@@ -109,7 +109,7 @@ static int call(lua_State *L, const char *fname, double ms, int nres, const char
 }
 
 int main(int argc, char **argv) {
-  int frames = argc > 1 ? atoi(argv[1]) : 60;
+  int frames = argc > 1 ? atoi(argv[1]) : 100; /* >= 1 batch per frame: enough to learn */
   double frame_ms = argc > 2 ? atof(argv[2]) : 2.0;
   if (frames < 1 || !(frame_ms > 0)) {
     fprintf(stderr, "usage: %s [frames >= 1] [frame_ms > 0]\n", argv[0]);

@@ -75,12 +75,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if ${MAKE:-make} --no-print-directory -s install BUILD="$B" PREFIX="$tmp/prefix" >"$tmp/install.log" 2>&1; then
   mkdir "$tmp/outside" && cp examples/embed/host.c examples/xor.c "$tmp/outside/"
+  # the README's ten-line program, exactly as printed there
+  awk '/^## Embedding in C/{f=1} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md > "$tmp/outside/demo.c"
   export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
   if (cd "$tmp/outside" && ${CC:-cc} ${SANFLAGS:-} -o host host.c $(pkg-config --cflags --libs selut) &&
-      ${CC:-cc} ${SANFLAGS:-} -o xor xor.c $(pkg-config --cflags --libs selut)) >"$tmp/cc.log" 2>&1; then
+      ${CC:-cc} ${SANFLAGS:-} -o xor xor.c $(pkg-config --cflags --libs selut) &&
+      ${CC:-cc} ${SANFLAGS:-} -o demo demo.c $(pkg-config --cflags --libs selut)) >"$tmp/cc.log" 2>&1; then
     export LD_LIBRARY_PATH="$tmp/prefix/lib"
-    out=$(cd "$tmp/outside" && ./host 30 1 2>&1 && ./xor 2>&1)
-    if [ $? -eq 0 ] && ldd "$tmp/outside/host" | grep -q "$tmp/prefix/lib/libselut.so.0"; then ok; else
+    out=$(cd "$tmp/outside" && ./host 100 1 2>&1 && ./xor 2>&1 && ./demo 2>&1)
+    if [ $? -eq 0 ] && [[ $out == *$'\n4.0' ]] && ldd "$tmp/outside/host" | grep -q "$tmp/prefix/lib/libselut.so.0"; then ok; else
       bad "out-of-tree host did not run against the installed library:"; echo "$out" | tail -5; fi
   else bad "out-of-tree compile failed:"; cat "$tmp/cc.log"; fi
   lua_mod=$(find "$tmp/prefix" -name selut.so -path '*lua/5.4*')
