@@ -28,7 +28,10 @@ rx() { ip netns exec "$B" cat "/sys/class/net/$VB/statistics/rx_bytes"; }
 before=$(rx)
 floats=${2:-2246154}
 env=(-x OPENBLAS_NUM_THREADS=1)
-if [ -n "${LSAN_OPTIONS:-}" ]; then env+=(-x LSAN_OPTIONS -x ASAN_OPTIONS -x UBSAN_OPTIONS); fi
+if [ -n "${LSAN_OPTIONS:-}" ]; then # SAN=1: see tests/mpi/run.sh
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+  env+=(-x LSAN_OPTIONS -x ASAN_OPTIONS -x UBSAN_OPTIONS)
+fi
 # mpirun runs in namespace A (host 10.77.0.1, local); the rank on host
 # 10.77.0.2 is started through tests/mpi/netns-rsh.sh inside namespace B, so the
 # daemons' control traffic and the MPI data both use the veth link.

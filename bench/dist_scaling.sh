@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Data-parallel scaling on one machine (docs/distributed.md, docs/performance.md):
+# examples/train.lua's default recipe (784 -> 8 x 512 SELU + AlphaDropout -> 10,
+# SGD, global batch 128), one epoch each:
+#   1 rank x 1 thread, 1 rank x 2 threads, 2 ranks x 1 thread (--distributed)
+# then allreduce times of the model's gradient (2246155 floats) over shared
+# memory, TCP loopback and (as root) a veth link between two namespaces.
+# usage: bench/dist_scaling.sh [build/selut] [--limit N]
+set -euo pipefail
+LAUNCHER=${1:-build/selut}
+shift || true
+cd "$(dirname "$0")/.."
+common=(examples/train.lua --epochs 1 --no-plots "$@")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+epoch() { grep -o "[0-9.]* s  ([0-9]* samples/s)" "$1" | head -1; }
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${common[@]}" --threads 1 --out "$tmp/a" > "$tmp/a.log"
+echo "1 rank  x 1 thread : epoch $(epoch "$tmp/a.log") s"
+OPENBLAS_NUM_THREADS=2 "$LAUNCHER" "${common[@]}" --threads 2 --out "$tmp/b" > "$tmp/b.log"
+echo "1 rank  x 2 threads: epoch $(epoch "$tmp/b.log") s"
+SELUT_DIST_STATS=1 mpirun --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 -x SELUT_DIST_STATS \
+  "$LAUNCHER" "${common[@]}" --threads 1 --distributed --out "$tmp/c" > "$tmp/c.log"
+echo "2 ranks x 1 thread : epoch $(epoch "$tmp/c.log") s"
+grep '^dist:' "$tmp/c.log" || true
+grep '^epoch' "$tmp/a.log" "$tmp/c.log"
+for btl in vader,self tcp,self; do
+  mpirun --allow-run-as-root --oversubscribe -np 2 --mca btl "$btl" -x OPENBLAS_NUM_THREADS=1 \
+    "$LAUNCHER" tests/mpi/netns.lua 2246155 10 | sed "s/over veth\/TCP/over btl $btl (loopback)/"
+done
+if [ "$(id -u)" = 0 ]; then bash tests/mpi/netns.sh "$LAUNCHER" 2246155 10; fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
