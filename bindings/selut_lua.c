@@ -20,7 +20,6 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_nn,
     sl_lua_open_optim,
     sl_lua_open_sys,
-    sl_lua_open_dist,
     sl_lua_open_limits,
     sl_lua_open_dist,
     sl_lua_open_data,
