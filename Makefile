@@ -49,22 +49,6 @@ ifeq ($(MPI),1)
   LIBS += $(shell $(PKG_CONFIG) --libs ompi-c)
 endif
 
-# MPI (docs/distributed.md): MPI=1 requires Open MPI, MPI=0 disables it, default:
-# on when pkg-config finds ompi-c. Only bindings/lua_dist.c sees the MPI headers;
-# everything linked gets -lmpi then. A stamp rebuilds lua_dist.o when MPI changes.
-ifeq ($(origin MPI),undefined)
-  MPI := $(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo 1 || echo 0)
-endif
-ifeq ($(MPI),1)
-  ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
-    ifneq ($(shell $(PKG_CONFIG) --exists ompi-c && echo y),y)
-      $(error MPI=1 but pkg-config cannot find ompi-c -- apt-get install libopenmpi-dev openmpi-bin)
-    endif
-  endif
-  MPI_CPPFLAGS := -DSELUT_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
-  LIBS += $(shell $(PKG_CONFIG) --libs ompi-c)
-endif
-
 ifneq ($(SAN),)
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   CFLAGS += $(SANFLAGS)
@@ -103,11 +87,6 @@ $(BUILD)/.mpi-$(MPI):
 # Vectorized kernels (docs/performance.md): -O3 lets GCC vectorize them and
 # -fno-math-errno turns sqrtf into one instruction; neither changes a result bit.
 $(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno
-# selut.dist: MPI headers for lua_dist.c only; rebuilt when MPI= changes
-$(BUILD)/bindings/lua_dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
-$(BUILD)/bindings/lua_dist.o: $(BUILD)/.mpi-$(MPI)
-$(BUILD)/.mpi-$(MPI):
-	@mkdir -p $(dir $@) && rm -f $(BUILD)/.mpi-* && touch $@
 
 # Lua scripts are embedded as byte arrays; chunk names point at the real files.
 $(BUILD)/sl_scripts.c: bindings/embed_scripts.lua $(SCRIPTS)
@@ -152,7 +131,6 @@ test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host
 	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: skipped (built without MPI)"; fi
 	@$(TEST_ENV) tests/train/test_train.sh $(LAUNCHER)
 	+@$(TEST_ENV) SANFLAGS="$(SANFLAGS)" CC="$(CC)" tests/embed/run.sh $(BUILD)
-	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: skipped (built without MPI)"; fi
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIBA)
