@@ -22,13 +22,14 @@ static sl_tensor *tlog, *tlab, *tgrad;
 static double sink;
 
 enum { K_MEMCPY, K_SELU_F, K_SELU_B, K_ELU_F, K_ELU_B, K_RELU_F, K_RELU_B, K_AD_F, K_AD_B, K_BIAS_F, K_BIAS_B,
-       K_CE_F, K_CE_B, K_N };
+       K_CE_F, K_CE_B, K_SELU_F2, K_SELU_B2, K_SGD1, K_SGD2, K_N };
 static const char *names[K_N] = {"memcpy", "SELU forward", "SELU backward", "ELU forward", "ELU backward",
                                  "ReLU forward", "ReLU backward", "AlphaDropout forward", "AlphaDropout backward",
                                  "bias add (rows fill)", "bias grad (column sums)", "softmax-CE forward",
-                                 "softmax-CE backward"};
+                                 "softmax-CE backward", "SELU forward, 2 cores", "SELU backward, 2 cores",
+                                 "SGD momentum step", "SGD momentum, 2 cores"};
 /* arrays touched per element: reads + writes */
-static const double traffic[K_N] = {2, 2, 3, 2, 3, 2, 3, 2, 2, 1, 1, 1, 2};
+static const double traffic[K_N] = {2, 2, 3, 2, 3, 2, 3, 2, 2, 1, 1, 1, 2, 2, 3, 5, 5};
 
 static void run(int k) {
   switch (k) {
@@ -50,6 +51,16 @@ static void run(int k) {
     break;
   }
   case K_CE_B: sl_cross_entropy_backward(tgrad, tlog, tlab); break;
+  case K_SELU_F2:
+  case K_SELU_B2:
+  case K_SGD2:
+    sl_set_num_threads(2);
+    if (k == K_SELU_F2) sl_selu_forward_f32(y, x, n);
+    else if (k == K_SELU_B2) sl_selu_backward_f32(out, x, g, n);
+    else sl_vsgd_f32(y, g, out, n, 0.01f, 0.0f, 0.9f, 1.0f, false, false);
+    sl_set_num_threads(1);
+    break;
+  case K_SGD1: sl_vsgd_f32(y, g, out, n, 0.01f, 0.0f, 0.9f, 1.0f, false, false); break;
   }
 }
 
@@ -74,6 +85,7 @@ int main(int argc, char **argv) {
   memcpy(tlog->data, x, n * sizeof *x);
   for (int64_t i = 0; i < nl; i++) tlab->data[i] = (float)(i % 10);
   labels = tlab->data;
+  sl_set_num_threads(1); /* one core, like memcpy; the "2 cores" rows split over two */
   double best[K_N];
   for (int k = 0; k < K_N; k++) best[k] = 1e30;
   for (int round = 0; round < 5; round++) /* interleaved: machine noise hits all kernels alike */
@@ -85,7 +97,7 @@ int main(int argc, char **argv) {
     }
   double bytes = (double)n * sizeof(float);
   double mc = traffic[K_MEMCPY] * bytes / best[K_MEMCPY] * 1e-9;
-  printf("kernels over %zu floats (GB/s = bytes read + written per second, best of 5)\n", n);
+  printf("kernels over %zu floats (GB/s = bytes read + written per second, best of 5; one core unless noted)\n", n);
   for (int k = 0; k < K_N; k++) {
     double gbs = traffic[k] * bytes / best[k] * 1e-9;
     printf("  %-26s %7.2f GB/s  %6.1f%% of memcpy  (%.2f ms)\n", names[k], gbs, 100.0 * gbs / mc, best[k] * 1e3);

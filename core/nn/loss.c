@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "../tensor/error.h"
+#include "../tensor/vmath.h"
 #include "nn.h"
 
 /* logits: (N, C); labels: N elements. */
@@ -32,25 +33,76 @@ static int ce_check(const sl_tensor *logits, const sl_tensor *labels, int base, 
   return SL_OK;
 }
 
-/* log sum_j exp(x_j) for one row, shifted by its max. */
-static double row_lse(const float *x, int64_t c) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < c; j++) mx = fmaxf(mx, x[j]);
-  if (mx == -INFINITY || mx == INFINITY) return (double)mx;
-  double sum = 0.0;
-  for (int64_t j = 0; j < c; j++) sum += exp((double)x[j] - (double)mx);
-  return (double)mx + log(sum);
+/* Rows are processed in blocks: the max-shifted logits of up to CE_BLOCK
+ * elements go through the vectorized float exp (tensor/vmath.c, <= 1 ulp)
+ * in one call, then each row's sum is taken in double. A row longer than
+ * CE_BLOCK is done in pieces. */
+#define CE_BLOCK 2048
+
+/* lse[r] = log sum_j exp(x[r, j]) for rows r of x (rows, c), max-shifted;
+ * a row whose max is +-inf gives that max (all -inf rows: -inf). */
+static void rows_lse(const float *x, int64_t rows, int64_t c, double *lse, float *tmp) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < c; j++) mx = xr[j] > mx ? xr[j] : mx; /* fmaxf without the call: NaN skipped */
+    if (mx == -INFINITY || mx == INFINITY) {
+      lse[r] = (double)mx;
+      continue;
+    }
+    double sum = 0.0;
+    for (int64_t j0 = 0; j0 < c; j0 += CE_BLOCK) {
+      int64_t w = c - j0 < CE_BLOCK ? c - j0 : CE_BLOCK;
+      for (int64_t j = 0; j < w; j++) tmp[j] = xr[j0 + j] - mx;
+      sl_vexp_f32(tmp, tmp, (size_t)w);
+      for (int64_t j = 0; j < w; j++) sum += (double)tmp[j];
+    }
+    lse[r] = (double)mx + log(sum);
+  }
+}
+
+/* Small rows: the shifted logits of many rows share one exp call. */
+static void block_lse(const float *x, int64_t rows, int64_t c, double *lse, float *tmp) {
+  if (c > CE_BLOCK / 4) {
+    rows_lse(x, rows, c, lse, tmp);
+    return;
+  }
+  float mx[CE_BLOCK];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < c; j++) m = xr[j] > m ? xr[j] : m;
+    mx[r] = m;
+    float shift = m == -INFINITY || m == INFINITY ? 0.0f : m;
+    for (int64_t j = 0; j < c; j++) tmp[r * c + j] = xr[j] - shift;
+  }
+  sl_vexp_f32(tmp, tmp, (size_t)(rows * c));
+  for (int64_t r = 0; r < rows; r++) {
+    if (mx[r] == -INFINITY || mx[r] == INFINITY) {
+      lse[r] = (double)mx[r];
+      continue;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < c; j++) sum += (double)tmp[r * c + j];
+    lse[r] = (double)mx[r] + log(sum);
+  }
 }
 
 int sl_cross_entropy_forward_ex(const sl_tensor *logits, const sl_tensor *labels, int label_base, double *loss) {
   int st = ce_check(logits, labels, label_base, "forward");
   if (st) return st;
   int64_t n = logits->shape[0], c = logits->shape[1];
+  int64_t rpb = c > CE_BLOCK / 4 ? 1 : CE_BLOCK / c; /* rows per block */
+  float tmp[CE_BLOCK];
+  double lse[CE_BLOCK];
   double total = 0.0;
-  for (int64_t i = 0; i < n; i++) {
-    const float *x = logits->data + i * c;
-    int64_t k = (int64_t)labels->data[i] - label_base;
-    total += row_lse(x, c) - (double)x[k];
+  for (int64_t r0 = 0; r0 < n; r0 += rpb) {
+    int64_t nr = n - r0 < rpb ? n - r0 : rpb;
+    block_lse(logits->data + r0 * c, nr, c, lse, tmp);
+    for (int64_t r = 0; r < nr; r++) {
+      int64_t k = (int64_t)labels->data[r0 + r] - label_base;
+      total += lse[r] - (double)logits->data[(r0 + r) * c + k];
+    }
   }
   *loss = total / (double)n;
   return SL_OK;
@@ -65,15 +117,38 @@ int sl_cross_entropy_backward_ex(sl_tensor *grad, const sl_tensor *logits, const
     return sl_fail(SL_ESHAPE, "cross_entropy.backward: gradient %s must have the logits' shape %s",
                    grad ? sl_shape_str(grad, a, sizeof a) : "NULL", sl_shape_str(logits, b, sizeof b));
   int64_t n = logits->shape[0], c = logits->shape[1];
+  int64_t rpb = c > CE_BLOCK / 4 ? 1 : CE_BLOCK / c;
+  float tmp[CE_BLOCK];
+  double lse[CE_BLOCK];
   double inv_n = 1.0 / (double)n;
-  for (int64_t i = 0; i < n; i++) {
-    const float *x = logits->data + i * c;
-    float *g = grad->data + i * c;
-    int64_t k = (int64_t)labels->data[i] - label_base;
-    double lse = row_lse(x, c);
-    for (int64_t j = 0; j < c; j++) {
-      double p = exp((double)x[j] - lse);
-      g[j] = (float)((p - (j == k ? 1.0 : 0.0)) * inv_n);
+  for (int64_t r0 = 0; r0 < n; r0 += rpb) {
+    int64_t nr = n - r0 < rpb ? n - r0 : rpb;
+    block_lse(logits->data + r0 * c, nr, c, lse, tmp);
+    if (rpb > 1) { /* small rows: one exp call for the block */
+      const float *x = logits->data + r0 * c;
+      float *g = grad->data + r0 * c;
+      for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < c; j++) tmp[r * c + j] = (float)((double)x[r * c + j] - lse[r]);
+      sl_vexp_f32(tmp, tmp, (size_t)(nr * c));
+      for (int64_t r = 0; r < nr; r++) {
+        int64_t k = (int64_t)labels->data[r0 + r] - label_base;
+        for (int64_t j = 0; j < c; j++)
+          g[r * c + j] = (float)(((double)tmp[r * c + j] - (j == k ? 1.0 : 0.0)) * inv_n);
+      }
+      continue;
+    }
+    for (int64_t r = 0; r < nr; r++) {
+      const float *x = logits->data + (r0 + r) * c;
+      float *g = grad->data + (r0 + r) * c;
+      int64_t k = (int64_t)labels->data[r0 + r] - label_base;
+      /* p = exp(x - lse), x - lse in double then rounded (<= 1 ulp of p more) */
+      for (int64_t j0 = 0; j0 < c; j0 += CE_BLOCK) {
+        int64_t w = c - j0 < CE_BLOCK ? c - j0 : CE_BLOCK;
+        for (int64_t j = 0; j < w; j++) tmp[j] = (float)((double)x[j0 + j] - lse[r]);
+        sl_vexp_f32(tmp, tmp, (size_t)w);
+        for (int64_t j = 0; j < w; j++)
+          g[j0 + j] = (float)(((double)tmp[j] - (j0 + j == k ? 1.0 : 0.0)) * inv_n);
+      }
     }
   }
   return SL_OK;

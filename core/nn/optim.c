@@ -187,7 +187,7 @@ int sl_optim_step(sl_optim *o) {
 
 void sl_optim_zero_grad(sl_optim *o) {
   if (!o) return;
-  for (int i = 0; i < o->n; i++) memset(o->grads[i]->data, 0, (size_t)o->grads[i]->numel * sizeof(float));
+  for (int i = 0; i < o->n; i++) sl_vzero_f32(o->grads[i]->data, (size_t)o->grads[i]->numel); /* 2 cores if large */
 }
 
 double sl_optim_get_lr(const sl_optim *o) { return o ? o->lr : (double)NAN; }

@@ -13,7 +13,12 @@
 #include "vmath.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+
+#include "blas.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
 #define SL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -116,7 +121,7 @@ SL_CLONES void sl_vexp_f32(float *y, const float *x, size_t n) {
 
 /* x <= 0 ? x : 0 keeps -0 (its expm1 is -0, as PyTorch) and maps NaN to 0;
  * a NaN then takes the x * scale branch and stays NaN. */
-SL_CLONES void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale) {
+SL_CLONES void sl_velu_forward_serial_f32(float *y, const float *x, size_t n, float negcoef, float scale) {
   for (size_t i = 0; i < n; i++) {
     float xi = x[i];
     float neg = expm1_nonpos_body(xi <= 0.0f ? xi : 0.0f) * negcoef;
@@ -124,7 +129,7 @@ SL_CLONES void sl_velu_forward_f32(float *y, const float *x, size_t n, float neg
   }
 }
 
-SL_CLONES void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef,
+SL_CLONES void sl_velu_backward_serial_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef,
                                     float scale) {
   for (size_t i = 0; i < n; i++) {
     float xi = x[i];
@@ -247,7 +252,7 @@ SL_INLINE void sgd_loop(float *p, const float *g, float *buf, size_t n, float lr
   }
 }
 
-SL_CLONES void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom,
+SL_CLONES void sl_vsgd_serial_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom,
                            float damp1, bool nesterov, bool first) {
   bool w = wd != 0.0f;
   if (!buf) {
@@ -283,7 +288,7 @@ SL_INLINE void adam_loop(float *p, const float *g, float *m, float *v, size_t n,
   }
 }
 
-SL_CLONES void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd,
+SL_CLONES void sl_vadam_serial_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd,
                             float b1, float b2, float one_b1, float one_b2, float bc2_sqrt, float eps,
                             float neg_step) {
   bool d = decay_mul != 1.0f, w = wd != 0.0f;
@@ -292,3 +297,152 @@ SL_CLONES void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t
   else if (w) adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, false, true);
   else adam_loop(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step, false, false);
 }
+
+/* ---- two-core split of the memory-bound loops ------------------------------ */
+
+/* With 2+ BLAS threads, loops over >= PAR_MIN elements run in two halves:
+ * this thread takes the first, one helper thread the second. Elementwise
+ * kernels give the same bits however they are split. The helper is the
+ * library's only global state besides OpenBLAS's own pool: started on first
+ * use, it spins briefly after a job (the next one follows within
+ * microseconds during training) and then sleeps on a condition variable.
+ * One job at a time: a caller that finds it busy runs the loop itself. */
+#define PAR_MIN 65536
+#define SPIN_ROUNDS 2000
+
+typedef void (*range_fn)(const void *ctx, size_t b, size_t e);
+
+static pthread_mutex_t par_busy = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;
+static atomic_uint par_posted, par_done; /* job generations */
+static atomic_int par_sleeping;
+static range_fn par_fn;
+static const void *par_ctx;
+static size_t par_b, par_e;
+static int par_state; /* 0 not started, 1 running, -1 could not start */
+
+static void *par_worker(void *arg) {
+  (void)arg;
+  unsigned seen = 0;
+  for (;;) {
+    int spins = 0;
+    while (atomic_load_explicit(&par_posted, memory_order_acquire) == seen) {
+      if (++spins < SPIN_ROUNDS) {
+        sched_yield();
+        continue;
+      }
+      pthread_mutex_lock(&par_mu);
+      atomic_store(&par_sleeping, 1);
+      while (atomic_load(&par_posted) == seen) pthread_cond_wait(&par_cv, &par_mu);
+      atomic_store(&par_sleeping, 0);
+      pthread_mutex_unlock(&par_mu);
+    }
+    seen = atomic_load_explicit(&par_posted, memory_order_acquire);
+    par_fn(par_ctx, par_b, par_e);
+    atomic_store_explicit(&par_done, seen, memory_order_release);
+  }
+  return NULL;
+}
+
+static void parallel_for(size_t n, range_fn fn, const void *ctx) {
+  if (n < PAR_MIN || par_state < 0 || sl_get_num_threads() < 2 || pthread_mutex_trylock(&par_busy) != 0) {
+    fn(ctx, 0, n);
+    return;
+  }
+  if (par_state == 0) {
+    pthread_t t;
+    pthread_attr_t attr;
+    int ok = pthread_attr_init(&attr) == 0;
+    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0;
+    ok = ok && pthread_create(&t, &attr, par_worker, NULL) == 0;
+    par_state = ok ? 1 : -1;
+    if (!ok) {
+      pthread_mutex_unlock(&par_busy);
+      fn(ctx, 0, n);
+      return;
+    }
+  }
+  size_t half = (n / 2 + 15) & ~(size_t)15; /* a 64-byte boundary between the halves */
+  par_fn = fn, par_ctx = ctx, par_b = half, par_e = n;
+  unsigned gen = atomic_load(&par_posted) + 1;
+  atomic_store_explicit(&par_posted, gen, memory_order_release);
+  if (atomic_load(&par_sleeping)) {
+    pthread_mutex_lock(&par_mu);
+    pthread_cond_signal(&par_cv);
+    pthread_mutex_unlock(&par_mu);
+  }
+  fn(ctx, 0, half);
+  while (atomic_load_explicit(&par_done, memory_order_acquire) != gen) sched_yield();
+  pthread_mutex_unlock(&par_busy);
+}
+
+typedef struct elu_args {
+  float *out;
+  const float *x, *gy;
+  float negcoef, scale;
+} elu_args;
+
+static void elu_fwd_range(const void *c, size_t b, size_t e) {
+  const elu_args *a = c;
+  sl_velu_forward_serial_f32(a->out + b, a->x + b, e - b, a->negcoef, a->scale);
+}
+
+static void elu_bwd_range(const void *c, size_t b, size_t e) {
+  const elu_args *a = c;
+  sl_velu_backward_serial_f32(a->out + b, a->x + b, a->gy + b, e - b, a->negcoef, a->scale);
+}
+
+void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale) {
+  elu_args a = {y, x, NULL, negcoef, scale};
+  parallel_for(n, elu_fwd_range, &a);
+}
+
+void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale) {
+  elu_args a = {gx, x, gy, negcoef, scale};
+  parallel_for(n, elu_bwd_range, &a);
+}
+
+typedef struct sgd_args {
+  float *p, *buf;
+  const float *g;
+  float lr, wd, mom, damp1;
+  bool nesterov, first;
+} sgd_args;
+
+static void sgd_range(const void *c, size_t b, size_t e) {
+  const sgd_args *a = c;
+  sl_vsgd_serial_f32(a->p + b, a->g + b, a->buf ? a->buf + b : NULL, e - b, a->lr, a->wd, a->mom, a->damp1,
+                     a->nesterov, a->first);
+}
+
+void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
+                 bool nesterov, bool first) {
+  sgd_args a = {p, buf, g, lr, wd, mom, damp1, nesterov, first};
+  parallel_for(n, sgd_range, &a);
+}
+
+typedef struct adam_args {
+  float *p, *m, *v;
+  const float *g;
+  float decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step;
+} adam_args;
+
+static void adam_range(const void *c, size_t b, size_t e) {
+  const adam_args *a = c;
+  sl_vadam_serial_f32(a->p + b, a->g + b, a->m + b, a->v + b, e - b, a->decay_mul, a->wd, a->b1, a->b2, a->one_b1,
+                      a->one_b2, a->bc2_sqrt, a->eps, a->neg_step);
+}
+
+void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
+                  float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step) {
+  adam_args a = {p, m, v, g, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step};
+  parallel_for(n, adam_range, &a);
+}
+
+static void zero_range(const void *c, size_t b, size_t e) {
+  float *x = (float *)(uintptr_t)c;
+  memset(x + b, 0, (e - b) * sizeof(float));
+}
+
+void sl_vzero_f32(float *x, size_t n) { parallel_for(n, zero_range, (const void *)x); }

@@ -58,5 +58,17 @@ void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float
  *   p = p + neg_step * (m / (sqrt(v)/bc2_sqrt + eps)) */
 void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
                   float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step);
+/* x[0..n) = 0 */
+void sl_vzero_f32(float *x, size_t n);
+
+/* The ELU, SGD, Adam and zero kernels above split arrays of >= 65536
+ * elements over two cores when the BLAS thread count is >= 2 (same bits:
+ * the split is elementwise). These are their one-thread bodies. */
+void sl_velu_forward_serial_f32(float *y, const float *x, size_t n, float negcoef, float scale);
+void sl_velu_backward_serial_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale);
+void sl_vsgd_serial_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
+                        bool nesterov, bool first);
+void sl_vadam_serial_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
+                         float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step);
 
 #endif

@@ -226,3 +226,35 @@ Test(vmath, sgemm_bits_do_not_depend_on_the_thread_count) {
   sl_tensor_release(a), sl_tensor_release(b), sl_tensor_release(c1), sl_tensor_release(c2);
   LEAK_CHECK();
 }
+
+/* With 2 BLAS threads, large arrays are split over two cores: the same bits
+ * as the one-thread bodies (the split is elementwise). */
+Test(vmath, two_core_split_gives_the_serial_bits) {
+  enum { N = 300007 };
+  float *x = malloc(N * sizeof *x), *g = malloc(N * sizeof *g), *y1 = malloc(N * sizeof *y1),
+        *y2 = malloc(N * sizeof *y2), *b1 = malloc(N * sizeof *b1), *b2 = malloc(N * sizeof *b2);
+  cr_assert(x && g && y1 && y2 && b1 && b2);
+  sl_rng r;
+  sl_rng_seed(&r, 21);
+  sl_rng_fill_normal_f32(&r, x, N, 0, 2);
+  sl_rng_fill_normal_f32(&r, g, N, 0, 1);
+  int before = sl_get_num_threads();
+  sl_set_num_threads(2);
+  for (int rep = 0; rep < 3; rep++) { /* the helper thread is reused across jobs */
+    sl_velu_forward_f32(y1, x, N, 1.7f, 1.05f);
+    sl_velu_forward_serial_f32(y2, x, N, 1.7f, 1.05f);
+    cr_assert_eq(memcmp(y1, y2, N * sizeof *y1), 0, "ELU forward");
+    sl_velu_backward_f32(y1, x, g, N, 1.7f, 1.05f);
+    sl_velu_backward_serial_f32(y2, x, g, N, 1.7f, 1.05f);
+    cr_assert_eq(memcmp(y1, y2, N * sizeof *y1), 0, "ELU backward");
+    memcpy(y1, x, N * sizeof *x), memcpy(y2, x, N * sizeof *x), memcpy(b1, g, N * sizeof *g), memcpy(b2, g, N * sizeof *g);
+    sl_vsgd_f32(y1, g, b1, N, 0.01f, 1e-4f, 0.9f, 1.0f, rep == 1, rep == 0);
+    sl_vsgd_serial_f32(y2, g, b2, N, 0.01f, 1e-4f, 0.9f, 1.0f, rep == 1, rep == 0);
+    cr_assert_eq(memcmp(y1, y2, N * sizeof *y1), 0, "SGD parameters");
+    cr_assert_eq(memcmp(b1, b2, N * sizeof *b1), 0, "SGD momentum");
+    sl_vzero_f32(y1, N);
+    for (int i = 0; i < N; i++) cr_assert_eq(y1[i], 0.0f);
+  }
+  sl_set_num_threads(before);
+  free(x), free(g), free(y1), free(y2), free(b1), free(b2);
+}
