@@ -668,8 +668,15 @@ static int viz_plot(lua_State *L) {
 /* How a layer type saturates (see docs/api.md, selut.nn.stats). */
 static void saturation_rule(lua_State *L, int module, const char *type, layer_info *li) {
   li->sat = SAT_NONE;
+  module = lua_absindex(L, module);
   if (strcmp(type, "SELU") == 0) {
-    li->sat = SAT_BELOW, li->sat_at = -SATURATION * SELU_LAMBDA_ALPHA;
+    /* nn.SELU{alpha=, scale=}: the limit is -scale*alpha (m.alpha, m.scale) */
+    double lim = SELU_LAMBDA_ALPHA;
+    int na = lua_getfield(L, module, "alpha") == LUA_TNUMBER, ns = lua_getfield(L, module, "scale") == LUA_TNUMBER;
+    if (na && ns && fabs(lua_tonumber(L, -1) * lua_tonumber(L, -2) - lim) > 1e-6)
+      lim = lua_tonumber(L, -1) * lua_tonumber(L, -2);
+    lua_pop(L, 2);
+    li->sat = SAT_BELOW, li->sat_at = -SATURATION * lim;
   } else if (strcmp(type, "ELU") == 0) {
     /* alpha is private to the core module; its tostring prints it */
     double alpha = 1;

@@ -147,3 +147,9 @@ H.check(relu.no_selu == 1, "no SELU")
 -- argument errors
 H.checkerror("bad argument #1 to 'selut.snn.check' (module expected, got number)", snn.check, 1, xs)
 H.checkerror("bad argument #2 to 'selut.snn.check' (selut.Tensor expected, got nil)", snn.check, dn)
+
+-- nn.stats counts saturation against a custom SELU's own limit (-scale*alpha)
+local sat = selut.nn.stats(nn.Sequential { nn.SELU { alpha = 3, scale = 1 } }, T.full(-2, 10, 10))[1]
+H.check(sat.frac_saturated == 0, "3*(exp(-2)-1) = -2.59 is not within 95% of the limit -3")
+sat = selut.nn.stats(nn.Sequential { nn.SELU { alpha = 3, scale = 1 } }, T.full(-10, 10, 10))[1]
+H.check(sat.frac_saturated == 1, "-3*(1-exp(-10)) is saturated")
