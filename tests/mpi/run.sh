@@ -47,7 +47,9 @@ status=$?
 set -e
 [ $status -ne 0 ] && [ $status -ne 124 ] || { cat "$tmp/fail.log"; fail "failing rank: status $status"; }
 grep -q "rank 2 fails on purpose" "$tmp/fail.log" || { cat "$tmp/fail.log"; fail "failing rank: message missing"; }
-grep -q "MPI_ABORT was invoked" "$tmp/fail.log" || { cat "$tmp/fail.log"; fail "failing rank: no MPI_Abort"; }
+# our own notice (Open MPI's "MPI_ABORT was invoked" banner is not checked:
+# its help printer can itself fail under load, "ORTE_ERROR_LOG: Out of resource")
+grep -q "aborting the MPI job" "$tmp/fail.log" || { cat "$tmp/fail.log"; fail "failing rank: no MPI_Abort"; }
 echo "tests/mpi: a failing rank ends the job in $(( $(date +%s) - start )) s with its message (status $status)"
 
 bash tests/mpi/netns.sh "$LAUNCHER"
