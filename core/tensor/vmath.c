@@ -21,7 +21,10 @@
 #include "blas.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
-#define SL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#ifndef SL_CLONE_LIST
+#define SL_CLONE_LIST "avx512f", "avx2", "default"
+#endif
+#define SL_CLONES __attribute__((target_clones(SL_CLONE_LIST)))
 #else
 #define SL_CLONES
 #endif
@@ -307,7 +310,9 @@ SL_CLONES void sl_vadam_serial_f32(float *p, const float *g, float *m, float *v,
  * use, it spins briefly after a job (the next one follows within
  * microseconds during training) and then sleeps on a condition variable.
  * One job at a time: a caller that finds it busy runs the loop itself. */
+#ifndef PAR_MIN
 #define PAR_MIN 65536
+#endif
 #define SPIN_ROUNDS 2000
 
 typedef void (*range_fn)(const void *ctx, size_t b, size_t e);
