@@ -84,9 +84,10 @@ $(BUILD)/bindings/lua_dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
 $(BUILD)/bindings/lua_dist.o: $(BUILD)/.mpi-$(MPI)
 $(BUILD)/.mpi-$(MPI):
 	@mkdir -p $(dir $@) && rm -f $(BUILD)/.mpi-* && touch $@
-# Vectorized kernels (docs/performance.md): -O3 lets GCC vectorize them and
-# -fno-math-errno turns sqrtf into one instruction; neither changes a result bit.
-$(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno
+# Vectorized kernels (docs/performance.md): -O3 lets GCC vectorize them,
+# -fno-math-errno turns sqrtf into one instruction and -fno-trapping-math lets
+# the AVX2/SSE2 clones vectorize the selects; none changes a result bit.
+$(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
 
 # Lua scripts are embedded as byte arrays; chunk names point at the real files.
 $(BUILD)/sl_scripts.c: bindings/embed_scripts.lua $(SCRIPTS)
