@@ -61,9 +61,11 @@ void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float 
 /* x[0..n) = 0 */
 void sl_vzero_f32(float *x, size_t n);
 
-/* The ELU, SGD, Adam and zero kernels above split arrays of >= 65536
- * elements over two cores when the BLAS thread count is >= 2 (same bits:
- * the split is elementwise). These are their one-thread bodies. */
+/* The ELU, SGD, Adam and zero kernels above can split large arrays over two
+ * cores when the BLAS thread count is >= 2 (same bits: the split is
+ * elementwise). Off unless SELUT_SPLIT_MIN=<elements> is set in the
+ * environment: it measured no faster on the 2-core VM. These are their
+ * one-thread bodies. */
 void sl_velu_forward_serial_f32(float *y, const float *x, size_t n, float negcoef, float scale);
 void sl_velu_backward_serial_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale);
 void sl_vsgd_serial_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,

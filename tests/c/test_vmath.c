@@ -230,6 +230,7 @@ Test(vmath, sgemm_bits_do_not_depend_on_the_thread_count) {
 /* With 2 BLAS threads, large arrays are split over two cores: the same bits
  * as the one-thread bodies (the split is elementwise). */
 Test(vmath, two_core_split_gives_the_serial_bits) {
+  setenv("SELUT_SPLIT_MIN", "65536", 1); /* read at the first split call of this test process */
   enum { N = 300007 };
   float *x = malloc(N * sizeof *x), *g = malloc(N * sizeof *g), *y1 = malloc(N * sizeof *y1),
         *y2 = malloc(N * sizeof *y2), *b1 = malloc(N * sizeof *b1), *b2 = malloc(N * sizeof *b2);
