@@ -59,6 +59,7 @@ static void run(int k) {
 }
 
 int main(int argc, char **argv) {
+  setenv("SELUT_SPLIT_MIN", "65536", 0); /* the two-core split (opt-in) for the "2 cores" rows */
   n = argc > 1 ? (size_t)atol(argv[1]) : 10000000;
   n -= n % 5120;
   sl_rng r;
