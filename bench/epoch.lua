@@ -33,7 +33,7 @@ local function step(xb, yb)
   local out = net:forward(xb)
   local loss = crit:forward(out, yb)
   opt:zero_grad()
-  net:backward(xb, crit:backward(out, yb))
+  net:backward(xb, crit:backward(out, yb), false)
   opt:step()
   return loss
 end

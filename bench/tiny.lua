@@ -18,7 +18,7 @@ local function step()
   local out = net:forward(x)
   local loss = crit:forward(out, y)
   opt:zero_grad()
-  net:backward(x, crit:backward(out, y))
+  net:backward(x, crit:backward(out, y), false) -- x is data: no input gradient
   opt:step()
   return loss
 end

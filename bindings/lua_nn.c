@@ -159,6 +159,12 @@ static int module_backward(lua_State *L) {
   sl_module *m = checkmodule(L, 1);
   sl_tensor *x = sl_lua_checktensor(L, 2);
   sl_tensor *gy = sl_lua_checktensor(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TBOOLEAN);
+  if (lua_isboolean(L, 4) && !lua_toboolean(L, 4)) { /* need_input_grad = false: parameters only */
+    sl_lua_check(L, sl_module_backward_params(m, x, gy));
+    lua_pushnil(L);
+    return 1;
+  }
   const sl_tensor *gx = NULL;
   sl_lua_check(L, sl_module_backward(m, x, gy, &gx));
   sl_lua_pushtensor(L, (sl_tensor *)gx);

@@ -143,7 +143,7 @@ for _, depth in ipairs(depths) do
         local out = net:forward(xb)
         local loss = crit:forward(out, yb)
         opt_sgd:zero_grad()
-        net:backward(xb, crit:backward(out, yb))
+        net:backward(xb, crit:backward(out, yb), false)
         opt_sgd:step()
         step = step + 1
         acc_loss, acc_n = acc_loss + loss, acc_n + 1

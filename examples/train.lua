@@ -246,7 +246,7 @@ local function main()
                             "checkpoint is %s/last.safetensors (try a smaller --lr)", loss, epoch, b, out), 0)
       end
       opt_obj:zero_grad()
-      net:backward(xb, crit:backward(out_b, yb))
+      net:backward(xb, crit:backward(out_b, yb), false) -- xb is data: skip its gradient
       if dp then dp:allreduce_gradients(#yb) end -- the global batch's mean gradient
       opt_obj:step()
       local n = #yb

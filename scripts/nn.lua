@@ -129,12 +129,25 @@ function Sequential:forward(x)
   return x
 end
 
-function Sequential:backward(x, gy)
+-- need_input_grad = false: the caller does not want dL/dx (x is data), so
+-- the first module may skip it (a Linear saves one sgemm); returns nil then.
+function Sequential:backward(x, gy, need_input_grad)
   local mods, inputs = self.modules, self.inputs
   if #inputs < #mods then error("Sequential: backward called before forward", 2) end
+  if need_input_grad ~= nil and type(need_input_grad) ~= "boolean" then
+    argerror(3, "backward", "need_input_grad must be a boolean, got " .. type(need_input_grad))
+  end
   inputs[1] = x
-  for i = #mods, 1, -1 do
+  for i = #mods, 2, -1 do
     gy = mods[i]:backward(inputs[i], gy)
+  end
+  if mods[1] then
+    if need_input_grad == false then
+      mods[1]:backward(inputs[1], gy, false)
+      gy = nil
+    else
+      gy = mods[1]:backward(inputs[1], gy)
+    end
   end
   self.grad_input = gy
   return gy

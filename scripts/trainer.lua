@@ -119,7 +119,7 @@ local function train_batch(self)
   opt:zero_grad()
   local out = net:forward(x)
   local loss = crit:forward(out, y)
-  net:backward(x, crit:backward(out, y))
+  net:backward(x, crit:backward(out, y), false) -- x is data: no input gradient
   opt:step()
   self.steps = self.steps + 1
   self.batch = self.batch + 1

@@ -37,7 +37,7 @@ static void linear_forward_f32(float *y, const float *x, const float *w, const f
 /* gx: (N, in) written; gw: (out, in), gb: (out) accumulated; gy: (N, out) */
 static void linear_backward_f32(float *gx, float *gw, float *gb, const float *x, const float *w,
                                 const float *gy, int64_t n, int64_t in, int64_t out) {
-  sl_sgemm_f32(false, false, n, in, out, 1.0f, gy, w, 0.0f, gx);
+  if (gx) sl_sgemm_f32(false, false, n, in, out, 1.0f, gy, w, 0.0f, gx); /* NULL: not needed */
   sl_sgemm_f32(true, false, out, in, n, 1.0f, gy, x, 1.0f, gw);
   if (gb) sl_vcolsum_acc_f32(gb, gy, n, out); /* per column: double sum over rows, in row order */
 }
@@ -64,8 +64,8 @@ static int linear_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy
   if (gy->shape[gy->ndim - 1] != s->out || gy->numel != n * s->out)
     return sl_fail(SL_ESHAPE, "Linear.backward: gradOutput shape %s does not match input %s and out_features %" PRId64,
                    sl_shape_str(gy, a, sizeof a), sl_shape_str(x, b, sizeof b), s->out);
-  if ((st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
-  linear_backward_f32(m->grad_input->data, m->grads[0]->data, s->bias ? m->grads[1]->data : NULL, x->data,
+  if (!m->skip_grad_input && (st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
+  linear_backward_f32(m->skip_grad_input ? NULL : m->grad_input->data, m->grads[0]->data, s->bias ? m->grads[1]->data : NULL, x->data,
                       m->params[0]->data, gy->data, n, s->in, s->out);
   return SL_OK;
 }

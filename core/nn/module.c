@@ -55,6 +55,14 @@ int sl_module_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy, co
   return SL_OK;
 }
 
+int sl_module_backward_params(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
+  if (!m) return sl_fail(SL_EINVAL, "backward: module is NULL");
+  m->skip_grad_input = true;
+  int st = sl_module_backward(m, x, gy, NULL);
+  m->skip_grad_input = false;
+  return st;
+}
+
 void sl_module_zero_grad(sl_module *m) {
   if (!m) return;
   for (int i = 0; i < m->nparams; i++)
@@ -126,10 +134,11 @@ static int sequential_backward(sl_module *m, const sl_tensor *x, const sl_tensor
     if (!in)
       return sl_fail(SL_EINVAL, "Sequential.backward: child %d (%s) has no output; call forward first",
                      i, sl_module_type(m->children[i - 1]));
-    int st = sl_module_backward(m->children[i], in, g, &g);
+    int st = i == 0 && m->skip_grad_input ? sl_module_backward_params(m->children[0], in, g)
+                                          : sl_module_backward(m->children[i], in, g, &g);
     if (st) return st;
   }
-  share(&m->grad_input, m->children[0]->grad_input);
+  if (!m->skip_grad_input) share(&m->grad_input, m->children[0]->grad_input);
   return SL_OK;
 }
 

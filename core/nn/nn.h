@@ -43,6 +43,7 @@ struct sl_module {
   sl_tensor *grads[SL_MAX_PARAMS];     /* owned, same shapes */
   const char *param_names[SL_MAX_PARAMS]; /* "weight", "bias" (static strings) */
   sl_rng *rng;                         /* borrowed; dropout layers only */
+  bool skip_grad_input;                /* set only inside sl_module_backward_params */
   void *state;                         /* type-specific */
   /* Sequential only: children (owned references). */
   int nchildren;
@@ -54,6 +55,11 @@ struct sl_module {
 int sl_module_forward(sl_module *m, const sl_tensor *x, const sl_tensor **y);
 int sl_module_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy,
                        const sl_tensor **gx);
+/* Like sl_module_backward, for a caller that does not need dL/dx (the first
+ * layer of a net: its input is data). Parameter gradients accumulate exactly
+ * as in sl_module_backward; a Linear (or a Sequential starting with one)
+ * skips the input-gradient sgemm, and m->grad_input is then unspecified. */
+int sl_module_backward_params(sl_module *m, const sl_tensor *x, const sl_tensor *gy);
 void sl_module_zero_grad(sl_module *m);            /* recursive */
 void sl_module_train(sl_module *m, bool training); /* recursive */
 sl_module *sl_module_retain(sl_module *m);

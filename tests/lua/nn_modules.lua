@@ -155,3 +155,26 @@ check(nn.is_module(Twice) and nn.is_module(lin) and not nn.is_module({}) and not
 local mixed = nn.Sequential { nn.Linear(8, 3), Twice }
 local mo = mixed:forward(x)
 tnear(mo, mixed.modules[1]:forward(x) * 2, 1e-6, "Lua module inside Sequential")
+
+-- backward(x, gy, false): the input is data, so the first layer skips dL/dx;
+-- parameter gradients are bit-identical to a full backward
+do
+  local function net_with(seed)
+    selut.manual_seed(seed)
+    return nn.Sequential { nn.Linear(6, 4), nn.SELU(), nn.Linear(4, 2) }
+  end
+  local a, b = net_with(3), net_with(3)
+  local x, gy = T.randn(5, 6), T.randn(5, 2)
+  a:forward(x); local gx = a:backward(x, gy)
+  b:forward(x); local none = b:backward(x, gy, false)
+  check(gx ~= nil and none == nil, "need_input_grad = false returns nil")
+  local pa, pb = a:parameters(), b:parameters()
+  for i = 1, #pa do
+    H.tensor_near(pb[i].grad, pa[i].grad, 0, "same gradient for " .. pa[i].name)
+  end
+  local lin = nn.Linear(6, 4)
+  lin:forward(x)
+  check(lin:backward(x, T.ones(5, 4), false) == nil, "a C layer returns nil too")
+  H.checkerror("need_input_grad must be a boolean", function() b:backward(x, gy, 1) end)
+  H.checkerror("bad argument #3 to 'backward' (boolean expected, got number)", function() lin:backward(x, T.ones(5, 4), 1) end)
+end
