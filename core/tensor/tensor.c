@@ -23,13 +23,17 @@ struct sl_storage {
 int sl_shape_check(int ndim, const int64_t *shape, int64_t *numel) {
   if (ndim < 1 || ndim > SL_MAX_DIMS)
     return sl_fail(SL_ESHAPE, "tensor: %d dimensions requested, expected 1 to %d", ndim, SL_MAX_DIMS);
-  int64_t n = 1;
+  /* nz multiplies the non-zero sizes only: a shape such as [0 x 2^40 x 2^40]
+   * has no elements, but code that multiplies some of its sizes (strides,
+   * row lengths) would overflow, so it is refused too (found by fuzzing). */
+  int64_t n = 1, nz = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
       return sl_fail(SL_ESHAPE, "tensor: size %" PRId64 " of dimension %d is negative", shape[i], i + 1);
-    if (shape[i] != 0 && n > INT64_MAX / shape[i])
+    if (shape[i] != 0 && nz > INT64_MAX / shape[i])
       return sl_fail(SL_ENOMEM, "tensor: shape %s has more elements than fit in 64 bits",
                      sl_shape_str_raw(ndim, shape, (char[160]){0}, 160));
+    if (shape[i] != 0) nz *= shape[i];
     n *= shape[i];
   }
   if ((uint64_t)n > SIZE_MAX / sizeof(float))

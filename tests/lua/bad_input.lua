@@ -24,6 +24,11 @@ bad("bad argument #2 to 'full' (number has no integer representation)", function
 bad("bad argument #1 to 'full' (number expected, got string)", function() return T.full("v", 2) end)
 bad("shape [1099511627776 x 1099511627776] has more elements than fit in 64 bits", function() return T.zeros(1 << 40, 1 << 40) end)
 bad("shape [4611686018427387904 x 4] has more elements than fit in 64 bits", function() return T.ones(1 << 62, 4) end)
+-- a zero size does not excuse an overflowing product of the others (fuzz_tensor_new found totable's
+-- row length overflowing for [0 x 3*2^40 x 2^40]; tests/fuzz/regressions/fuzz_tensor_new/)
+bad("shape [0 x 3298534883328 x 1099511627776] has more elements than fit in 64 bits", function()
+  return T.zeros(0, 3 << 40, 1 << 40)
+end)
 bad("out of memory: 4398046511104 bytes requested, more than this machine's", function() return T.zeros(1 << 20, 1 << 20) end)
 bad("arange: start, end and step must be finite (got 0, inf, 1)", function() return T.arange(0, inf) end)
 bad("arange: 1e+18 elements is too many", function() return T.arange(0, 1e18) end)
