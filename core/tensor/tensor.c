@@ -36,8 +36,9 @@ int sl_shape_check(int ndim, const int64_t *shape, int64_t *numel) {
     if (shape[i] != 0) nz *= shape[i];
     n *= shape[i];
   }
-  if ((uint64_t)n > SIZE_MAX / sizeof(float))
-    return sl_fail(SL_ENOMEM, "tensor: %" PRId64 " elements exceed the address space", n);
+  if ((uint64_t)nz > SIZE_MAX / sizeof(float)) /* nz >= n */
+    return sl_fail(SL_ENOMEM, "tensor: shape %s exceeds the address space",
+                   sl_shape_str_raw(ndim, shape, (char[160]){0}, 160));
   if (numel) *numel = n;
   return SL_OK;
 }

@@ -29,6 +29,7 @@ bad("shape [4611686018427387904 x 4] has more elements than fit in 64 bits", fun
 bad("shape [0 x 3298534883328 x 1099511627776] has more elements than fit in 64 bits", function()
   return T.zeros(0, 3 << 40, 1 << 40)
 end)
+bad("shape [0 x 4611686018427387904] exceeds the address space", function() return T.zeros(0, 1 << 62) end)
 bad("out of memory: 4398046511104 bytes requested, more than this machine's", function() return T.zeros(1 << 20, 1 << 20) end)
 bad("arange: start, end and step must be finite (got 0, inf, 1)", function() return T.arange(0, inf) end)
 bad("arange: 1e+18 elements is too many", function() return T.arange(0, 1e18) end)
