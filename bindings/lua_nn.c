@@ -211,21 +211,6 @@ static int module_evaluate(lua_State *L) {
  * var=}), BatchNorm1d, and the fields m.alpha, m.scale, m.p, m.running_mean,
  * m.running_var, m.num_batches_tracked ---- */
 
-/* Field key of the options table at arg: a finite number, or def when absent. */
-static double opt_number(lua_State *L, int arg, const char *key, double def) {
-  int t = lua_getfield(L, arg, key);
-  double v = def;
-  if (t != LUA_TNIL) {
-    int isnum;
-    v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !isfinite(v))
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number, got %s", key,
-                                            isnum ? lua_pushfstring(L, "%f", v) : luaL_typename(L, -1)));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
 static int opt_bool(lua_State *L, int arg, const char *key, int def) {
   int t = lua_getfield(L, arg, key), v = def;
   if (t != LUA_TNIL) {
@@ -239,8 +224,8 @@ static int opt_bool(lua_State *L, int arg, const char *key, int def) {
 
 static int nn_selu_custom(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  double alpha = opt_number(L, 1, "alpha", SL_SELU_ALPHA);
-  double scale = opt_number(L, 1, "scale", SL_SELU_SCALE);
+  double alpha = sl_lua_optnumfield(L, 1, "alpha", SL_SELU_ALPHA);
+  double scale = sl_lua_optnumfield(L, 1, "scale", SL_SELU_SCALE);
   luaL_argcheck(L, alpha >= 0, 1, lua_pushfstring(L, "alpha must be >= 0, got %f", alpha));
   luaL_argcheck(L, scale > 0, 1, lua_pushfstring(L, "scale must be > 0, got %f", scale));
   lmodule *b = newmodule(L, "SELU");
@@ -252,8 +237,8 @@ static int nn_alpha_dropout_fixed_point(lua_State *L) {
   double p = luaL_optnumber(L, 1, 0.5);
   luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
   luaL_checktype(L, 2, LUA_TTABLE);
-  double mean = opt_number(L, 2, "mean", 0.0);
-  double var = opt_number(L, 2, "var", 1.0);
+  double mean = sl_lua_optnumfield(L, 2, "mean", 0.0);
+  double var = sl_lua_optnumfield(L, 2, "var", 1.0);
   luaL_argcheck(L, var > 0, 2, lua_pushfstring(L, "var must be > 0, got %f", var));
   /* the dropped value alpha' = -scale * alpha of the SELU in use: given, or
    * the SELU whose fixed point is (mean, var) */
@@ -265,7 +250,7 @@ static int nn_alpha_dropout_fixed_point(lua_State *L) {
   if (given) {
     double a0 = SL_SELU_ALPHA, s0 = SL_SELU_SCALE;
     if (!(mean == 0 && var == 1)) sl_lua_check(L, sl_snn_params(mean, var, &a0, &s0));
-    alpha_prime = -opt_number(L, 2, "scale", s0) * opt_number(L, 2, "alpha", a0);
+    alpha_prime = -sl_lua_optnumfield(L, 2, "scale", s0) * sl_lua_optnumfield(L, 2, "alpha", a0);
   }
   sl_rng *rng = &sl_lua_context(L)->rng;
   lmodule *b = newmodule(L, "AlphaDropout");
@@ -281,8 +266,8 @@ static int nn_batchnorm1d(lua_State *L) {
   sl_batchnorm_opts o = sl_batchnorm_defaults();
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    o.eps = opt_number(L, 2, "eps", o.eps);
-    o.momentum = opt_number(L, 2, "momentum", o.momentum);
+    o.eps = sl_lua_optnumfield(L, 2, "eps", o.eps);
+    o.momentum = sl_lua_optnumfield(L, 2, "momentum", o.momentum);
     o.affine = opt_bool(L, 2, "affine", o.affine);
     o.track_running_stats = opt_bool(L, 2, "track_running_stats", o.track_running_stats);
     luaL_argcheck(L, o.eps > 0, 2, lua_pushfstring(L, "eps must be > 0, got %f", o.eps));

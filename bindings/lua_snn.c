@@ -8,21 +8,6 @@
 
 #include "sl_lua.h"
 
-/* Field key of the table at arg (or def when absent or arg is none/nil). */
-static double opt_field(lua_State *L, int arg, const char *key, double def) {
-  if (lua_isnoneornil(L, arg)) return def;
-  double v = def;
-  if (lua_getfield(L, arg, key) != LUA_TNIL) {
-    int isnum;
-    v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !isfinite(v))
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number, got %s", key,
-                                            isnum ? lua_pushfstring(L, "%f", v) : luaL_typename(L, -1)));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
 static double check_finite(lua_State *L, int arg, const char *what) {
   double v = luaL_checknumber(L, arg);
   if (!isfinite(v)) luaL_argerror(L, arg, lua_pushfstring(L, "%s must be finite, got %f", what, v));
@@ -48,8 +33,8 @@ static int snn_moments(lua_State *L) {
   double nu = check_finite(L, 2, "var");
   luaL_argcheck(L, nu > 0, 2, lua_pushfstring(L, "var must be > 0, got %f", nu));
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  double alpha = opt_field(L, 3, "alpha", SL_SELU_ALPHA), scale = opt_field(L, 3, "scale", SL_SELU_SCALE);
-  double omega = opt_field(L, 3, "omega", 0.0), tau = opt_field(L, 3, "tau", 1.0);
+  double alpha = sl_lua_optnumfield(L, 3, "alpha", SL_SELU_ALPHA), scale = sl_lua_optnumfield(L, 3, "scale", SL_SELU_SCALE);
+  double omega = sl_lua_optnumfield(L, 3, "omega", 0.0), tau = sl_lua_optnumfield(L, 3, "tau", 1.0);
   luaL_argcheck(L, tau > 0, 3, lua_pushfstring(L, "tau must be > 0, got %f", tau));
   luaL_argcheck(L, alpha >= 0, 3, lua_pushfstring(L, "alpha must be >= 0, got %f", alpha));
   luaL_argcheck(L, scale > 0, 3, lua_pushfstring(L, "scale must be > 0, got %f", scale));
@@ -80,12 +65,12 @@ static int snn_alpha_dropout_coeffs(lua_State *L) {
   double p = luaL_checknumber(L, 1);
   luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  double mean = opt_field(L, 2, "mean", 0.0), var = opt_field(L, 2, "var", 1.0);
+  double mean = sl_lua_optnumfield(L, 2, "mean", 0.0), var = sl_lua_optnumfield(L, 2, "var", 1.0);
   luaL_argcheck(L, var > 0, 2, lua_pushfstring(L, "var must be > 0, got %f", var));
   double alpha = SL_SELU_ALPHA, scale = SL_SELU_SCALE;
   if (!(mean == 0 && var == 1)) sl_lua_check(L, sl_snn_params(mean, var, &alpha, &scale));
-  alpha = opt_field(L, 2, "alpha", alpha);
-  scale = opt_field(L, 2, "scale", scale);
+  alpha = sl_lua_optnumfield(L, 2, "alpha", alpha);
+  scale = sl_lua_optnumfield(L, 2, "scale", scale);
   double a, b, dropped;
   sl_lua_check(L, sl_snn_alpha_dropout_coeffs(p, mean, var, -scale * alpha, &a, &b, &dropped));
   lua_pushnumber(L, a);

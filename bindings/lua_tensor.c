@@ -43,6 +43,20 @@ void sl_lua_check(lua_State *L, int status) {
   if (status != SL_OK) sl_lua_error(L);
 }
 
+double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  double v = def;
+  if (lua_getfield(L, arg, key) != LUA_TNIL) {
+    int isnum;
+    v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !isfinite(v))
+      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number, got %s", key,
+                                            isnum ? lua_pushfstring(L, "%f", v) : luaL_typename(L, -1)));
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
 /* External memory pressure: see SL_LUA_GC_SLACK. */
 static void gc_pressure(lua_State *L) {
   sl_lua_ctx *c = sl_lua_context(L);

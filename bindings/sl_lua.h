@@ -63,6 +63,11 @@ sl_tensor *sl_lua_totensor(lua_State *L, int idx);
  * ndim (1..SL_MAX_DIMS). */
 int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape);
 
+/* Field key of the options table at arg: a finite number, or def when the
+ * field is absent (or arg is none/nil); raises "field 'key' must be a finite
+ * number, got ..." otherwise. */
+double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def);
+
 /* Writes "[2 x 3]" into buf (for messages); returns buf. */
 const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n);
 
