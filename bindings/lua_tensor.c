@@ -198,6 +198,20 @@ static int tensor_arange(lua_State *L) {
   return 1;
 }
 
+/* An empty tensor can have huge outer sizes ([2^40 x 0]); walking or building
+ * its rows as Lua tables would take forever (fuzz_tensor_new found it), so
+ * new and totable refuse more than this many rows of an empty tensor. A
+ * tensor with elements has fewer rows than elements, bounded by memory. */
+#define SL_LUA_MAX_EMPTY_ROWS ((int64_t)1 << 24)
+
+/* Tables visited (new) or made (totable) before the first 0 size, saturated. */
+static int64_t empty_rows(int nd, const int64_t *shape) {
+  int64_t rows = 1;
+  for (int d = 0; d + 1 < nd && shape[d] != 0; d++)
+    rows = rows > INT64_MAX / shape[d] ? INT64_MAX : rows * shape[d];
+  return rows;
+}
+
 /* Shape of a nested table: follows the first element down. */
 static int nested_shape(lua_State *L, int idx, int64_t *shape) {
   int nd = 0;
@@ -238,6 +252,11 @@ static int tensor_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   int64_t shape[SL_MAX_DIMS];
   int nd = nested_shape(L, 1, shape);
+  int empty = 0;
+  for (int d = 0; d < nd; d++) empty |= shape[d] == 0;
+  if (empty && empty_rows(nd, shape) > SL_LUA_MAX_EMPTY_ROWS)
+    return luaL_argerror(L, 1, lua_pushfstring(L, "table of %I empty rows (at most %I for a tensor with no elements)",
+                                               (lua_Integer)empty_rows(nd, shape), (lua_Integer)SL_LUA_MAX_EMPTY_ROWS));
   sl_tensor **box = sl_lua_newtensor(L); /* owns the tensor while we fill it */
   if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
   float *pos = (*box)->data;
@@ -462,6 +481,12 @@ static void push_table(lua_State *L, const sl_tensor *t, int d, const float *p) 
 
 static int tensor_totable(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  if (t->numel == 0 && empty_rows(t->ndim, t->shape) > SL_LUA_MAX_EMPTY_ROWS) {
+    char buf[160];
+    return luaL_error(L, "totable: %s has %I empty rows, more than the %I Lua tables allowed for a tensor with no "
+                         "elements", sl_lua_shapestr(t, buf, sizeof buf), (lua_Integer)empty_rows(t->ndim, t->shape),
+                      (lua_Integer)SL_LUA_MAX_EMPTY_ROWS);
+  }
   push_table(L, t, 0, t->data);
   return 1;
 }
