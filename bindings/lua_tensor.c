@@ -921,6 +921,18 @@ static int selut_set_num_threads(lua_State *L) {
   return 0;
 }
 
+/* selut.blas_info() -> {core = "SkylakeX", threads = n, threads_bitwise = bool} */
+static int selut_blas_info(lua_State *L) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, sl_blas_corename());
+  lua_setfield(L, -2, "core");
+  lua_pushinteger(L, sl_get_num_threads());
+  lua_setfield(L, -2, "threads");
+  lua_pushboolean(L, sl_blas_threads_bitwise());
+  lua_setfield(L, -2, "threads_bitwise");
+  return 1;
+}
+
 static int selut_get_num_threads(lua_State *L) {
   lua_pushinteger(L, sl_get_num_threads());
   return 1;
@@ -960,7 +972,7 @@ static const luaL_Reg tensor_metamethods[] = {
 static const luaL_Reg selut_funcs[] = {
     {"manual_seed", selut_manual_seed}, {"initial_seed", selut_initial_seed},
     {"clock", selut_clock}, {"set_num_threads", selut_set_num_threads},
-    {"get_num_threads", selut_get_num_threads}, {"memory", selut_memory},
+    {"get_num_threads", selut_get_num_threads}, {"blas_info", selut_blas_info}, {"memory", selut_memory},
     {"matmul", tensor_matmul}, {NULL, NULL}};
 
 void sl_lua_open_tensor(lua_State *L) {

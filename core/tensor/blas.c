@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -86,3 +87,15 @@ void sl_set_num_threads(int n) {
 }
 
 int sl_get_num_threads(void) { return openblas_get_num_threads(); }
+
+const char *sl_blas_corename(void) {
+  const char *name = openblas_get_corename();
+  return name ? name : "unknown";
+}
+
+/* The AVX-512 families share OpenBLAS 0.3.21's SkylakeX sgemm kernels
+ * (verified here on Cooperlake). */
+bool sl_blas_threads_bitwise(void) {
+  const char *c = sl_blas_corename();
+  return strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 || strcmp(c, "SapphireRapids") == 0;
+}

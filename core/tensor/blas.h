@@ -20,5 +20,13 @@ void sl_sgemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
 /* BLAS thread count (OpenBLAS). */
 void sl_set_num_threads(int n);
 int sl_get_num_threads(void);
+/* OpenBLAS's kernel family for this CPU ("SkylakeX", "Haswell", "Zen", ...). */
+const char *sl_blas_corename(void);
+/* True where sl_sgemm_f32 is known to give the same bits with 1 and 2
+ * threads: verified for OpenBLAS 0.3.21's SkylakeX kernels (also used for
+ * Cooperlake and SapphireRapids) with the K
+ * chunking above; the Haswell/Zen (AVX2) kernels differ in the last bits
+ * between thread counts (docs/performance.md). */
+bool sl_blas_threads_bitwise(void);
 
 #endif

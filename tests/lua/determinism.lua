@@ -50,14 +50,22 @@ end
 local l1, w1, m1 = run(1)
 local l2, w2, m2 = run(2)
 selut.set_num_threads(1)
+-- Bit identity where the BLAS kernels allow it (selut.blas_info); elsewhere
+-- (OpenBLAS's AVX2 Haswell/Zen kernels) float rounding only.
+local blas = selut.blas_info()
+local tol = blas.threads_bitwise and 0 or 1e-4
+if tol > 0 then
+  print(string.format("determinism: OpenBLAS core %s is not bitwise across thread counts: checking to %g", blas.core, tol))
+end
 for i = 1, #l1 do
-  H.check(l1[i] == l2[i], string.format("loss at step %d: %.9g with 1 thread, %.9g with 2", i, l1[i], l2[i]))
+  H.check(math.abs(l1[i] - l2[i]) <= tol * math.abs(l1[i]),
+          string.format("loss at step %d: %.9g with 1 thread, %.9g with 2", i, l1[i], l2[i]))
 end
 H.check(l1[6] < l1[1], "the net did not train")
 H.check(#w1 == 6 and #w2 == 6, "parameter count")
 for i = 1, #w1 do
   local d = (w1[i] - w2[i]):abs():max()
-  H.check(d == 0, string.format("parameter %d differs by up to %g between 1 and 2 threads", i, d))
+  H.check(d <= tol, string.format("parameter %d differs by up to %g between 1 and 2 threads", i, d))
 end
 H.check((m1 - m2):abs():max() == 0, "dropout masks differ between 1 and 2 threads")
 -- and a different seed does change things (the comparison can fail)

@@ -39,6 +39,8 @@ local function run(threads, opt_name, steps)
   return losses, counts, params
 end
 
+-- bit identity across thread counts where the BLAS kernels allow it (selut.blas_info)
+local tol = selut.blas_info().threads_bitwise and 0 or 1e-4
 for _, opt_name in ipairs{"sgd", "adam"} do
   local l1, c1, p1 = run(1, opt_name, 2)
   local l2, c2, p2 = run(2, opt_name, 2)
@@ -51,10 +53,10 @@ for _, opt_name in ipairs{"sgd", "adam"} do
   end
   check(c1[4] - c1[3] <= 10, string.format("%s: %d core allocations at the start of epoch 2", opt_name, c1[4] - c1[3]))
   for s = 1, #l1 do
-    check(l1[s] == l2[s], string.format("%s step %d: loss %.17g with 1 thread, %.17g with 2", opt_name, s, l1[s], l2[s]))
+    check(math.abs(l1[s] - l2[s]) <= tol * math.abs(l1[s]), string.format("%s step %d: loss %.17g with 1 thread, %.17g with 2", opt_name, s, l1[s], l2[s]))
   end
   for i = 1, #p1 do
-    check((p1[i] - p2[i]):abs():max() == 0, string.format("%s: parameter %d differs between 1 and 2 threads", opt_name, i))
+    check((p1[i] - p2[i]):abs():max() <= tol, string.format("%s: parameter %d differs between 1 and 2 threads", opt_name, i))
   end
 end
 selut.set_num_threads(1)
