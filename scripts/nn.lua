@@ -118,15 +118,71 @@ function Sequential:add(m)
   return self
 end
 
-function Sequential:forward(x)
+-- Errors raised by a child are re-raised as "Sequential: layer <i>
+-- (<child>): <message>", i being the 0-based index print(net) shows and
+-- parameter names use; through nested containers the indices join with dots
+-- like parameter names ("layer 1.2 (Linear(...)): ..."). One pcall per
+-- container call (not per layer); self.current_layer counts the running child.
+local function describe(m)
+  local ok, s = pcall(tostring, m)
+  s = ok and type(s) == "string" and s:match("^[^\n]*") or type(m)
+  return (s:gsub("%($", ""))
+end
+
+-- A C layer's message carries the position of its caller, the line below in
+-- this file: noise once the layer is named, so it is dropped.
+local function raise_here() error("", 2) end
+local own_position = (select(2, pcall(function() raise_here() end)) or ""):match("^(.-:)%d+: $")
+own_position = own_position and "^" .. own_position:gsub("%p", "%%%0") .. "%d+: "
+
+local function layer_error(self, err)
+  local i = self.current_layer
+  self.current_layer = nil
+  local m = i and self.modules[i]
+  if type(err) ~= "string" or not m then return err end
+  if own_position then err = err:gsub(own_position, "", 1) end
+  local path, rest = err:match("^Sequential: layer ([%d%.]+) (%(.*)$")
+  if path and type(m) == "table" and type(m.modules) == "table" then
+    return string.format("Sequential: layer %d.%s %s", i - 1, path, rest)
+  end
+  return string.format("Sequential: layer %d (%s): %s", i - 1, describe(m), err)
+end
+
+local function forward_layers(self, x)
   local inputs = self.inputs
   for i, m in ipairs(self.modules) do
+    self.current_layer = i
     inputs[i] = x
     x = m:forward(x)
   end
+  return x
+end
+
+function Sequential:forward(x)
+  local ok, y = pcall(forward_layers, self, x)
+  if not ok then error(layer_error(self, y), 0) end
+  x = y
+  local inputs = self.inputs
   for i = #self.modules + 1, #inputs do inputs[i] = nil end
   self.output = x
   return x
+end
+
+local function backward_layers(self, mods, inputs, gy, need_input_grad)
+  for i = #mods, 2, -1 do
+    self.current_layer = i
+    gy = mods[i]:backward(inputs[i], gy)
+  end
+  if mods[1] then
+    self.current_layer = 1
+    if need_input_grad == false then
+      mods[1]:backward(inputs[1], gy, false)
+      gy = nil
+    else
+      gy = mods[1]:backward(inputs[1], gy)
+    end
+  end
+  return gy
 end
 
 -- need_input_grad = false: the caller does not want dL/dx (x is data), so
@@ -138,19 +194,10 @@ function Sequential:backward(x, gy, need_input_grad)
     argerror(3, "backward", "need_input_grad must be a boolean, got " .. type(need_input_grad))
   end
   inputs[1] = x
-  for i = #mods, 2, -1 do
-    gy = mods[i]:backward(inputs[i], gy)
-  end
-  if mods[1] then
-    if need_input_grad == false then
-      mods[1]:backward(inputs[1], gy, false)
-      gy = nil
-    else
-      gy = mods[1]:backward(inputs[1], gy)
-    end
-  end
-  self.grad_input = gy
-  return gy
+  local ok, g = pcall(backward_layers, self, mods, inputs, gy, need_input_grad)
+  if not ok then error(layer_error(self, g), 0) end
+  self.grad_input = g
+  return g
 end
 
 function Sequential:parameters()
