@@ -32,14 +32,22 @@
 #define NO_MPI "selut was built without MPI (rebuild with make MPI=1 after apt-get install libopenmpi-dev)"
 
 /* A model's parameters and gradients (one reference each) and the flat
- * buffer (numel + 1 floats: the last one carries the sample count). */
+ * buffer (numel + 1 floats: the last one carries the sample count). Each
+ * gradient lives in its slice of the flat buffer (sl_tensor_rehome), so the
+ * allreduce runs in place with no copies; a gradient that cannot move (its
+ * storage is shared with another view, or wraps a host buffer) is copied in
+ * and out instead (homed[i] == 0). */
 typedef struct ldp {
   int n;
   sl_tensor **params, **grads;
+  int64_t *offset; /* of each tensor in flat */
+  char *homed;     /* 1: grads[i] lives at flat + offset[i] (when it moved: tried again) */
   sl_tensor *flat;
   int64_t total; /* parameter elements */
   int64_t steps;
   double pack_seconds, comm_seconds;
+  int scaled;             /* 1 after loss_scale(n) until allreduce_gradients */
+  lua_Integer scaled_n;   /* its n */
 } ldp;
 
 static double now(void) {
@@ -108,10 +116,11 @@ static void bcast_floats(lua_State *L, const char *fn, float *x, int64_t n, int 
 
 /* Error-checked collectives: every rank learns whether all ranks passed the
  * same number of elements (one tiny allreduce), so a mismatch raises the
- * same error on every rank instead of corrupting memory or hanging. */
-static void check_same_numel(lua_State *L, const char *fn, int64_t numel) {
-  long long v[2] = {(long long)numel, -(long long)numel};
-  MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD));
+ * same error on every rank instead of corrupting memory or hanging. The same
+ * allreduce gives the smallest and largest n passed by the ranks. */
+static void check_same_numel_n(lua_State *L, const char *fn, int64_t numel, int64_t n, int64_t *nmin, int64_t *nmax) {
+  long long v[4] = {(long long)numel, -(long long)numel, (long long)n, -(long long)n};
+  MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD));
   if (v[0] != -v[1]) {
     int r = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &r);
@@ -119,6 +128,13 @@ static void check_same_numel(lua_State *L, const char *fn, int64_t numel) {
                   "%I across ranks (every rank must pass a tensor of the same size)",
                fn, (lua_Integer)numel, r + 1, (lua_Integer)-v[1], (lua_Integer)v[0]);
   }
+  *nmax = (int64_t)v[2];
+  *nmin = (int64_t)-v[3];
+}
+
+static void check_same_numel(lua_State *L, const char *fn, int64_t numel) {
+  int64_t lo, hi;
+  check_same_numel_n(L, fn, numel, 0, &lo, &hi);
 }
 #endif
 
@@ -314,7 +330,11 @@ static int dp_gc(lua_State *L) {
   }
   free(d->params);
   free(d->grads);
+  free(d->offset);
+  free(d->homed);
   sl_tensor_release(d->flat);
+  d->offset = NULL;
+  d->homed = NULL;
   d->params = d->grads = NULL;
   d->flat = NULL;
   d->n = 0;
@@ -346,7 +366,9 @@ static int dist_dataparallel(lua_State *L) {
   luaL_setmetatable(L, SL_LUA_DP);
   d->params = calloc((size_t)n, sizeof *d->params);
   d->grads = calloc((size_t)n, sizeof *d->grads);
-  if (!d->params || !d->grads) return luaL_error(L, "selut.dist.DataParallel: out of memory");
+  d->offset = calloc((size_t)n, sizeof *d->offset);
+  d->homed = calloc((size_t)n, sizeof *d->homed);
+  if (!d->params || !d->grads || !d->offset || !d->homed) return luaL_error(L, "selut.dist.DataParallel: out of memory");
   d->n = (int)n;
   int64_t total = 0;
   for (lua_Integer i = 1; i <= n; i++) {
@@ -366,12 +388,39 @@ static int dist_dataparallel(lua_State *L) {
     d->params[i - 1] = sl_tensor_retain(p);
     d->grads[i - 1] = sl_tensor_retain(g);
     if (total > INT64_MAX - p->numel - 1) return luaL_argerror(L, 1, "too many parameter elements");
+    d->offset[i - 1] = total;
     total += p->numel;
   }
   d->total = total;
   int64_t shape[1] = {total + 1};
   if (!(d->flat = sl_tensor_empty(1, shape))) return sl_lua_error(L);
+  for (int i = 0; i < d->n; i++) d->homed[i] = sl_tensor_rehome(d->grads[i], d->flat, d->offset[i]) == SL_OK;
   return 1;
+}
+
+/* Gradients that are not (or no longer: resized, or moved by another
+ * DataParallel) in their slice move there, or are copied there. */
+static void gather_grads(ldp *d) {
+  float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    sl_tensor *g = d->grads[i];
+    if (g->data == f + d->offset[i]) continue;
+    if (d->homed[i]) d->homed[i] = sl_tensor_rehome(g, d->flat, d->offset[i]) == SL_OK;
+    if (!d->homed[i]) memcpy(f + d->offset[i], g->data, (size_t)g->numel * sizeof *f);
+  }
+}
+
+/* The copied gradients get their slice back. */
+static void scatter_grads(ldp *d) {
+  const float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    sl_tensor *g = d->grads[i];
+    if (g->data != f + d->offset[i]) memcpy(g->data, f + d->offset[i], (size_t)g->numel * sizeof *f);
+  }
+}
+
+static void scale_floats(float *x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
 /* tensors -> flat (times scale) */
@@ -423,34 +472,78 @@ static int dp_broadcast_parameters(lua_State *L) {
  * gradient counts equally (the mean over ranks); with n (this rank's batch
  * size) the result is the sample-weighted mean sum(n_r g_r) / sum(n_r), which
  * equals one rank's gradient over the whole global batch even when the last
- * batches differ in size. Returns sum(n_r), or the number of ranks. */
+ * batches differ in size. Returns sum(n_r), or the number of ranks.
+ * The gradients are summed in place in the flat buffer; when every rank has
+ * the same n (all but an uneven last batch) the weights cancel and one pass
+ * scales by 1/ranks; otherwise a pass scales by n before the sum and one by
+ * 1/sum(n_r) after it. After loss_scale(n) the gradients are already
+ * weighted: the sum is all (n may then be omitted). */
 static int dp_allreduce_gradients(lua_State *L) {
   ldp *d = checkdp(L, 1);
   int weighted = !lua_isnoneornil(L, 2);
-  lua_Integer n = weighted ? luaL_checkinteger(L, 2) : 1;
+  lua_Integer n = weighted ? luaL_checkinteger(L, 2) : d->scaled ? d->scaled_n : 1;
   if (n < 0 || n > (1 << 24))
     return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+  if (d->scaled && n != d->scaled_n)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count %I differs from the %I given to loss_scale this step",
+                                               n, d->scaled_n));
+  int scaled = d->scaled;
+  d->scaled = 0;
   int r, size;
-  sl_lua_dist_info(&r, &size);
+  int active = sl_lua_dist_info(&r, &size);
   double t0 = now();
-  pack(d, d->grads, weighted ? (float)n : 1.0f);
+  gather_grads(d);
   float *f = d->flat->data;
-  f[d->total] = (float)n; /* exact: n <= 2^24 */
   double t1 = now();
+  int same_n = 1;
 #ifdef SELUT_MPI
-  if (dist_active()) {
-    check_same_numel(L, "DataParallel:allreduce_gradients", d->total + 1);
-    allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, MPI_SUM);
+  if (active) { /* n is sent as -1 after loss_scale, so every rank sees a disagreement on that */
+    int64_t lo, hi;
+    check_same_numel_n(L, "DataParallel:allreduce_gradients", d->total + 1, scaled ? -1 : (int64_t)n, &lo, &hi);
+    if ((lo < 0) != (hi < 0))
+      return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: some ranks called loss_scale this step and "
+                           "others did not (every rank must)");
+    same_n = lo == hi;
   }
 #endif
   double t2 = now();
-  float count = weighted ? f[d->total] : (float)size;
+  if (weighted && !same_n) scale_floats(f, d->total, (float)n);
+  f[d->total] = (float)n; /* exact: n <= 2^24 */
+  double t3 = now();
+#ifdef SELUT_MPI
+  if (active) allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, MPI_SUM);
+#endif
+  (void)active;
+  double t4 = now();
+  float count = weighted || scaled ? f[d->total] : (float)size;
   if (!(count > 0)) return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: no samples on any rank");
-  unpack(d, d->grads, 1.0f / count);
-  d->pack_seconds += (t1 - t0) + (now() - t2);
-  d->comm_seconds += t2 - t1;
+  float scale = scaled ? 1.0f : weighted && !same_n ? 1.0f / count : 1.0f / (float)size;
+  if (scale != 1.0f) scale_floats(f, d->total, scale);
+  scatter_grads(d);
+  d->pack_seconds += (t1 - t0) + (t3 - t2) + (now() - t4);
+  d->comm_seconds += (t2 - t1) + (t4 - t3);
   d->steps++;
-  lua_pushinteger(L, weighted ? (lua_Integer)count : size);
+  lua_pushinteger(L, weighted || scaled ? (lua_Integer)count : size);
+  return 1;
+}
+
+/* dp:loss_scale(n) -> n / sum(n_r) over the ranks (one tiny allreduce).
+ * Multiplying the loss gradient by it before backward makes each rank's
+ * parameter gradients n_r g_r / sum(n_r), so the next allreduce_gradients
+ * only sums them in place: no pass over the gradients at all. */
+static int dp_loss_scale(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  if (n < 0 || n > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+  long long sum = (long long)n;
+#ifdef SELUT_MPI
+  if (dist_active()) MPI_CHECK(L, "DataParallel:loss_scale", MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD));
+#endif
+  if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:loss_scale: no samples on any rank");
+  d->scaled = 1;
+  d->scaled_n = n;
+  lua_pushnumber(L, (lua_Number)n / (lua_Number)sum);
   return 1;
 }
 
@@ -494,10 +587,15 @@ static int dp_batches(lua_State *L) {
   return lua_gettop(L) - base;
 }
 
-/* dp:stats() -> {steps=, bytes=, pack_seconds=, comm_seconds=} */
+/* dp:stats() -> {steps=, bytes=, numel=, copied=, pack_seconds=, comm_seconds=};
+ * copied: gradients not living in the flat buffer (copied in and out). */
 static int dp_stats(lua_State *L) {
   ldp *d = checkdp(L, 1);
-  lua_createtable(L, 0, 5);
+  int copied = 0;
+  for (int i = 0; i < d->n; i++) copied += d->grads[i]->data != d->flat->data + d->offset[i];
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, copied);
+  lua_setfield(L, -2, "copied");
   lua_pushinteger(L, (lua_Integer)d->steps);
   lua_setfield(L, -2, "steps");
   lua_pushinteger(L, (lua_Integer)((d->total + 1) * (int64_t)sizeof(float)));
@@ -528,6 +626,7 @@ static const luaL_Reg dist_funcs[] = {
 
 static const luaL_Reg dp_methods[] = {{"broadcast_parameters", dp_broadcast_parameters},
                                       {"allreduce_gradients", dp_allreduce_gradients},
+                                      {"loss_scale", dp_loss_scale},
                                       {"batches", dp_batches},
                                       {"stats", dp_stats},
                                       {NULL, NULL}};
@@ -537,12 +636,12 @@ static const luaL_Reg dp_metamethods[] = {
 
 void sl_lua_open_dist(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_DP)) {
-    luaL_setfuncs(L, dp_metamethods, 0);
-    luaL_newlib(L, dp_methods);
+    sl_lua_setfuncs(L, dp_metamethods);
+    sl_lua_newlib(L, dp_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, dist_funcs);
+  sl_lua_newlib(L, dist_funcs);
 #ifdef SELUT_MPI
   lua_pushboolean(L, 1);
 #else

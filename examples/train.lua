@@ -246,8 +246,10 @@ local function main()
                             "checkpoint is %s/last.safetensors (try a smaller --lr)", loss, epoch, b, out), 0)
       end
       opt_obj:zero_grad()
-      net:backward(xb, crit:backward(out_b, yb), false) -- xb is data: skip its gradient
-      if dp then dp:allreduce_gradients(#yb) end -- the global batch's mean gradient
+      local gy = crit:backward(out_b, yb)
+      if dp then gy:mul_(dp:loss_scale(#yb)) end -- weights n / sum(n): the allreduce then only sums
+      net:backward(xb, gy, false) -- xb is data: skip its gradient
+      if dp then dp:allreduce_gradients(#yb) end -- the global batch's mean gradient, in place
       opt_obj:step()
       local n = #yb
       sum, count = sum + loss * n, count + n

@@ -319,6 +319,24 @@ int sl_tensor_ensure(sl_tensor **buf, int ndim, const int64_t *shape) {
   return sl_tensor_resize(t, ndim, shape);
 }
 
+int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off) {
+  char a[160], b[160];
+  if (off < 0 || off > dst->numel || t->numel > dst->numel - off)
+    return sl_fail(SL_ERANGE, "tensor.rehome: %s (%" PRId64 " elements) does not fit at offset %" PRId64 " of %s",
+                   sl_shape_str(t, a, sizeof a), t->numel, off, sl_shape_str(dst, b, sizeof b));
+  float *to = dst->data + off;
+  if (t->storage == dst->storage && t->data == to) return SL_OK;
+  if (t->storage->refcount > 1 || !t->storage->owned)
+    return sl_fail(SL_EINVAL, "tensor.rehome: %s %s, so it cannot move", sl_shape_str(t, a, sizeof a),
+                   t->storage->refcount > 1 ? "shares its storage with another view" : "wraps a host buffer");
+  if (t->numel) memmove(to, t->data, (size_t)t->numel * sizeof(float));
+  dst->storage->refcount++;
+  storage_release(t->storage);
+  t->storage = dst->storage;
+  t->data = to;
+  return SL_OK;
+}
+
 bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b) { return a->storage == b->storage; }
 
 int sl_tensor_storage_refcount(const sl_tensor *t) { return t->storage->refcount; }

@@ -71,6 +71,15 @@ int sl_tensor_copy(sl_tensor *dst, const sl_tensor *src);
 int sl_tensor_resize(sl_tensor *t, int ndim, const int64_t *shape);
 /* Ensures *buf is a tensor of this shape (creating it when NULL). */
 int sl_tensor_ensure(sl_tensor **buf, int ndim, const int64_t *shape);
+/* Moves t's elements into dst's storage at element offset off of dst (the
+ * slice dst->data[off .. off + t->numel) must lie inside dst) and makes t a
+ * view of it, in place: the same header, so every holder of t (modules,
+ * optimizers, Lua boxes) sees the new home. Used to gather gradients into
+ * one flat buffer (selut.dist.DataParallel). Refused with SL_EINVAL, t
+ * unchanged, when t's storage is shared with another view or is a wrapped
+ * host buffer (those would stop seeing t's data); a no-op when t already
+ * lives there. Afterwards sl_tensor_resize of t moves it out again. */
+int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off);
 /* True if the two tensors share storage. */
 bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b);
 /* Number of references to the storage (headers + views). */

@@ -90,8 +90,18 @@ H.check(dp:allreduce_gradients(6) == 6, "with n: returns the global sample count
 for i, p in ipairs(net:parameters()) do
   H.tensor_near(p.grad, before[i], 1e-6 * math.max(1, before[i]:abs():max()), "weighted mean of one rank")
 end
+-- the gradients live in the flat buffer: the same tensors, no copies
+for _, p in ipairs(net:parameters()) do H.check(p.grad:numel() > 0, "grad alive") end
+-- loss_scale(n): n / sum(n) (1 in one process); the next allreduce only sums
+H.check(dp:loss_scale(6) == 1, "loss_scale in one process")
+H.checkerror("sample count 5 differs from the 6 given to loss_scale this step", dp.allreduce_gradients, dp, 5)
+H.check(dp:loss_scale(6) == 1 and dp:allreduce_gradients(6) == 6, "after loss_scale: returns the sample count")
+for i, p in ipairs(net:parameters()) do H.tensor_near(p.grad, before[i], 0, "summed in place, unchanged") end
+H.check(dp:loss_scale(6) == 1 and dp:allreduce_gradients() == 6, "after loss_scale n may be omitted")
+H.checkerror("sample count must be in 0..16777216, got -2", dp.loss_scale, dp, -2)
+H.checkerror("no samples on any rank", dp.loss_scale, dp, 0)
 local st = dp:stats()
-H.check(st.steps == 2 and st.numel == 37 and st.bytes == 38 * 4, "stats")
+H.check(st.steps == 4 and st.numel == 37 and st.bytes == 38 * 4 and st.copied == 0, "stats")
 H.check(st.comm_seconds >= 0 and st.pack_seconds >= 0, "stats times")
 dp:broadcast_parameters() -- a no-op in one process
 H.checkerror("sample count must be in 0..16777216, got -1", dp.allreduce_gradients, dp, -1)
@@ -109,6 +119,15 @@ H.checkerror("bad argument #1 to 'batches' (selut.data.Dataset expected, got num
 -- a parameter list works too; bad input is named
 local dp2 = dist.DataParallel(net:parameters())
 H.check(tostring(dp2) == "DataParallel(4 tensors, 37 floats)", "parameter list")
+-- the gradients already live in dp's buffer, shared: dp2 copies them in and out
+H.check(dp2:stats().copied == 4, "a second DataParallel copies: " .. dp2:stats().copied)
+for i, p in ipairs(net:parameters()) do p.grad:copy(before[i]) end
+H.check(dp2:allreduce_gradients(6) == 6, "copy path")
+for i, p in ipairs(net:parameters()) do H.tensor_near(p.grad, before[i], 0, "copy path: unchanged in one process") end
+-- a fresh module: every gradient moves into the buffer
+local lin = nn.Linear(3, 2)
+local dp3 = dist.DataParallel(lin)
+H.check(dp3:stats().copied == 0, "a fresh module's gradients all move into the buffer")
 H.checkerror("parameter 1 must be {param = tensor, grad = tensor} of the same size", dist.DataParallel, { 1 })
 H.checkerror("expected a model with parameters, got 0 parameters", dist.DataParallel, nn.Sequential {})
 H.checkerror("bad argument #1 to 'DataParallel' (module or parameter list expected, got number)", function() return dist.DataParallel(4) end)

@@ -4,7 +4,9 @@
 -- Tolerance (docs/distributed.md): per-step loss within 2e-6 relative and
 -- final weights within 2e-6 absolute; the only difference is the summation
 -- order of the gradient (two half-batch sums added by the allreduce, and the
--- sample weighting n * g / sum(n)).
+-- sample weighting n * g / sum(n)). Checked for both ways of weighting:
+-- allreduce_gradients(n) alone (a scale pass over the summed gradients), and
+-- the loss gradient multiplied by dp:loss_scale(n) before backward (a sum only).
 local dist, T, nn, optim = selut.dist, selut.tensor, selut.nn, selut.optim
 local rank, size = dist.init()
 local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
@@ -22,7 +24,7 @@ local function make()
   return net
 end
 
-local function run(distributed)
+local function run(distributed, scaled)
   local net = make()
   local opt = optim.SGD(net:parameters(), { lr = 0.05, momentum = 0.9 })
   local crit = nn.CrossEntropyLoss()
@@ -39,7 +41,9 @@ local function run(distributed)
       local out = net:forward(xb)
       local loss = crit:forward(out, yb)
       opt:zero_grad()
-      net:backward(xb, crit:backward(out, yb))
+      local gy = crit:backward(out, yb)
+      if dp and scaled then gy:mul_(dp:loss_scale(#yb)) end
+      net:backward(xb, gy)
       if dp then
         dp:allreduce_gradients(#yb)
         loss = dist.allreduce(T.new { loss * #yb, #yb }):totable()
@@ -53,26 +57,29 @@ local function run(distributed)
 end
 
 local ref_net, ref = run(false)
-local net, got = run(true)
-local per_epoch = N // (size * b) + (N % (size * b) >= size and 1 or 0)
-check(#ref == EPOCHS * per_epoch and #got == #ref, string.format("steps: %d distributed, %d reference", #got, #ref))
-local worst_loss, worst_w = 0, 0
-for i = 1, #ref do
-  local d = math.abs(got[i] - ref[i]) / math.max(1, math.abs(ref[i]))
-  worst_loss = math.max(worst_loss, d)
-  check(d <= 2e-6, string.format("step %d: loss %.9g on %d ranks, %.9g in one process", i, got[i], size, ref[i]))
-end
-for i, p in ipairs(net:parameters()) do
-  local d = (p.param - ref_net:parameters()[i].param):abs():max()
-  worst_w = math.max(worst_w, d)
-  check(d <= 2e-6, string.format("parameter %d differs by %g", i, d))
-  -- every rank holds the same weights (the reduced gradient is the same)
-  local spread = dist.allreduce(p.param:clone(), "max") - dist.allreduce(p.param:clone(), "min")
-  check(spread:abs():max() == 0, "ranks disagree on parameter " .. i)
+for _, scaled in ipairs { false, true } do
+  local net, got = run(true, scaled)
+  local how = scaled and "loss_scale" or "allreduce_gradients(n)"
+  local per_epoch = N // (size * b) + (N % (size * b) >= size and 1 or 0)
+  check(#ref == EPOCHS * per_epoch and #got == #ref, string.format("steps: %d distributed, %d reference", #got, #ref))
+  local worst_loss, worst_w = 0, 0
+  for i = 1, #ref do
+    local d = math.abs(got[i] - ref[i]) / math.max(1, math.abs(ref[i]))
+    worst_loss = math.max(worst_loss, d)
+    check(d <= 2e-6, string.format("%s: step %d: loss %.9g on %d ranks, %.9g in one process", how, i, got[i], size, ref[i]))
+  end
+  for i, p in ipairs(net:parameters()) do
+    local d = (p.param - ref_net:parameters()[i].param):abs():max()
+    worst_w = math.max(worst_w, d)
+    check(d <= 2e-6, string.format("%s: parameter %d differs by %g", how, i, d))
+    -- every rank holds the same weights (the reduced gradient is the same)
+    local spread = dist.allreduce(p.param:clone(), "max") - dist.allreduce(p.param:clone(), "min")
+    check(spread:abs():max() == 0, how .. ": ranks disagree on parameter " .. i)
+  end
+  if rank == 1 then
+    print(string.format("equivalence (%s): %d ranks x batch %d == 1 rank x batch %d over %d steps: max loss diff %.2g " ..
+                        "(relative), max weight diff %.2g", how, size, b, size * b, #ref, worst_loss, worst_w))
+  end
 end
 check(ref[#ref] < ref[1] * 0.7, "the reference learns: " .. ref[1] .. " -> " .. ref[#ref])
 dist.finalize()
-if rank == 1 then
-  print(string.format("equivalence: %d ranks x batch %d == 1 rank x batch %d over %d steps: max loss diff %.2g " ..
-                      "(relative), max weight diff %.2g", size, b, size * b, #ref, worst_loss, worst_w))
-end
