@@ -34,8 +34,9 @@ endif
 endif
 
 # MPI (docs/distributed.md): MPI=1 requires Open MPI, MPI=0 disables it, default:
-# on when pkg-config finds ompi-c. Only bindings/lua_dist.c sees the MPI headers;
-# everything linked gets -lmpi then. A stamp rebuilds lua_dist.o when MPI changes.
+# on when pkg-config finds ompi-c. Only $(BUILD)/selut_mpi.so (bindings/mpi/) sees
+# mpi.h and links -lmpi; lua_dist.c dlopens it on selut.dist.init(), so nothing
+# else loads Open MPI at start-up. A stamp rebuilds lua_dist.o when MPI changes.
 ifeq ($(origin MPI),undefined)
   MPI := $(shell $(PKG_CONFIG) --exists ompi-c 2>/dev/null && echo 1 || echo 0)
 endif
@@ -46,7 +47,9 @@ ifeq ($(MPI),1)
     endif
   endif
   MPI_CPPFLAGS := -DSELUT_MPI $(shell $(PKG_CONFIG) --cflags ompi-c)
-  LIBS += $(shell $(PKG_CONFIG) --libs ompi-c)
+  MPI_CPPFLAGS += -DSL_MPI_GLUE_INSTALLED='"$(PREFIX)/lib/selut/selut_mpi.so"'
+  MPI_LIBS := $(shell $(PKG_CONFIG) --libs ompi-c)
+  MPI_GLUE := $(BUILD)/selut_mpi.so
 endif
 
 ifneq ($(SAN),)
@@ -88,6 +91,9 @@ $(BUILD)/bindings/lua_dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
 $(BUILD)/bindings/lua_dist.o: $(BUILD)/.mpi-$(MPI)
 $(BUILD)/.mpi-$(MPI):
 	@mkdir -p $(dir $@) && rm -f $(BUILD)/.mpi-* && touch $@
+all test: $(MPI_GLUE)
+$(BUILD)/selut_mpi.so: bindings/mpi/selut_mpi.c bindings/mpi/selut_mpi.h
+	$(CC) $(CPPFLAGS) $(MPI_CPPFLAGS) $(CFLAGS) -shared $(LDFLAGS) -o $@ $< $(MPI_LIBS)
 
 # Lua scripts are embedded as byte arrays; chunk names point at the real files.
 $(BUILD)/sl_scripts.c: bindings/embed_scripts.lua $(SCRIPTS)
@@ -183,13 +189,14 @@ install: all $(BUILD)/selut.pc
 	ln -sf libselut.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libselut.so
 	install -m 755 $(LUAMOD) $(DESTDIR)$(LUA_CMOD_DIR)/selut.so
 	install -m 644 $(BUILD)/selut.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/selut.pc
+	$(if $(MPI_GLUE),install -D -m 755 $(MPI_GLUE) $(DESTDIR)$(PREFIX)/lib/selut/selut_mpi.so)
 	for h in $(INSTALLED_HEADERS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/selut/$$h; done
 	install -m 644 bindings/selut_lua.h $(DESTDIR)$(PREFIX)/include/selut/selut_lua.h
 	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/selut/
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/selut $(DESTDIR)$(PREFIX)/lib/libselut.a $(DESTDIR)$(PREFIX)/lib/libselut.so \
 	  $(DESTDIR)$(PREFIX)/lib/libselut.so.$(SOVERSION) $(DESTDIR)$(LUA_CMOD_DIR)/selut.so \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/selut.pc
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/selut.pc $(DESTDIR)$(PREFIX)/lib/selut/selut_mpi.so
 	rm -rf $(DESTDIR)$(PREFIX)/include/selut $(DESTDIR)$(PREFIX)/share/doc/selut
 
 clean:

@@ -8,12 +8,17 @@
  * "selut was built without MPI" and rank/size/is_main describe one process.
  * Ranks are 1-based in Lua (MPI's rank + 1), like every index in selut.
  *
+ * Open MPI is loaded on first use, not at start-up: every MPI call goes
+ * through the sl_mpi_api table of selut_mpi.so (bindings/mpi/, the only
+ * object linked with libmpi), which selut.dist.init() loads with dlopen.
+ *
  * Ending: after init, a rank must end through dist.finalize() (collective). If
  * the Lua state that called init closes without it (an uncaught error), the
  * state's sentinel calls MPI_Abort so mpirun brings the whole job down instead
  * of leaving the other ranks blocked in a collective; dist.abort(code) does
  * the same on purpose.
  */
+#define _GNU_SOURCE /* dladdr, RTLD_DEFAULT */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +28,12 @@
 #include "sl_lua.h"
 
 #ifdef SELUT_MPI
-#include <mpi.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "mpi/selut_mpi.h"
 #endif
 
 #define SL_LUA_DP "selut.dist.DataParallel"
@@ -58,11 +68,111 @@ static double now(void) {
 
 /* ---- MPI state (process-wide by nature: MPI_COMM_WORLD) ---- */
 
+#ifdef SELUT_MPI
+/* The MPI glue (selut_mpi.so), loaded once per process and never unloaded:
+ * by selut.dist.init(), or as soon as rank()/size() are asked in a process
+ * that already has libmpi (a host that linked and initialized MPI itself). */
+static _Atomic(const sl_mpi_api *) glue;
+static pthread_once_t glue_once = PTHREAD_ONCE_INIT;
+static char glue_err[512]; /* why loading failed (written under glue_once) */
+static atomic_int host_checked;
+
+/* buf = dir/rel when that file is readable. */
+static int glue_at(char *buf, size_t n, const char *dir, const char *rel) {
+  int w = snprintf(buf, n, "%s/%s", dir, rel);
+  return w > 0 && (size_t)w < n && access(buf, R_OK) == 0;
+}
+
+/* The directory part of path (in place). */
+static void strip_name(char *path) {
+  char *slash = strrchr(path, '/');
+  if (slash == path) slash[1] = '\0';
+  else if (slash) *slash = '\0';
+  else strcpy(path, ".");
+}
+
+/* Finds selut_mpi.so: $SELUT_MPI_GLUE, else beside the object holding this
+ * code (the launcher, libselut.so or selut.so) or the executable, or in
+ * selut/, ../lib/selut/ or ../../../selut/ from there (make install), else the installed path
+ * compiled in. 1 with its path in buf, 0 when there is none. */
+static int glue_find(char *buf, size_t n) {
+  const char *env = getenv("SELUT_MPI_GLUE");
+  if (env && *env) return snprintf(buf, n, "%s", env) < (int)n && access(buf, R_OK) == 0;
+  static const char *const rel[] = {SL_MPI_GLUE_NAME, "selut/" SL_MPI_GLUE_NAME, "../lib/selut/" SL_MPI_GLUE_NAME,
+                                    "../../../selut/" SL_MPI_GLUE_NAME}; /* selut.so in lib/<triplet>/lua/5.4 */
+  char dirs[2][PATH_MAX];
+  int nd = 0;
+  Dl_info info;
+  if (dladdr(&glue_once, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
+      strlen(info.dli_fname) < PATH_MAX) {
+    strcpy(dirs[0], info.dli_fname);
+    strip_name(dirs[0]);
+    nd = 1;
+  }
+  ssize_t len = readlink("/proc/self/exe", dirs[nd], PATH_MAX - 1);
+  if (len > 0) {
+    dirs[nd][len] = '\0';
+    strip_name(dirs[nd]);
+    if (nd == 0 || strcmp(dirs[0], dirs[1]) != 0) nd++;
+  }
+  for (int d = 0; d < nd; d++)
+    for (size_t r = 0; r < sizeof rel / sizeof *rel; r++)
+      if (glue_at(buf, n, dirs[d], rel[r])) return 1;
+#ifdef SL_MPI_GLUE_INSTALLED
+  if (snprintf(buf, n, "%s", SL_MPI_GLUE_INSTALLED) < (int)n && access(buf, R_OK) == 0) return 1;
+#endif
+  return 0;
+}
+
+static void glue_load(void) {
+  char path[PATH_MAX + 64];
+  if (!glue_find(path, sizeof path)) {
+    snprintf(glue_err, sizeof glue_err, "%s not found beside selut (set SELUT_MPI_GLUE to its path)",
+             SL_MPI_GLUE_NAME);
+    return;
+  }
+  /* RTLD_GLOBAL: Open MPI's plugins resolve libmpi's symbols in the global scope */
+  void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    const char *e = dlerror();
+    snprintf(glue_err, sizeof glue_err, "%.500s", e ? e : path);
+    return;
+  }
+  const sl_mpi_api *api = dlsym(h, SL_MPI_API_SYMBOL);
+  if (!api || api->version != SL_MPI_API_VERSION) {
+    snprintf(glue_err, sizeof glue_err, "%.440s: no %s of version %d", path, SL_MPI_API_SYMBOL, SL_MPI_API_VERSION);
+    return;
+  }
+  atomic_store(&glue, api);
+}
+
+/* The loaded glue, or NULL (loaded here only when libmpi is in the process). */
+static const sl_mpi_api *mpi_glue(void) {
+  const sl_mpi_api *m = atomic_load(&glue);
+  if (!m && !atomic_exchange(&host_checked, 1) && dlsym(RTLD_DEFAULT, "MPI_Initialized")) {
+    pthread_once(&glue_once, glue_load);
+    m = atomic_load(&glue);
+  }
+  return m;
+}
+
+/* Loads the glue or raises "selut.dist.<fn>: cannot load MPI: <why>". */
+static const sl_mpi_api *mpi_load(lua_State *L, const char *fn) {
+  pthread_once(&glue_once, glue_load);
+  const sl_mpi_api *m = atomic_load(&glue);
+  if (!m) luaL_error(L, "selut.dist.%s: cannot load MPI: %s", fn, glue_err);
+  return m;
+}
+
+/* The glue, where MPI is known to be active (after dist_active()). */
+static const sl_mpi_api *mpi(void) { return atomic_load(&glue); }
+#endif
+
 static int dist_active(void) {
 #ifdef SELUT_MPI
+  const sl_mpi_api *m = mpi_glue();
   int inited = 0, fin = 0;
-  MPI_Initialized(&inited);
-  MPI_Finalized(&fin);
+  if (m) m->state(&inited, &fin);
   return inited && !fin;
 #else
   return 0;
@@ -74,8 +184,7 @@ int sl_lua_dist_info(int *rank0, int *size) {
   *size = 1;
 #ifdef SELUT_MPI
   if (!dist_active()) return 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, rank0);
-  MPI_Comm_size(MPI_COMM_WORLD, size);
+  mpi()->rank_size(rank0, size);
   return 1;
 #else
   return 0;
@@ -83,34 +192,32 @@ int sl_lua_dist_info(int *rank0, int *size) {
 }
 
 #ifdef SELUT_MPI
-/* Raises "selut.dist.<fn>: <what>: <MPI's message>". */
+/* Raises "selut.dist.<fn>: <what> failed: <MPI's message>". */
 static int mpi_error(lua_State *L, const char *fn, const char *what, int code) {
-  char msg[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(code, msg, &len) != MPI_SUCCESS) len = snprintf(msg, sizeof msg, "MPI error %d", code);
-  msg[len < MPI_MAX_ERROR_STRING ? len : MPI_MAX_ERROR_STRING - 1] = '\0';
+  char msg[512];
+  mpi()->error_string(code, msg, sizeof msg);
   return luaL_error(L, "selut.dist.%s: %s failed: %s", fn, what, msg);
 }
-#define MPI_CHECK(L, fn, call)                                  \
-  do {                                                          \
-    int mpi_rc_ = (call);                                       \
-    if (mpi_rc_ != MPI_SUCCESS) mpi_error(L, fn, #call, mpi_rc_); \
+#define MPI_CHECK(L, fn, what, call)                           \
+  do {                                                         \
+    int mpi_rc_ = (call);                                      \
+    if (mpi_rc_ != 0) mpi_error(L, fn, what, mpi_rc_);         \
   } while (0)
 
 /* MPI counts are int: large buffers go in chunks. */
 #define CHUNK ((int64_t)1 << 30)
 
-static void allreduce_floats(lua_State *L, const char *fn, float *x, int64_t n, MPI_Op op) {
+static void allreduce_floats(lua_State *L, const char *fn, float *x, int64_t n, int op) {
   for (int64_t off = 0; off < n; off += CHUNK) {
     int c = (int)(n - off < CHUNK ? n - off : CHUNK);
-    MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, x + off, c, MPI_FLOAT, op, MPI_COMM_WORLD));
+    MPI_CHECK(L, fn, "MPI_Allreduce", mpi()->allreduce(x + off, c, SL_MPI_FLOAT, op));
   }
 }
 
 static void bcast_floats(lua_State *L, const char *fn, float *x, int64_t n, int root) {
   for (int64_t off = 0; off < n; off += CHUNK) {
     int c = (int)(n - off < CHUNK ? n - off : CHUNK);
-    MPI_CHECK(L, fn, MPI_Bcast(x + off, c, MPI_FLOAT, root, MPI_COMM_WORLD));
+    MPI_CHECK(L, fn, "MPI_Bcast", mpi()->bcast(x + off, c, SL_MPI_FLOAT, root));
   }
 }
 
@@ -120,10 +227,10 @@ static void bcast_floats(lua_State *L, const char *fn, float *x, int64_t n, int 
  * allreduce gives the smallest and largest n passed by the ranks. */
 static void check_same_numel_n(lua_State *L, const char *fn, int64_t numel, int64_t n, int64_t *nmin, int64_t *nmax) {
   long long v[4] = {(long long)numel, -(long long)numel, (long long)n, -(long long)n};
-  MPI_CHECK(L, fn, MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD));
+  MPI_CHECK(L, fn, "MPI_Allreduce", mpi()->allreduce(v, 4, SL_MPI_LONG_LONG, SL_MPI_MAX));
   if (v[0] != -v[1]) {
-    int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    int r = 0, size = 1;
+    mpi()->rank_size(&r, &size);
     luaL_error(L, "selut.dist.%s: ranks disagree on the tensor size: %I elements on rank %d, between %I and "
                   "%I across ranks (every rank must pass a tensor of the same size)",
                fn, (lua_Integer)numel, r + 1, (lua_Integer)-v[1], (lua_Integer)v[0]);
@@ -157,12 +264,12 @@ typedef struct lsentinel {
 static int sentinel_gc(lua_State *L) {
   lsentinel *s = lua_touserdata(L, 1);
   if (s->armed && dist_active()) {
-    int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    int r = 0, size = 1;
+    mpi()->rank_size(&r, &size);
     fprintf(stderr, "selut.dist: rank %d is ending without selut.dist.finalize() (an error or an early exit): "
                     "aborting the MPI job\n", r + 1);
     fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1); /* the documented failure path (docs/distributed.md) */
+    mpi()->abort(1); /* MPI_Abort: the documented failure path (docs/distributed.md) */
   }
   s->armed = 0;
   return 0;
@@ -191,18 +298,14 @@ static lsentinel *get_sentinel(lua_State *L) {
 
 static int dist_init(lua_State *L) {
 #ifdef SELUT_MPI
+  const sl_mpi_api *m = mpi_load(L, "init"); /* loads Open MPI */
   int inited = 0, fin = 0;
-  MPI_Initialized(&inited);
-  MPI_Finalized(&fin);
+  m->state(&inited, &fin);
   if (fin) return luaL_error(L, "selut.dist.init: MPI was already finalized in this process");
   lsentinel *s = get_sentinel(L);
-  if (!inited) {
-    int provided = 0;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-      return luaL_error(L, "selut.dist.init: MPI_Init_thread failed");
-  }
-  /* errors come back as codes, so they become Lua errors with MPI's text */
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  /* MPI_Init_thread unless initialized; errors then come back as codes
+   * (MPI_ERRORS_RETURN), so they become Lua errors with MPI's text */
+  if (m->init() != 0) return luaL_error(L, "selut.dist.init: MPI_Init_thread failed");
   s->armed = 1;
   int r, n;
   sl_lua_dist_info(&r, &n);
@@ -219,7 +322,7 @@ static int dist_finalize(lua_State *L) {
 #ifdef SELUT_MPI
   lsentinel *s = get_sentinel(L);
   s->armed = 0;
-  MPI_CHECK(L, "finalize", MPI_Finalize());
+  MPI_CHECK(L, "finalize", "MPI_Finalize", mpi()->finalize());
 #endif
   return 0;
 }
@@ -231,7 +334,7 @@ static int dist_abort(lua_State *L) {
 #ifdef SELUT_MPI
   fflush(stdout);
   fflush(stderr);
-  MPI_Abort(MPI_COMM_WORLD, (int)code); /* ends every rank; does not return */
+  mpi()->abort((int)code); /* MPI_Abort: ends every rank; does not return */
 #endif
   return 0;
 }
@@ -260,7 +363,7 @@ static int dist_is_main(lua_State *L) {
 static int dist_barrier(lua_State *L) {
   need_init(L, "barrier");
 #ifdef SELUT_MPI
-  MPI_CHECK(L, "barrier", MPI_Barrier(MPI_COMM_WORLD));
+  MPI_CHECK(L, "barrier", "MPI_Barrier", mpi()->barrier());
 #endif
   return 0;
 }
@@ -273,11 +376,11 @@ static int dist_allreduce(lua_State *L) {
   need_init(L, "allreduce");
 #ifdef SELUT_MPI
   check_same_numel(L, "allreduce", t->numel);
-  MPI_Op mop = op == 2 ? MPI_MAX : op == 3 ? MPI_MIN : MPI_SUM;
+  int mop = op == 2 ? SL_MPI_MAX : op == 3 ? SL_MPI_MIN : SL_MPI_SUM;
   allreduce_floats(L, "allreduce", t->data, t->numel, mop);
   if (op == 1) {
-    int n;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    int r, n;
+    mpi()->rank_size(&r, &n);
     float inv = 1.0f / (float)n;
     for (int64_t i = 0; i < t->numel; i++) t->data[i] *= inv;
   }
@@ -511,7 +614,7 @@ static int dp_allreduce_gradients(lua_State *L) {
   f[d->total] = (float)n; /* exact: n <= 2^24 */
   double t3 = now();
 #ifdef SELUT_MPI
-  if (active) allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, MPI_SUM);
+  if (active) allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, SL_MPI_SUM);
 #endif
   (void)active;
   double t4 = now();
@@ -538,7 +641,8 @@ static int dp_loss_scale(lua_State *L) {
     return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
   long long sum = (long long)n;
 #ifdef SELUT_MPI
-  if (dist_active()) MPI_CHECK(L, "DataParallel:loss_scale", MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD));
+  if (dist_active())
+    MPI_CHECK(L, "DataParallel:loss_scale", "MPI_Allreduce", mpi()->allreduce(&sum, 1, SL_MPI_LONG_LONG, SL_MPI_SUM));
 #endif
   if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:loss_scale: no samples on any rank");
   d->scaled = 1;
@@ -560,7 +664,8 @@ static int dp_batches(lua_State *L) {
   int r, size;
   int active = sl_lua_dist_info(&r, &size);
 #ifdef SELUT_MPI
-  if (active) MPI_CHECK(L, "DataParallel:batches", MPI_Bcast(&ctx->rng, (int)sizeof ctx->rng, MPI_BYTE, 0, MPI_COMM_WORLD));
+  if (active)
+    MPI_CHECK(L, "DataParallel:batches", "MPI_Bcast", mpi()->bcast(&ctx->rng, (int)sizeof ctx->rng, SL_MPI_BYTE, 0));
 #endif
   (void)active;
   lua_newtable(L); /* 5: opts + shard */
@@ -636,14 +741,15 @@ static const luaL_Reg dp_metamethods[] = {
 
 void sl_lua_open_dist(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_DP)) {
-    luaL_setfuncs(L, dp_metamethods, 0);
-    luaL_newlib(L, dp_methods);
+    sl_lua_setfuncs(L, dp_metamethods);
+    sl_lua_newlib(L, dp_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, dist_funcs);
+  sl_lua_newlib(L, dist_funcs);
 #ifdef SELUT_MPI
-  lua_pushboolean(L, 1);
+  char path[PATH_MAX + 64]; /* the glue is found (not loaded: init loads it) */
+  lua_pushboolean(L, atomic_load(&glue) != NULL || glue_find(path, sizeof path));
 #else
   lua_pushboolean(L, 0);
 #endif

@@ -7,6 +7,7 @@
  * into a net is all-or-nothing: every name and shape is checked before the
  * first byte is copied.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,9 +50,61 @@ static const char *check_name(lua_State *L, int arg, const char *fname, lua_Inte
   return s;
 }
 
-/* Pushes a sequence of {name, tensor box} pairs for the target at arg (a net
- * with parameters() or a table name -> tensor), sorted by name for a table,
- * in parameter order for a net. Sets *is_net. */
+/* Appends the net's buffers() entries (when it has that method) to the list
+ * at out as {name, tensor box, format} (format: SL_ST_F32 or SL_ST_I64, |
+ * SL_ST_SCALAR), after the n parameters; returns the new count. */
+static int collect_buffers(lua_State *L, int arg, const char *fname, int out, int n) {
+  if (lua_getfield(L, arg, "buffers") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return n;
+  }
+  lua_pushvalue(L, arg);
+  lua_call(L, 1, 1);
+  if (!lua_istable(L, -1))
+    luaL_argerror(L, arg, lua_pushfstring(L, "buffers() returned a %s, expected a list", luaL_typename(L, -1)));
+  int list = lua_gettop(L);
+  lua_Integer len = luaL_len(L, list);
+  if (len > 1000000 - (lua_Integer)n) luaL_argerror(L, arg, "too many buffers");
+  for (lua_Integer i = 1; i <= len; i++) {
+    if (lua_geti(L, list, i) != LUA_TTABLE)
+      luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I is a %s, expected {tensor=, name=}", i, luaL_typename(L, -1)));
+    int e = lua_gettop(L);
+    lua_createtable(L, 3, 0);
+    lua_getfield(L, e, "name");
+    size_t len_name;
+    const char *s = lua_tolstring(L, -1, &len_name);
+    if (!s || len_name == 0 || strlen(s) != len_name)
+      luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I has %s name (a non-empty string without NUL bytes "
+                                               "expected)", i, s ? "an invalid" : "no"));
+    lua_rawseti(L, -2, 1);
+    lua_getfield(L, e, "tensor");
+    if (!sl_lua_totensor(L, -1))
+      luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I ('%s') has no open tensor 'tensor'", i, s));
+    lua_rawseti(L, -2, 2);
+    int fmt = SL_ST_F32;
+    int t = lua_getfield(L, e, "dtype");
+    const char *d = lua_tostring(L, -1);
+    if (t == LUA_TSTRING && strcmp(d, "I64") == 0) fmt = SL_ST_I64;
+    else if (t != LUA_TNIL && !(t == LUA_TSTRING && strcmp(d, "F32") == 0))
+      luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I ('%s') has dtype %s, expected \"F32\" or \"I64\"", i, s,
+                                            t == LUA_TSTRING ? d : luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    if (lua_getfield(L, e, "scalar") != LUA_TNIL && lua_toboolean(L, -1)) fmt |= SL_ST_SCALAR;
+    lua_pop(L, 1);
+    lua_pushinteger(L, fmt);
+    lua_rawseti(L, -2, 3);
+    lua_rawseti(L, out, ++n);
+    lua_settop(L, list);
+  }
+  lua_pop(L, 1);
+  (void)fname;
+  return n;
+}
+
+/* Pushes a sequence of {name, tensor box[, format]} entries for the target at
+ * arg (a net with parameters() and optionally buffers(), or a table name ->
+ * tensor), sorted by name for a table, parameters then buffers for a net.
+ * Sets *is_net. */
 static int collect_targets(lua_State *L, int arg, const char *fname, int *is_net) {
   *is_net = has_parameters(L, arg);
   lua_newtable(L);
@@ -83,7 +136,7 @@ static int collect_targets(lua_State *L, int arg, const char *fname, int *is_net
       lua_settop(L, list);
     }
     lua_settop(L, out);
-    return n;
+    return collect_buffers(L, arg, fname, out, n);
   }
   if (!lua_istable(L, arg))
     luaL_typeerror(L, arg, "net (with a parameters method) or table of tensors");
@@ -167,6 +220,7 @@ static int io_save(lua_State *L) {
   /* scratch arrays as a userdata (collected even if something raises) */
   size_t slots = (size_t)n * 2 + (size_t)nmeta * 2 + 1;
   void **scratch = lua_newuserdatauv(L, slots * sizeof *scratch, 0); /* 6 */
+  int *formats = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *formats, 0); /* 7 */
   const char **names = (const char **)scratch;
   sl_tensor **tensors = (sl_tensor **)(scratch + n);
   const char **keys = (const char **)(scratch + 2 * n);
@@ -177,7 +231,9 @@ static int io_save(lua_State *L) {
     names[i] = lua_tostring(L, -1);
     lua_rawgeti(L, -2, 2);
     tensors[i] = sl_lua_totensor(L, -1);
-    lua_pop(L, 3);
+    lua_rawgeti(L, -3, 3);
+    formats[i] = (int)lua_tointeger(L, -1); /* nil (parameters, tables) -> 0 = SL_ST_F32 */
+    lua_pop(L, 4);
   }
   for (int i = 0; i < nmeta; i++) {
     lua_rawgeti(L, 5, i + 1);
@@ -196,7 +252,7 @@ static int io_save(lua_State *L) {
       keys[j - 1] = tk;
       values[j - 1] = tv;
     }
-  sl_lua_check(L, sl_safetensors_save(path, n, names, tensors, nmeta, keys, values));
+  sl_lua_check(L, sl_safetensors_save_ex(path, n, names, tensors, formats, nmeta, keys, values));
   return 0;
 }
 
@@ -216,6 +272,21 @@ static void push_metadata(lua_State *L, const sl_safetensors *st) {
     lua_pushstring(L, sl_safetensors_meta_value(st, i));
     lua_setfield(L, -2, sl_safetensors_meta_key(st, i));
   }
+}
+
+/* An integer buffer (format SL_ST_I64; I64 in files) must receive integers:
+ * pops the format at the top, pushes and returns a message if src has a
+ * non-integer element, else NULL. */
+static const char *check_integral(lua_State *L, const char *name, const sl_tensor *src, lua_Integer fmt,
+                                  const char *path, const char *what) {
+  lua_pop(L, 1);
+  if ((fmt & ~SL_ST_SCALAR) != SL_ST_I64) return NULL;
+  for (int64_t j = 0; j < src->numel; j++)
+    if (!(src->data[j] == floorf(src->data[j]) && src->data[j] >= -9.2233720368547758e18f &&
+          src->data[j] < 9.2233720368547758e18f))
+      return lua_pushfstring(L, "load: tensor '%s' in '%s' has element %I = %f, %s expects integers (I64)", name,
+                             path, (lua_Integer)(j + 1), (double)src->data[j], what);
+  return NULL;
 }
 
 /* load(path) -> {name = tensor}, metadata
@@ -285,6 +356,8 @@ static int io_load(lua_State *L) {
       if (!sl_tensor_same_shape(src, dst))
         msg = lua_pushfstring(L, "load: tensor '%s' is %s in '%s', %s expects %s", name, sl_shape_str(src, a, sizeof a),
                               path, what, sl_shape_str(dst, b, sizeof b));
+      else
+        msg = check_integral(L, name, src, (lua_rawgeti(L, -3, 3), lua_tointeger(L, -1)), path, what);
     }
     if (msg) {
       if (errors++ == 0) {

@@ -23,6 +23,13 @@ typedef struct lloss {
 } lloss;
 
 static const char module_tag = 0; /* metatable[&module_tag] = true marks layers */
+static const char loss_tag = 0;   /* metatable[&loss_tag] = true marks losses */
+
+/* User values of a module box: the context (modules borrowing its rng), and
+ * the boxes last returned by forward and backward (one per module buffer,
+ * returned again while they hold the same tensor: no new box per step). */
+enum { UV_CONTEXT = 1, UV_OUTPUT, UV_GRAD_INPUT, MODULE_NUV = UV_GRAD_INPUT };
+enum { UV_LOSS_GRAD = 1 }; /* a loss box's user value: the box of its grad buffer */
 
 #define LOSS_CE_NAME "selut.nn.CrossEntropyLoss"
 #define LOSS_MSE_NAME "selut.nn.MSELoss"
@@ -50,7 +57,7 @@ static sl_module *checkmodule(lua_State *L, int idx) {
 
 /* Pushes an empty module box with the metatable of type tname. */
 static lmodule *newmodule(lua_State *L, const char *type) {
-  lmodule *b = lua_newuserdatauv(L, sizeof *b, 1);
+  lmodule *b = lua_newuserdatauv(L, sizeof *b, MODULE_NUV);
   b->m = NULL;
   b->arg = 0;
   lua_pushfstring(L, "selut.nn.%s", type);
@@ -63,7 +70,21 @@ static lmodule *newmodule(lua_State *L, const char *type) {
 /* The module borrows the context's rng: keep the context alive with it. */
 static void keep_context(lua_State *L) {
   sl_lua_pushcontext(L);
-  lua_setiuservalue(L, -2, 1);
+  lua_setiuservalue(L, -2, UV_CONTEXT);
+}
+
+/* Pushes the tensor box cached in user value uv of the box at index 1 when
+ * it still holds t (the same buffer, not closed by the user); otherwise a new
+ * box for t, cached there. Only this function stores these user values, so
+ * a userdata found there is a tensor box (sizes checked anyway). */
+static void push_cached(lua_State *L, int uv, sl_tensor *t) {
+  if (lua_getiuservalue(L, 1, uv) == LUA_TUSERDATA && lua_rawlen(L, -1) == sizeof(sl_tensor *) &&
+      *(sl_tensor **)lua_touserdata(L, -1) == t)
+    return;
+  lua_pop(L, 1);
+  sl_lua_pushtensor(L, t);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, uv);
 }
 
 /* ---- constructors ---- */
@@ -151,7 +172,7 @@ static int module_forward(lua_State *L) {
   sl_tensor *x = sl_lua_checktensor(L, 2);
   const sl_tensor *y = NULL;
   sl_lua_check(L, sl_module_forward(m, x, &y));
-  sl_lua_pushtensor(L, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
+  push_cached(L, UV_OUTPUT, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
   return 1;
 }
 
@@ -167,7 +188,7 @@ static int module_backward(lua_State *L) {
   }
   const sl_tensor *gx = NULL;
   sl_lua_check(L, sl_module_backward(m, x, gy, &gx));
-  sl_lua_pushtensor(L, (sl_tensor *)gx);
+  push_cached(L, UV_GRAD_INPUT, (sl_tensor *)gx);
   return 1;
 }
 
@@ -331,6 +352,33 @@ static int snn_index(lua_State *L, sl_module *m, const char *k) {
   return 0;
 }
 
+/* m:buffers(): the state a checkpoint keeps beside the parameters (PyTorch's
+ * state_dict buffers), as {name=, tensor=[, dtype="I64", scalar=true]}:
+ * BatchNorm1d's running_mean, running_var, num_batches_tracked (an integer
+ * count, saved as a 0-dim I64 like PyTorch's); {} for other layers. */
+static int module_buffers(lua_State *L) {
+  sl_module *m = checkmodule(L, 1);
+  sl_tensor *t[3] = {NULL, NULL, NULL};
+  static const char *const names[3] = {"running_mean", "running_var", "num_batches_tracked"};
+  if (strcmp(m->vt->type, "BatchNorm1d") == 0) sl_lua_check(L, sl_batchnorm_buffers(m, &t[0], &t[1], &t[2]));
+  lua_createtable(L, t[0] ? 3 : 0, 0);
+  for (int i = 0; i < 3 && t[0]; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, names[i]);
+    lua_setfield(L, -2, "name");
+    sl_lua_pushtensor(L, t[i]);
+    lua_setfield(L, -2, "tensor");
+    if (i == 2) {
+      lua_pushliteral(L, "I64");
+      lua_setfield(L, -2, "dtype");
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "scalar");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 static int module_tostring(lua_State *L) {
   lmodule *b = testmodule(L, 1);
   if (!b || !b->m) {
@@ -381,14 +429,18 @@ static int module_index(lua_State *L) {
 /* ---- losses ---- */
 
 static lloss *checkloss(lua_State *L, int idx) {
-  lloss *l = luaL_testudata(L, idx, LOSS_CE_NAME);
-  if (!l) l = luaL_testudata(L, idx, LOSS_MSE_NAME);
-  if (!l) luaL_typeerror(L, idx, "selut.nn loss");
+  lloss *l = lua_touserdata(L, idx);
+  int ok = l && lua_getmetatable(L, idx);
+  if (ok) {
+    ok = lua_rawgetp(L, -1, &loss_tag) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+  }
+  if (!ok) luaL_typeerror(L, idx, "selut.nn loss");
   return l;
 }
 
 static int newloss(lua_State *L, int kind) {
-  lloss *l = lua_newuserdatauv(L, sizeof *l, 0);
+  lloss *l = lua_newuserdatauv(L, sizeof *l, 1);
   l->kind = kind;
   l->grad = NULL;
   l->labels = NULL;
@@ -480,7 +532,7 @@ static int loss_backward(lua_State *L) {
     sl_lua_check(L, sl_tensor_ensure(&l->grad, x->ndim, x->shape));
     sl_lua_check(L, sl_mse_backward(l->grad, x, y));
   }
-  sl_lua_pushtensor(L, l->grad);
+  push_cached(L, UV_LOSS_GRAD, l->grad); /* overwritten by the next backward */
   return 1;
 }
 
@@ -513,6 +565,7 @@ static const luaL_Reg nn_funcs[] = {
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward}, {"backward", module_backward}, {"parameters", module_parameters},
     {"zero_grad", module_zero_grad}, {"train", module_train}, {"evaluate", module_evaluate},
+    {"buffers", module_buffers},
     {NULL, NULL}};
 
 static const luaL_Reg module_metamethods[] = {
@@ -550,6 +603,8 @@ void sl_lua_open_nn(lua_State *L) {
       luaL_setfuncs(L, loss_metamethods, 0);
       luaL_newlib(L, loss_methods);
       lua_setfield(L, -2, "__index");
+      lua_pushboolean(L, 1);
+      lua_rawsetp(L, -2, &loss_tag);
     }
     lua_pop(L, 1);
   }

@@ -22,16 +22,18 @@ typedef struct loptim {
   sl_tensor **grads;
 } loptim;
 
+static const char optim_tag = 0; /* metatable[&optim_tag] = true marks optimizers (no name lookups per call) */
+
 static loptim *checkoptim(lua_State *L, int idx) {
-  for (int k = 0; k < 3; k++) {
-    loptim *b = luaL_testudata(L, idx, optim_types[k]);
-    if (b) {
-      if (!b->o) luaL_error(L, "attempt to use a released optimizer");
-      return b;
-    }
+  loptim *b = lua_touserdata(L, idx);
+  int ok = b && lua_getmetatable(L, idx);
+  if (ok) {
+    ok = lua_rawgetp(L, -1, &optim_tag) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
   }
-  luaL_typeerror(L, idx, "selut.optim optimizer");
-  return NULL;
+  if (!ok) luaL_typeerror(L, idx, "selut.optim optimizer");
+  if (!b->o) luaL_error(L, "attempt to use a released optimizer");
+  return b;
 }
 
 static int optim_gc(lua_State *L) {
@@ -331,6 +333,8 @@ void sl_lua_open_optim(lua_State *L) {
       lua_pushvalue(L, -2);
       lua_pushcclosure(L, optim_index, 1);
       lua_setfield(L, -2, "__index");
+      lua_pushboolean(L, 1);
+      lua_rawsetp(L, -2, &optim_tag);
     }
     lua_pop(L, 1);
   }

@@ -82,7 +82,18 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t) {
 }
 
 sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
-  sl_tensor **box = luaL_checkudata(L, arg, SL_LUA_TENSOR);
+/* registry[&tensor_mt_key] = the tensor metatable: checked without looking
+ * its name up (luaL_checkudata interns the name on every call). */
+static const char tensor_mt_key = 0;
+
+  sl_tensor **box = lua_touserdata(L, arg);
+  int ok = box && lua_getmetatable(L, arg);
+  if (ok) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
+    ok = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  if (!ok) box = luaL_checkudata(L, arg, SL_LUA_TENSOR); /* raises the usual type error */
   if (!*box) luaL_error(L, "attempt to use a closed tensor");
   return *box;
 }
@@ -984,6 +995,8 @@ void sl_lua_open_tensor(lua_State *L) {
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
   luaL_setfuncs(L, selut_funcs, 0); /* into the selut table */
   luaL_newlib(L, tensor_funcs);
   lua_setfield(L, -2, "tensor");

@@ -6,6 +6,7 @@
 --   m:forward(x)          -> output tensor
 --   m:backward(x, gy)     -> gradient w.r.t. x; accumulates parameter grads
 --   m:parameters()        -> list of {param=, grad=, name=}
+--   m:buffers()           -> list of {tensor=, name=[, dtype=, scalar=]} (checkpointed state)
 --   m:zero_grad(), m:train([mode]), m:evaluate()  -> m
 local selut = require "selut"
 local nn = selut.nn
@@ -44,6 +45,13 @@ function Module:parameters()
   return {}
 end
 
+-- State that is not a parameter but belongs in a checkpoint (PyTorch's
+-- buffers, e.g. BatchNorm's running statistics): {name=, tensor=[, dtype=
+-- "I64"][, scalar=true]} entries; selut.save/load include them.
+function Module:buffers()
+  return {}
+end
+
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad:zero_() end
   return self
@@ -70,7 +78,7 @@ end
 function nn.Module(def)
   if def == nil then def = {} end
   if type(def) ~= "table" then argerror(1, "Module", "table expected, got " .. type(def)) end
-  for _, k in ipairs { "forward", "backward", "parameters" } do
+  for _, k in ipairs { "forward", "backward", "parameters", "buffers" } do
     if def[k] ~= nil and type(def[k]) ~= "function" then
       argerror(1, "Module", string.format("field '%s' must be a function, got %s", k, type(def[k])))
     end
@@ -205,6 +213,20 @@ function Sequential:parameters()
   for i, m in ipairs(self.modules) do
     for k, p in ipairs(m:parameters()) do
       out[#out + 1] = { param = p.param, grad = p.grad, name = (i - 1) .. "." .. (p.name or (k - 1)) }
+    end
+  end
+  return out
+end
+
+-- Buffers of the children, named like parameters ("3.running_mean").
+function Sequential:buffers()
+  local out = {}
+  for i, m in ipairs(self.modules) do
+    if m.buffers then
+      for k, b in ipairs(m:buffers()) do
+        out[#out + 1] = { tensor = b.tensor, name = (i - 1) .. "." .. (b.name or (k - 1)), dtype = b.dtype,
+                          scalar = b.scalar }
+      end
     end
   end
   return out

@@ -187,15 +187,31 @@ int sl_safetensors_save(const char *path, int n, const char *const *names,
                         sl_tensor *const *tensors, int nmeta,
                         const char *const *meta_keys, const char *const *meta_values);
 
+/* Per-tensor storage formats for sl_safetensors_save_ex: a dtype, optionally
+ * OR'ed with SL_ST_SCALAR (a one-element tensor written with shape [], as
+ * PyTorch stores 0-dim tensors such as BatchNorm's num_batches_tracked). */
+enum { SL_ST_F32 = 0, SL_ST_I64 = 1, SL_ST_SCALAR = 0x100 };
+
+/* sl_safetensors_save with formats[i] for tensor i (NULL: all SL_ST_F32).
+ * An SL_ST_I64 tensor's values must be integers (exact in float32, written as
+ * int64): SL_EINVAL naming the tensor and element otherwise; SL_ST_SCALAR
+ * needs numel == 1. */
+int sl_safetensors_save_ex(const char *path, int n, const char *const *names,
+                           sl_tensor *const *tensors, const int *formats, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_values);
+
 typedef struct sl_safetensors sl_safetensors;
 
-/* Loads every tensor of a safetensors file. Only dtype F32 is accepted
- * (other dtypes are rejected with a message naming the dtype). A 0-dim
+/* Loads every tensor of a safetensors file. Dtypes F32 and I64 are accepted
+ * (others are rejected with a message naming the dtype); I64 values load as
+ * floats and must be exactly representable in float32 (|v| <= 2^24, or a
+ * larger value float32 holds exactly), else SL_EFORMAT naming the tensor,
+ * element and value; sl_safetensors_dtype tells which it was. A 0-dim
  * tensor (shape []) loads as shape [1]. The file is fully validated before
  * any tensor memory is allocated: header length bounded by the file size and
  * SL_SAFETENSORS_MAX_HEADER, strict JSON (no duplicate keys, no unknown
  * fields, no floats or negative numbers), unique names, offsets inside the
- * data section, end - begin == numel * 4, and the tensors tiling the data
+ * data section, end - begin == numel * 4 (8 for I64), and the tensors tiling the data
  * section exactly (no gap, no overlap, no trailing bytes). Errors: SL_EIO,
  * SL_EFORMAT, SL_ENOMEM. Tensors are listed in the order of their data. */
 sl_safetensors *sl_safetensors_load(const char *path);
@@ -204,6 +220,8 @@ int sl_safetensors_count(const sl_safetensors *st);
 /* Borrowed name / tensor of entry i (0 <= i < count), NULL if out of range. */
 const char *sl_safetensors_name(const sl_safetensors *st, int i);
 sl_tensor *sl_safetensors_tensor(const sl_safetensors *st, int i);
+/* SL_ST_F32 or SL_ST_I64 (the dtype in the file) of entry i, -1 if out of range. */
+int sl_safetensors_dtype(const sl_safetensors *st, int i);
 /* Index of the tensor called name, or -1. */
 int sl_safetensors_find(const sl_safetensors *st, const char *name);
 /* Metadata entries (borrowed strings); lookup returns NULL if absent. */

@@ -117,6 +117,26 @@ static int write_tensor(FILE *f, const sl_tensor *t) {
   return 0;
 }
 
+/* I64: the float values, already checked integral, as little-endian int64. */
+static int write_tensor_i64(FILE *f, const sl_tensor *t) {
+  unsigned char chunk[512 * 8];
+  size_t n = (size_t)t->numel;
+  for (size_t i = 0; i < n; i += 512) {
+    size_t m = n - i < 512 ? n - i : 512;
+    for (size_t j = 0; j < m; j++) {
+      uint64_t u = (uint64_t)(int64_t)t->data[i + j];
+      for (int k = 0; k < 8; k++) chunk[8 * j + (size_t)k] = (unsigned char)(u >> (8 * k));
+    }
+    if (write_all(f, chunk, m * 8)) return -1;
+  }
+  return 0;
+}
+
+/* A float holds an int64 value exactly: finite, integral, inside [-2^63, 2^63). */
+static bool float_is_i64(float v) {
+  return v >= -9.2233720368547758e18f && v < 9.2233720368547758e18f && v == (float)(int64_t)v;
+}
+
 /* Opens a new temporary file next to path (O_EXCL, mode 0666 & ~umask, so
  * the checkpoint gets ordinary permissions, unlike mkstemp's 0600). */
 static FILE *open_temp(const char *path, char *tmp, size_t tmpn) {
@@ -169,6 +189,12 @@ static void fsync_parent_dir(const char *path) {
 int sl_safetensors_save(const char *path, int n, const char *const *names,
                         sl_tensor *const *tensors, int nmeta, const char *const *meta_keys,
                         const char *const *meta_values) {
+  return sl_safetensors_save_ex(path, n, names, tensors, NULL, nmeta, meta_keys, meta_values);
+}
+
+int sl_safetensors_save_ex(const char *path, int n, const char *const *names,
+                           sl_tensor *const *tensors, const int *formats, int nmeta,
+                           const char *const *meta_keys, const char *const *meta_values) {
   if (!path || !*path) return sl_fail(SL_EINVAL, "safetensors.save: empty path");
   if (n < 0 || nmeta < 0)
     return sl_fail(SL_EINVAL, "safetensors.save: negative count (%d tensors, %d metadata)", n,
@@ -185,6 +211,17 @@ int sl_safetensors_save(const char *path, int n, const char *const *names,
     for (int j = 0; j < i; j++)
       if (strcmp(names[i], names[j]) == 0)
         return sl_fail(SL_EINVAL, "safetensors.save: duplicate tensor name \"%s\"", names[i]);
+    int fmt = formats ? formats[i] : SL_ST_F32;
+    if ((fmt & ~SL_ST_SCALAR) != SL_ST_F32 && (fmt & ~SL_ST_SCALAR) != SL_ST_I64)
+      return sl_fail(SL_EINVAL, "safetensors.save: tensor \"%s\" has an unknown format %d", names[i], fmt);
+    if ((fmt & SL_ST_SCALAR) && tensors[i]->numel != 1)
+      return sl_fail(SL_EINVAL, "safetensors.save: tensor \"%s\" is stored as a 0-dim scalar but has %lld "
+                     "elements", names[i], (long long)tensors[i]->numel);
+    if ((fmt & ~SL_ST_SCALAR) == SL_ST_I64)
+      for (int64_t k = 0; k < tensors[i]->numel; k++)
+        if (!float_is_i64(tensors[i]->data[k]))
+          return sl_fail(SL_EINVAL, "safetensors.save: tensor \"%s\" is stored as I64 but element %lld is %g, "
+                         "not an integer", names[i], (long long)k + 1, (double)tensors[i]->data[k]);
   }
   for (int i = 0; i < nmeta; i++) {
     if (!meta_keys[i] || !meta_values[i])
@@ -210,21 +247,23 @@ int sl_safetensors_save(const char *path, int n, const char *const *names,
   int64_t off = 0;
   for (int i = 0; i < n; i++) {
     const sl_tensor *t = tensors[i];
+    int fmt = formats ? formats[i] : SL_ST_F32;
+    int64_t esize = (fmt & ~SL_ST_SCALAR) == SL_ST_I64 ? 8 : 4;
     if (nmeta > 0 || i > 0) sb_str(&h, ",");
     sb_json_string(&h, names[i]);
-    sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-    for (int d = 0; d < t->ndim; d++) {
+    sb_str(&h, esize == 8 ? ":{\"dtype\":\"I64\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
+    for (int d = 0; d < ((fmt & SL_ST_SCALAR) ? 0 : t->ndim); d++) {
       if (d) sb_str(&h, ",");
       sb_int(&h, t->shape[d]);
     }
     sb_str(&h, "],\"data_offsets\":[");
     sb_int(&h, off);
     sb_str(&h, ",");
-    if (t->numel > (INT64_MAX - off) / 4) {
+    if (t->numel > (INT64_MAX - off) / esize) {
       free(h.p);
       return sl_fail(SL_EINVAL, "safetensors.save: total size overflows");
     }
-    off += t->numel * 4;
+    off += t->numel * esize;
     sb_int(&h, off);
     sb_str(&h, "]}");
   }
@@ -248,7 +287,9 @@ int sl_safetensors_save(const char *path, int n, const char *const *names,
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
   const char *what = "write";
   bool ok = write_all(f, len8, 8) == 0 && write_all(f, h.p, h.n) == 0;
-  for (int i = 0; ok && i < n; i++) ok = write_tensor(f, tensors[i]) == 0;
+  for (int i = 0; ok && i < n; i++)
+    ok = (formats && (formats[i] & ~SL_ST_SCALAR) == SL_ST_I64 ? write_tensor_i64(f, tensors[i])
+                                                                 : write_tensor(f, tensors[i])) == 0;
   if (ok) { what = "flush"; ok = fflush(f) == 0; }
   if (ok) { what = "fsync"; ok = fsync(fileno(f)) == 0; }
   int e = errno;
@@ -287,6 +328,7 @@ struct sl_safetensors {
   int n;
   char **names;
   sl_tensor **tensors;
+  int *dtypes; /* SL_ST_F32 or SL_ST_I64: the dtype in the file */
   int nmeta;
   char **mkeys, **mvals;
 };
@@ -669,6 +711,30 @@ static int cmp_entry(const void *a, const void *b) {
   return 0;
 }
 
+/* Reads t->numel little-endian int64 values into t's floats; SL_EFORMAT for a
+ * value float32 cannot hold exactly (selut tensors are float32: an I64 that
+ * would round is refused rather than changed). */
+static int read_i64(FILE *f, sl_tensor *t, const char *path, const char *name) {
+  unsigned char chunk[512 * 8];
+  size_t n = (size_t)t->numel;
+  for (size_t i = 0; i < n; i += 512) {
+    size_t m = n - i < 512 ? n - i : 512;
+    if (fread(chunk, 1, m * 8, f) != m * 8)
+      return sl_fail(SL_EIO, "safetensors: %s: read error in tensor \"%s\"", path, name);
+    for (size_t j = 0; j < m; j++) {
+      uint64_t u = 0;
+      for (int k = 7; k >= 0; k--) u = (u << 8) | chunk[8 * j + (size_t)k];
+      int64_t v = u <= (uint64_t)INT64_MAX ? (int64_t)u : -(int64_t)(~u) - 1;
+      float x = (float)v;
+      if (!float_is_i64(x) || (int64_t)x != v)
+        return sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\" (I64) element %lld is %lld, which float32 "
+                       "cannot represent exactly", path, name, (long long)(i + j + 1), (long long)v);
+      t->data[i + j] = x;
+    }
+  }
+  return SL_OK;
+}
+
 void sl_safetensors_free(sl_safetensors *st) {
   if (!st) return;
   for (int i = 0; i < st->n; i++) {
@@ -681,6 +747,7 @@ void sl_safetensors_free(sl_safetensors *st) {
   }
   free(st->names);
   free(st->tensors);
+  free(st->dtypes);
   free(st->mkeys);
   free(st->mvals);
   free(st);
@@ -745,12 +812,13 @@ sl_safetensors *sl_safetensors_load(const char *path) {
   int64_t dlen = (int64_t)(fsize - 8 - hl);
   for (int i = 0; i < ps.n; i++) {
     st_entry *e = &ps.v[i];
-    if (strcmp(e->dtype, "F32") != 0) {
+    const int64_t esize = strcmp(e->dtype, "I64") == 0 ? 8 : 4;
+    if (strcmp(e->dtype, "F32") != 0 && esize != 8) {
       bool known = false;
       for (int k = 0; known_dtypes[k]; k++) known |= strcmp(known_dtypes[k], e->dtype) == 0;
       if (known)
-        sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\" has dtype %s; only F32 is supported",
-                path, e->name, e->dtype);
+        sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\" has dtype %s; only F32 and I64 are "
+                "supported", path, e->name, e->dtype);
       else
         sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\" has unknown dtype \"%s\"", path,
                 e->name, e->dtype);
@@ -758,7 +826,7 @@ sl_safetensors *sl_safetensors_load(const char *path) {
     }
     int64_t numel = 1;
     for (int d = 0; d < e->ndim; d++) {
-      if (e->shape[d] != 0 && numel > INT64_MAX / 4 / e->shape[d]) {
+      if (e->shape[d] != 0 && numel > INT64_MAX / esize / e->shape[d]) {
         sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\": shape too large", path, e->name);
         goto done;
       }
@@ -775,13 +843,13 @@ sl_safetensors *sl_safetensors_load(const char *path) {
               (long long)e->end, (long long)dlen);
       goto done;
     }
-    if (e->end - e->begin != numel * 4) {
+    if (e->end - e->begin != numel * esize) {
       char s[160];
       sl_shape_str_raw(e->ndim ? e->ndim : 1, e->ndim ? e->shape : (const int64_t[]){1}, s,
                        sizeof s);
       sl_fail(SL_EFORMAT, "safetensors: %s: tensor \"%s\": data_offsets [%lld, %lld] span %lld "
-              "bytes, shape %s of F32 needs %lld", path, e->name, (long long)e->begin,
-              (long long)e->end, (long long)(e->end - e->begin), s, (long long)(numel * 4));
+              "bytes, shape %s of %s needs %lld", path, e->name, (long long)e->begin,
+              (long long)e->end, (long long)(e->end - e->begin), s, e->dtype, (long long)(numel * esize));
       goto done;
     }
   }
@@ -812,7 +880,8 @@ sl_safetensors *sl_safetensors_load(const char *path) {
   if (!out) { sl_fail(SL_ENOMEM, "safetensors: %s: out of memory", path); goto done; }
   out->names = calloc((size_t)(ps.n ? ps.n : 1), sizeof *out->names);
   out->tensors = calloc((size_t)(ps.n ? ps.n : 1), sizeof *out->tensors);
-  if (!out->names || !out->tensors) {
+  out->dtypes = calloc((size_t)(ps.n ? ps.n : 1), sizeof *out->dtypes);
+  if (!out->names || !out->tensors || !out->dtypes) {
     sl_fail(SL_ENOMEM, "safetensors: %s: out of memory", path);
     goto fail;
   }
@@ -825,6 +894,11 @@ sl_safetensors *sl_safetensors_load(const char *path) {
     out->names[i] = e->name;
     e->name = NULL;
     out->n = i + 1;
+    if (strcmp(e->dtype, "I64") == 0) {
+      out->dtypes[i] = SL_ST_I64;
+      if (read_i64(f, t, path, out->names[i])) goto fail;
+      continue;
+    }
     size_t nb = (size_t)t->numel * sizeof(float);
     if (nb && fread(t->data, 1, nb, f) != nb) {
       sl_fail(SL_EIO, "safetensors: %s: read error in tensor \"%s\"", path, out->names[i]);
@@ -856,6 +930,10 @@ const char *sl_safetensors_name(const sl_safetensors *st, int i) {
 
 sl_tensor *sl_safetensors_tensor(const sl_safetensors *st, int i) {
   return st && i >= 0 && i < st->n ? st->tensors[i] : NULL;
+}
+
+int sl_safetensors_dtype(const sl_safetensors *st, int i) {
+  return st && i >= 0 && i < st->n ? st->dtypes[i] : -1;
 }
 
 int sl_safetensors_find(const sl_safetensors *st, const char *name) {

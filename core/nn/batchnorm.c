@@ -13,7 +13,7 @@ typedef struct bn_state {
   int64_t c;
   sl_batchnorm_opts o;
   sl_tensor *running_mean, *running_var; /* (C), NULL unless tracked */
-  int64_t num_batches_tracked;
+  sl_tensor *num_batches_tracked;        /* [1], an integer count in a float; NULL unless tracked */
   double *mean, *invstd; /* (C) each, of the last forward */
   bool batch_stats;      /* the last forward normalized with batch statistics */
 } bn_state;
@@ -89,7 +89,8 @@ static int bn_forward(sl_module *m, const sl_tensor *x) {
         y[j] = (float)(((double)x->data[j] - mean) * invstd * g + sh);
       }
   }
-  if (batch && m->training && s->o.track_running_stats) s->num_batches_tracked++;
+  if (batch && m->training && s->o.track_running_stats && s->num_batches_tracked->data[0] < SL_BATCHNORM_MAX_COUNT)
+    s->num_batches_tracked->data[0] += 1.0f;
   s->batch_stats = batch;
   return SL_OK;
 }
@@ -147,6 +148,7 @@ static void bn_destroy(sl_module *m) {
   if (!s) return;
   sl_tensor_release(s->running_mean);
   sl_tensor_release(s->running_var);
+  sl_tensor_release(s->num_batches_tracked);
   sl_free(s->mean);
   sl_free(s->invstd);
   sl_free(s);
@@ -173,6 +175,7 @@ sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
   if (o.track_running_stats) {
     if (!(s->running_mean = sl_tensor_zeros(1, &num_features))) goto fail;
     if (!(s->running_var = sl_tensor_ones(1, &num_features))) goto fail;
+    if (!(s->num_batches_tracked = sl_tensor_zeros(1, (const int64_t[]){1}))) goto fail;
   }
   if (o.affine) {
     if (sl_module_add_param(m, "weight", 1, &num_features)) goto fail;
@@ -194,7 +197,19 @@ int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **ru
   if (num_features) *num_features = s->c;
   if (running_mean) *running_mean = s->running_mean;
   if (running_var) *running_var = s->running_var;
-  if (num_batches_tracked) *num_batches_tracked = s->num_batches_tracked;
+  if (num_batches_tracked)
+    *num_batches_tracked = s->num_batches_tracked ? (int64_t)s->num_batches_tracked->data[0] : 0;
   if (opts) *opts = s->o;
+  return SL_OK;
+}
+
+int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor **running_var,
+                         sl_tensor **num_batches_tracked) {
+  if (!m || m->vt != &batchnorm1d_vt)
+    return sl_fail(SL_EINVAL, "BatchNorm1d buffers: module is a %s, not a BatchNorm1d", sl_module_type(m));
+  const bn_state *s = m->state;
+  *running_mean = s->running_mean;
+  *running_var = s->running_var;
+  *num_batches_tracked = s->num_batches_tracked;
   return SL_OK;
 }

@@ -30,4 +30,16 @@ sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts opts);
 int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **running_mean, sl_tensor **running_var,
                        int64_t *num_batches_tracked, sl_batchnorm_opts *opts);
 
+/* The buffers PyTorch's state_dict holds (borrowed; all NULL when
+ * track_running_stats is off): running_mean and running_var [C], and
+ * num_batches_tracked, a [1] tensor holding the integer count (PyTorch: a
+ * 0-dim int64). The count stops at SL_BATCHNORM_MAX_COUNT = 2^24, the last
+ * integer float32 counts exactly to (PyTorch uses it only for momentum=None,
+ * which selut does not offer). A module's checkpoint writes it as I64 with
+ * shape []. Writing into these tensors (selut.load) changes the module's
+ * state. SL_EINVAL when m is not a BatchNorm1d. */
+#define SL_BATCHNORM_MAX_COUNT 16777216.0f
+int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor **running_var,
+                         sl_tensor **num_batches_tracked);
+
 #endif

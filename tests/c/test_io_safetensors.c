@@ -160,7 +160,7 @@ static const bad_case bad_cases[] = {
     {"{\"a\":{\"dtype\":\"X99\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
      "tensor \"a\" has unknown dtype \"X99\""},
     {"{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
-     "tensor \"a\" has dtype F64; only F32 is supported"},
+     "tensor \"a\" has dtype F64; only F32 and I64 are supported"},
     {"{" T32("a", "[2]", 0, 8) "," T32("a", "[2]", 8, 16) "}", 16, "duplicate tensor name \"a\""},
     {"{" T32("a", "[2]", 0, 8) "}", 12,
      "the data section has 12 bytes but the tensors cover 8 (trailing or missing data)"},

@@ -62,6 +62,15 @@ if readelf -d "$B/libselut.so" | grep -q 'SONAME.*\[libselut\.so\.0\]'; then ok;
 forbidden=$(nm -u "$B/libselut.a" 2>/dev/null | awk '{print $NF}' |
   grep -xE 'exit|_exit|_Exit|quick_exit|abort|signal|sigaction|raise|printf|puts|putchar|vprintf|__assert_fail' | sort -u)
 if [ -z "$forbidden" ]; then ok; else bad "libselut.a references: $(echo $forbidden)"; fi
+# the MPI glue too (dlopened by selut.dist.init; MPI_Abort is its documented way out)
+if [ -e "$B/selut_mpi.so" ]; then
+  forbidden=$(nm -D -u "$B/selut_mpi.so" 2>/dev/null | awk '{print $NF}' | sed 's/@.*//' |
+    grep -xE 'exit|_exit|_Exit|quick_exit|abort|signal|sigaction|raise|printf|puts|putchar|vprintf|__assert_fail' | sort -u)
+  if [ -z "$forbidden" ]; then ok; else bad "selut_mpi.so references: $(echo $forbidden)"; fi
+  # and start-up does not load Open MPI: only the glue links libmpi
+  if readelf -d "$B/selut" "$B/libselut.so" "$B/selut.so" | grep NEEDED | grep -q 'libmpi'; then
+    bad "selut, libselut.so or selut.so links libmpi (only selut_mpi.so may)"; else ok; fi
+fi
 
 # 4. the example host
 if [ -x "$B/examples/embed/host" ]; then
