@@ -81,11 +81,11 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t) {
   *box = sl_tensor_retain(t);
 }
 
-sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
 /* registry[&tensor_mt_key] = the tensor metatable: checked without looking
  * its name up (luaL_checkudata interns the name on every call). */
 static const char tensor_mt_key = 0;
 
+sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
   sl_tensor **box = lua_touserdata(L, arg);
   int ok = box && lua_getmetatable(L, arg);
   if (ok) {
