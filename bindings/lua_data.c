@@ -255,7 +255,7 @@ static int dataset_tostring(lua_State *L) {
 /* ds.x, ds.y: tensors sharing the dataset's data; other names: methods. */
 static int dataset_index(lua_State *L) {
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_rawget(L, sl_lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *k = lua_tostring(L, 2);
   sl_dataset *ds = checkdataset(L, 1);
   if (k && (strcmp(k, "x") == 0 || strcmp(k, "y") == 0)) {
@@ -289,13 +289,13 @@ static int batches_gc(lua_State *L) {
 
 /* The iterator: upvalues 1 = lbatches, 2 = x box, 3 = y box. */
 static int batches_next(lua_State *L) {
-  lbatches *b = lua_touserdata(L, lua_upvalueindex(1));
+  lbatches *b = lua_touserdata(L, sl_lua_upvalueindex(1));
   if (!b->it) {
     lua_pushnil(L);
     return 1;
   }
-  sl_tensor **xb = lua_touserdata(L, lua_upvalueindex(2));
-  sl_tensor **yb = lua_touserdata(L, lua_upvalueindex(3));
+  sl_tensor **xb = lua_touserdata(L, sl_lua_upvalueindex(2));
+  sl_tensor **yb = lua_touserdata(L, sl_lua_upvalueindex(3));
   int r = sl_batch_iter_next_into(b->it, xb, b->has_y ? yb : NULL);
   if (r < 0) return sl_lua_error(L);
   if (r == 0) { /* end of the epoch: give the permutation back now */
@@ -304,9 +304,9 @@ static int batches_next(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
-  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, sl_lua_upvalueindex(2));
   if (b->has_y)
-    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_pushvalue(L, sl_lua_upvalueindex(3));
   else
     lua_pushnil(L);
   return 2;
@@ -390,7 +390,7 @@ static int dataset_batches(lua_State *L) {
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 5);
   lua_pushvalue(L, 6);
-  lua_pushcclosure(L, batches_next, 3);
+  sl_lua_pushcclosure(L, batches_next, 3);
   lua_pushnil(L);
   lua_pushnil(L);
   lua_pushvalue(L, 4); /* closing value of a generic for: frees the iterator on break */
@@ -413,13 +413,13 @@ static const luaL_Reg batches_metamethods[] = {{"__gc", batches_gc}, {"__close",
 
 void sl_lua_open_data(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_DATASET)) {
-    luaL_setfuncs(L, dataset_metamethods, 0);
-    luaL_newlib(L, dataset_methods);
-    lua_pushcclosure(L, dataset_index, 1);
+    sl_lua_setfuncs(L, dataset_metamethods);
+    sl_lua_newlib(L, dataset_methods);
+    sl_lua_pushcclosure(L, dataset_index, 1);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  if (luaL_newmetatable(L, SL_LUA_BATCHES)) luaL_setfuncs(L, batches_metamethods, 0);
+  if (luaL_newmetatable(L, SL_LUA_BATCHES)) sl_lua_setfuncs(L, batches_metamethods);
   lua_pop(L, 1);
   if (luaL_newmetatable(L, SL_LUA_NAMES)) {
     lua_pushcfunction(L, names_gc);
@@ -432,6 +432,6 @@ void sl_lua_open_data(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "data");
   }
-  luaL_setfuncs(L, data_funcs, 0);
+  sl_lua_setfuncs(L, data_funcs);
   lua_pop(L, 1);
 }

@@ -741,12 +741,12 @@ static const luaL_Reg dp_metamethods[] = {
 
 void sl_lua_open_dist(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_DP)) {
-    luaL_setfuncs(L, dp_metamethods, 0);
-    luaL_newlib(L, dp_methods);
+    sl_lua_setfuncs(L, dp_metamethods);
+    sl_lua_newlib(L, dp_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, dist_funcs);
+  sl_lua_newlib(L, dist_funcs);
 #ifdef SELUT_MPI
   char path[PATH_MAX + 64]; /* the glue is found (not loaded: init loads it) */
   lua_pushboolean(L, atomic_load(&glue) != NULL || glue_find(path, sizeof path));

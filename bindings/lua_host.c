@@ -85,7 +85,9 @@ int sl_lua_pushbuffer(lua_State *L, float *data, int ndim, const int64_t *shape,
                       void *ud) {
   if (!shape) return sl_fail(SL_EINVAL, "sl_lua_pushbuffer: shape is NULL");
   sl_tensor **box = sl_lua_newtensor(L); /* may raise a memory error: nothing is owned yet */
+  sl_mem_account *prev = sl_lua_enter(L); /* the storage record is charged to L */
   *box = sl_tensor_wrap(ndim, shape, data, release, ud);
+  sl_mem_account_use(prev);
   if (!*box) {
     lua_pop(L, 1);
     return sl_last_status() ? sl_last_status() : SL_EINVAL;
@@ -138,7 +140,7 @@ void sl_lua_setlog(lua_State *L, sl_lua_log_fn fn, void *ud, int capture_print) 
   h->log = fn;
   h->log_ud = fn ? ud : NULL;
   if (capture_print) {
-    lua_pushcfunction(L, host_print);
+    sl_lua_pushcclosure(L, host_print, 0);
     lua_setglobal(L, "print");
   }
 }
@@ -194,6 +196,7 @@ int sl_lua_pcall(lua_State *L, int nargs, int nresults, sl_lua_budget *budget) {
   lua_Hook old_hook = lua_gethook(L);
   int old_mask = lua_gethookmask(L), old_count = lua_gethookcount(L);
   if (budget) budget->exceeded = 0;
+  sl_mem_account *account = sl_mem_account_current(); /* the caller's, restored below */
   if (use) {
     h = gethost(L, 1); /* may raise a memory error, before anything is set */
     saved = h->budget; /* nested budgeted calls restore the outer budget */
@@ -207,6 +210,7 @@ int sl_lua_pcall(lua_State *L, int nargs, int nresults, sl_lua_budget *budget) {
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, b->period);
   }
   int status = lua_pcall(L, nargs, nresults, base);
+  sl_mem_account_use(account); /* an error leaves the failing state's account current */
   lua_remove(L, base);
   if (use) {
     if (h->budget.exceeded) budget->exceeded = 1;
@@ -235,6 +239,6 @@ int sl_lua_dostring(lua_State *L, const char *code, const char *chunkname, sl_lu
 
 void sl_lua_open_host(lua_State *L) {
   gethost(L, 1);
-  lua_pushcfunction(L, host_print);
+  sl_lua_pushcclosure(L, host_print, 0);
   lua_setfield(L, -2, "print");
 }

@@ -410,5 +410,5 @@ void sl_lua_open_io(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-  luaL_setfuncs(L, io_funcs, 0);
+  sl_lua_setfuncs(L, io_funcs);
 }

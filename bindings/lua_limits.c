@@ -1,10 +1,10 @@
 /*
  * Limits for embedders: selut.set_memory_limit / selut.get_memory_limit cap
  * the tensor memory (every byte the C core allocates: tensor storage,
- * module buffers, optimizer state) of the thread running this Lua state --
- * one state per thread, as an embedding host runs them, makes it a cap per
- * state. Exceeding the cap is a Lua error naming the request, the usage and
- * the cap, never an OOM kill. The launcher's --max-memory calls it.
+ * module buffers, optimizer state) of this Lua state: its memory account
+ * (lua_account.c), whatever thread runs it and whatever other states share
+ * that thread. Exceeding the cap is a Lua error naming the request, the usage
+ * and the cap, never an OOM kill. The launcher's --max-memory calls it.
  * Lua's own objects are the host's to cap, through its lua_Alloc.
  */
 #include <ctype.h>
@@ -65,12 +65,12 @@ static int limits_set_memory_limit(lua_State *L) {
       return luaL_argerror(L, 1, lua_pushfstring(L, "byte count (integer or string like \"64M\") expected, got %s",
                                                  luaL_typename(L, 1)));
   }
-  size_t old = sl_memory_limit();
-  lua_gc(L, LUA_GCCOLLECT);
-  sl_set_memory_limit(bytes);
-  /* collect again before garbage could fill half of the remaining headroom */
   sl_lua_ctx *c = sl_lua_context(L);
-  size_t now = sl_alloc_bytes();
+  size_t old = sl_mem_account_limit(c->account);
+  lua_gc(L, LUA_GCCOLLECT);
+  sl_mem_account_set_limit(c->account, bytes);
+  /* collect again before garbage could fill half of the remaining headroom */
+  size_t now = sl_mem_account_bytes(c->account);
   c->gc_limit = 2 * now + SL_LUA_GC_SLACK;
   if (bytes > now && c->gc_limit > now + (bytes - now) / 2) c->gc_limit = now + (bytes - now) / 2;
   lua_pushinteger(L, (lua_Integer)old);
@@ -78,7 +78,7 @@ static int limits_set_memory_limit(lua_State *L) {
 }
 
 static int limits_get_memory_limit(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)sl_memory_limit());
+  lua_pushinteger(L, (lua_Integer)sl_mem_account_limit(sl_lua_context(L)->account));
   return 1;
 }
 
@@ -88,4 +88,4 @@ static const luaL_Reg limits_funcs[] = {
     {NULL, NULL},
 };
 
-void sl_lua_open_limits(lua_State *L) { luaL_setfuncs(L, limits_funcs, 0); }
+void sl_lua_open_limits(lua_State *L) { sl_lua_setfuncs(L, limits_funcs); }

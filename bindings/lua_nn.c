@@ -408,7 +408,7 @@ static int module_tostring(lua_State *L) {
 /* m.weight, m.bias (tensors sharing the parameter), m.training; else methods. */
 static int module_index(lua_State *L) {
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_rawget(L, sl_lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *k = lua_tostring(L, 2);
   if (!k) return 1;
   sl_module *m = checkmodule(L, 1);
@@ -582,14 +582,14 @@ static const luaL_Reg init_funcs[] = {
     {"xavier_uniform", nn_init_xavier_uniform}, {NULL, NULL}};
 
 void sl_lua_open_nn(lua_State *L) {
-  luaL_newlib(L, module_methods); /* shared by every layer type */
+  sl_lua_newlib(L, module_methods); /* shared by every layer type */
   int methods = lua_gettop(L);
   for (int i = 0; module_types[i]; i++) {
     lua_pushfstring(L, "selut.nn.%s", module_types[i]);
     if (luaL_newmetatable(L, lua_tostring(L, -1))) {
-      luaL_setfuncs(L, module_metamethods, 0);
+      sl_lua_setfuncs(L, module_metamethods);
       lua_pushvalue(L, methods);
-      lua_pushcclosure(L, module_index, 1);
+      sl_lua_pushcclosure(L, module_index, 1);
       lua_setfield(L, -2, "__index");
       lua_pushboolean(L, 1);
       lua_rawsetp(L, -2, &module_tag);
@@ -600,16 +600,16 @@ void sl_lua_open_nn(lua_State *L) {
   const char *losses[] = {LOSS_CE_NAME, LOSS_MSE_NAME};
   for (int i = 0; i < 2; i++) {
     if (luaL_newmetatable(L, losses[i])) {
-      luaL_setfuncs(L, loss_metamethods, 0);
-      luaL_newlib(L, loss_methods);
+      sl_lua_setfuncs(L, loss_metamethods);
+      sl_lua_newlib(L, loss_methods);
       lua_setfield(L, -2, "__index");
       lua_pushboolean(L, 1);
       lua_rawsetp(L, -2, &loss_tag);
     }
     lua_pop(L, 1);
   }
-  luaL_newlib(L, nn_funcs);
-  luaL_newlib(L, init_funcs);
+  sl_lua_newlib(L, nn_funcs);
+  sl_lua_newlib(L, init_funcs);
   lua_setfield(L, -2, "init");
   lua_setfield(L, -2, "nn");
 }

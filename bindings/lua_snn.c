@@ -84,6 +84,6 @@ static const luaL_Reg snn_funcs[] = {
     {NULL, NULL}};
 
 void sl_lua_open_snn(lua_State *L) {
-  luaL_newlib(L, snn_funcs);
+  sl_lua_newlib(L, snn_funcs);
   lua_setfield(L, -2, "snn");
 }

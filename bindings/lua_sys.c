@@ -110,6 +110,6 @@ static const luaL_Reg sys_funcs[] = {
 };
 
 void sl_lua_open_sys(lua_State *L) {
-  luaL_newlib(L, sys_funcs);
+  sl_lua_newlib(L, sys_funcs);
   lua_setfield(L, -2, "sys");
 }

@@ -22,7 +22,8 @@ sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
   memset(c, 0, sizeof *c);
   c->seed = SL_LUA_DEFAULT_SEED;
   sl_rng_seed(&c->rng, c->seed);
-  c->gc_limit = sl_alloc_bytes() + SL_LUA_GC_SLACK;
+  sl_lua_ctx_open_account(L, c);
+  c->gc_limit = SL_LUA_GC_SLACK;
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT);
   return c;
@@ -60,11 +61,11 @@ double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def) {
 /* External memory pressure: see SL_LUA_GC_SLACK. */
 static void gc_pressure(lua_State *L) {
   sl_lua_ctx *c = sl_lua_context(L);
-  if (sl_alloc_bytes() <= c->gc_limit) return;
+  if (sl_mem_account_bytes(c->account) <= c->gc_limit) return; /* this state's bytes */
   lua_gc(L, LUA_GCCOLLECT);
-  c->gc_limit = 2 * sl_alloc_bytes() + SL_LUA_GC_SLACK;
+  c->gc_limit = 2 * sl_mem_account_bytes(c->account) + SL_LUA_GC_SLACK;
   /* under selut.set_memory_limit: collect again before garbage fills half the headroom */
-  size_t cap = sl_memory_limit(), now = sl_alloc_bytes();
+  size_t cap = sl_mem_account_limit(c->account), now = sl_mem_account_bytes(c->account);
   if (cap > now && c->gc_limit > now + (cap - now) / 2) c->gc_limit = now + (cap - now) / 2;
 }
 
@@ -405,7 +406,7 @@ static int tensor_index(lua_State *L) {
     return 1;
   }
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1));
+  lua_rawget(L, sl_lua_upvalueindex(1));
   return 1;
 }
 
@@ -949,8 +950,8 @@ static int selut_get_num_threads(lua_State *L) {
   return 1;
 }
 
-/* Bytes held by tensors (and other core objects) on this thread, and the
- * number of core allocations so far. */
+/* Bytes held by this state's tensors (and other core objects: its memory
+ * account), and the number of core allocations on this thread so far. */
 static int selut_memory(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)sl_alloc_bytes());
   lua_pushinteger(L, (lua_Integer)sl_alloc_count());
@@ -989,15 +990,15 @@ static const luaL_Reg selut_funcs[] = {
 void sl_lua_open_tensor(lua_State *L) {
   sl_lua_context(L);
   if (luaL_newmetatable(L, SL_LUA_TENSOR)) {
-    luaL_setfuncs(L, tensor_metamethods, 0);
-    luaL_newlib(L, tensor_methods);
-    lua_pushcclosure(L, tensor_index, 1); /* methods table as upvalue */
+    sl_lua_setfuncs(L, tensor_metamethods);
+    sl_lua_newlib(L, tensor_methods);
+    sl_lua_pushcclosure(L, tensor_index, 1); /* methods table as upvalue */
     lua_setfield(L, -2, "__index");
   }
-  lua_pop(L, 1);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
-  luaL_setfuncs(L, selut_funcs, 0); /* into the selut table */
-  luaL_newlib(L, tensor_funcs);
+  lua_pop(L, 1);
+  sl_lua_setfuncs(L, selut_funcs); /* into the selut table */
+  sl_lua_newlib(L, tensor_funcs);
   lua_setfield(L, -2, "tensor");
 }

@@ -727,10 +727,10 @@ void sl_lua_open_viz(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "viz");
   }
-  luaL_setfuncs(L, viz_funcs, 0);
+  sl_lua_setfuncs(L, viz_funcs);
   lua_pop(L, 1);
   if (lua_getfield(L, -1, "nn") == LUA_TTABLE) { /* sl_lua_open_nn runs first */
-    lua_pushcfunction(L, nn_stats);
+    sl_lua_pushcclosure(L, nn_stats, 0);
     lua_setfield(L, -2, "stats");
   }
   lua_pop(L, 1);

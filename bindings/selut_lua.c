@@ -35,7 +35,7 @@ static const char *const eager_scripts[] = {"selut.nn", "selut.trainer", "selut.
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {
-  const sl_script *s = lua_touserdata(L, lua_upvalueindex(1));
+  const sl_script *s = lua_touserdata(L, sl_lua_upvalueindex(1));
   if (luaL_loadbufferx(L, s->source, s->size, s->chunkname, "t") != LUA_OK)
     return lua_error(L); /* a syntax error in an embedded script: a Lua error, never exit */
   lua_pushstring(L, s->module);
@@ -47,7 +47,7 @@ static void register_scripts(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (const sl_script *s = sl_scripts; s->module; s++) {
     lua_pushlightuserdata(L, (void *)s);
-    lua_pushcclosure(L, script_loader, 1);
+    sl_lua_pushcclosure(L, script_loader, 1);
     lua_setfield(L, -2, s->module);
   }
   lua_pop(L, 1);

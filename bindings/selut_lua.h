@@ -104,6 +104,23 @@ int sl_lua_pcall(lua_State *L, int nargs, int nresults, sl_lua_budget *budget);
  * message on the stack. */
 int sl_lua_dostring(lua_State *L, const char *code, const char *chunkname, sl_lua_budget *budget);
 
+/* ---- memory accounts --------------------------------------------------- */
+
+/* The memory account of L's selut state (core/tensor/alloc.h): every byte
+ * the core allocates for the state (tensors, module buffers, optimizer
+ * state) is charged to it, and selut.set_memory_limit caps it, whatever
+ * thread runs the state and whatever other states share that thread. A host
+ * may read it (sl_mem_account_bytes), cap it (sl_mem_account_set_limit), or
+ * make it current (sl_mem_account_use) around its own core calls for L. Every
+ * selut function makes it current while it runs and restores the previous
+ * one when it returns. A Lua error skips that restore: after an error that
+ * escapes a plain lua_pcall, L's account stays current on this thread until
+ * the host calls sl_mem_account_use(NULL) or closes L on this thread
+ * (sl_lua_pcall and sl_lua_dostring restore the caller's account
+ * themselves). Valid until lua_close(L). Raises only on memory errors. */
+typedef struct sl_mem_account sl_mem_account;
+sl_mem_account *sl_lua_account(lua_State *L);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,7 @@ typedef struct sl_lua_ctx {
   uint64_t seed;    /* last manual_seed (or the default) */
   int num_threads;  /* last set_num_threads (0 = library default) */
   size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
+  sl_mem_account *account; /* this state's tensor memory (lua_account.c); NULL once closed */
 } sl_lua_ctx;
 
 #define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */
@@ -38,6 +39,24 @@ typedef struct sl_lua_ctx {
 sl_lua_ctx *sl_lua_context(lua_State *L);
 /* Pushes the context userdata (for lua_setiuservalue) and returns it. */
 sl_lua_ctx *sl_lua_pushcontext(lua_State *L);
+
+/* ---- per-state memory accounts (lua_account.c) ----
+ * Register every C function through these (not luaL_setfuncs/luaL_newlib/
+ * lua_pushcclosure): the function then runs with its state's memory account
+ * current, so core allocations are charged to (and capped for) that state. */
+/* luaL_setfuncs(L, l, 0) into the table on top, each function wrapped. */
+void sl_lua_setfuncs(lua_State *L, const luaL_Reg *l);
+#define sl_lua_newlib(L, l) (luaL_newlibtable(L, l), sl_lua_setfuncs(L, l))
+/* lua_pushcclosure(L, f, n), wrapped: f reads its upvalues with
+ * sl_lua_upvalueindex(i) (two leading upvalues belong to the wrapper). */
+void sl_lua_pushcclosure(lua_State *L, lua_CFunction f, int n);
+#define sl_lua_upvalueindex(i) lua_upvalueindex((i) + 2)
+/* For host entry points that are not registered functions: makes L's account
+ * current and returns the previous one (restore with sl_mem_account_use). */
+sl_mem_account *sl_lua_enter(lua_State *L);
+/* Called by sl_lua_pushcontext with the new context userdata on top: gives it
+ * a __gc closing the account, then creates the account (raises on OOM). */
+void sl_lua_ctx_open_account(lua_State *L, sl_lua_ctx *c);
 
 /* Raises the core's last error as a Lua error; never returns. */
 int sl_lua_error(lua_State *L);

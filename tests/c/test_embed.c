@@ -67,7 +67,7 @@ static void log_to(void *ud, const char *msg, size_t len) {
 }
 
 Test(embed, two_states_share_no_generator_log_or_host_data) {
-  size_t bytes0 = sl_alloc_bytes();
+  size_t bytes0 = sl_alloc_thread_bytes();
   lua_State *A = newstate(), *B = newstate();
   run_ok(A, "selut.manual_seed(7)");
   run_ok(B, "selut.manual_seed(7)");
@@ -105,7 +105,7 @@ Test(embed, two_states_share_no_generator_log_or_host_data) {
   lua_close(A);
   run_ok(B, "local t = selut.tensor.ones(2, 2); assert(t:sum() == 4)"); /* B unaffected by A's close */
   lua_close(B);
-  cr_assert_eq(sl_alloc_bytes(), bytes0, "core bytes left after closing both states");
+  cr_assert_eq(sl_alloc_thread_bytes(), bytes0, "core bytes left after closing both states");
   LEAK_CHECK();
 }
 
@@ -275,7 +275,7 @@ static void release_buffer(void *ud, float *data) {
 }
 
 Test(embed, wrapped_buffer_is_shared_without_copy_and_released_once) {
-  size_t bytes0 = sl_alloc_bytes();
+  size_t bytes0 = sl_alloc_thread_bytes();
   lua_State *L = newstate();
   buffer buf = {malloc(6 * sizeof(float)), 0};
   cr_assert_not_null(buf.data);
@@ -312,7 +312,7 @@ Test(embed, wrapped_buffer_is_shared_without_copy_and_released_once) {
   cr_assert_eq(buf.released, 1, "released once when the last reference is gone");
   lua_close(L);
   cr_assert_eq(buf.released, 1);
-  cr_assert_eq(sl_alloc_bytes(), bytes0);
+  cr_assert_eq(sl_alloc_thread_bytes(), bytes0);
   LEAK_CHECK();
 }
 

@@ -4,7 +4,7 @@
  * standard libraries and luaopen_selut (preloaded as the global `selut`, as
  * the launcher does), `arg[0]` set to the file's path. A Lua error fails the
  * test with its traceback. Afterwards the state is closed and the test
- * asserts that every core allocation was freed (sl_alloc_bytes back to its
+ * asserts that every core allocation was freed (sl_alloc_thread_bytes back to its
  * starting value) and, under SAN=1, that LeakSanitizer finds nothing.
  * Files are found under $SELUT_ROOT/tests/lua (the Makefile sets SELUT_ROOT;
  * the current directory otherwise).
@@ -109,7 +109,7 @@ static char *run_lua_file(const char *path) {
 ParameterizedTest(struct lua_file *f, lua, suite) {
   char path[4096];
   snprintf(path, sizeof path, "%s/tests/lua/%s", root_dir(), f->name);
-  size_t bytes_before = sl_alloc_bytes();
+  size_t bytes_before = sl_alloc_thread_bytes();
   char *err = run_lua_file(path);
   if (err) {
     cr_log_error("%s", err);
@@ -118,8 +118,8 @@ ParameterizedTest(struct lua_file *f, lua, suite) {
     free(err);
     cr_assert_fail("tests/lua/%s failed:\n%s", f->name, brief);
   }
-  cr_assert_eq(sl_alloc_bytes(), bytes_before, "tests/lua/%s: %zu bytes of core memory still allocated after lua_close",
-               f->name, sl_alloc_bytes() - bytes_before);
+  cr_assert_eq(sl_alloc_thread_bytes(), bytes_before, "tests/lua/%s: %zu bytes of core memory still allocated after lua_close",
+               f->name, sl_alloc_thread_bytes() - bytes_before);
   LUA_LEAK_CHECK();
 }
 
@@ -134,7 +134,7 @@ Test(lua, suites_are_found) {
 /* Two states do not share a generator: drawing from one leaves the other's
  * stream where it was. */
 Test(lua, states_have_independent_generators) {
-  size_t before = sl_alloc_bytes();
+  size_t before = sl_alloc_thread_bytes();
   lua_State *a = luaL_newstate(), *b = luaL_newstate();
   luaL_openlibs(a);
   luaL_openlibs(b);
@@ -150,6 +150,6 @@ Test(lua, states_have_independent_generators) {
   cr_assert_eq(interleaved, lua_tonumber(a, -1), "state b's draws moved state a's generator");
   lua_close(a);
   lua_close(b);
-  cr_assert_eq(sl_alloc_bytes(), before);
+  cr_assert_eq(sl_alloc_thread_bytes(), before);
   LUA_LEAK_CHECK();
 }

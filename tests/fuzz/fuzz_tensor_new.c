@@ -62,7 +62,8 @@ static void init(void) {
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
     abort();
   }
-  sl_set_memory_limit(sl_alloc_bytes() + ((size_t)64 << 20));
+  sl_mem_account *a = sl_lua_account(L); /* the state's own cap (core/tensor/alloc.h) */
+  sl_mem_account_set_limit(a, sl_mem_account_bytes(a) + ((size_t)64 << 20));
 }
 
 #define MAX_DEPTH 12

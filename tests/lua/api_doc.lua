@@ -42,12 +42,17 @@ local function walk(t, prefix)
 end
 walk(selut, "selut.")
 
--- methods: C method tables are the upvalue of __index, Lua ones are __index
+-- methods: C method tables are the first table upvalue of __index (the
+-- wrapper of bindings/lua_account.c puts its own two upvalues before it), Lua
+-- ones are __index
 local function methods_of(obj)
   local idx = getmetatable(obj).__index
   if type(idx) == "function" then
-    local _, up = debug.getupvalue(idx, 1)
-    return up
+    for i = 1, 255 do
+      local name, up = debug.getupvalue(idx, i)
+      if name == nil then return nil end
+      if type(up) == "table" then return up end
+    end
   end
   return idx
 end

@@ -1,0 +1,270 @@
+/*
+ * Memory accounts (core/tensor/alloc.h) and the per-state memory cap built
+ * on them (bindings/lua_account.c): two lua_States on ONE thread, called
+ * through plain lua_pcall, keep separate byte counts and caps; a block is
+ * credited to the account that paid for it whatever account is current when
+ * it is freed; an account outlives its state while the host holds one of the
+ * state's tensors (lifetimes checked under ASan).
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "selut.h"
+#include "selut_lua.h"
+#include "sl_lua.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define LEAK_CHECK() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks")
+#else
+#define LEAK_CHECK() ((void)0)
+#endif
+
+#define MB ((size_t)1 << 20)
+
+/* A state opened the way a host that does not use sl_lua_newstate does. */
+static lua_State *plain_state(void) {
+  lua_State *L = luaL_newstate();
+  cr_assert_not_null(L);
+  luaL_openlibs(L);
+  luaL_requiref(L, "selut", luaopen_selut, 1);
+  lua_settop(L, 0);
+  return L;
+}
+
+/* Runs code through plain lua_pcall (no selut helper); returns the status and
+ * leaves one result (or the error message) on the stack. */
+static int run(lua_State *L, const char *code) {
+  cr_assert_eq(luaL_loadstring(L, code), LUA_OK, "%s", lua_tostring(L, -1));
+  return lua_pcall(L, 0, 1, 0);
+}
+
+static void run_ok(lua_State *L, const char *code) {
+  int st = run(L, code);
+  cr_assert_eq(st, LUA_OK, "%s: %s", code, lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
+
+static lua_Integer run_int(lua_State *L, const char *code) {
+  int st = run(L, code);
+  cr_assert_eq(st, LUA_OK, "%s: %s", code, lua_tostring(L, -1));
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  cr_assert(isint, "%s: returned %s, not an integer", code, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* ---- core ---- */
+
+Test(mem_account, core_blocks_credit_the_account_that_paid_for_them) {
+  size_t thread0 = sl_alloc_thread_bytes(), default0 = sl_alloc_bytes();
+  uint64_t count0 = sl_alloc_count();
+  sl_mem_account *a = sl_mem_account_new(), *b = sl_mem_account_new();
+  cr_assert(a && b);
+  cr_assert_null(sl_mem_account_current(), "the thread's default account is current at first");
+
+  cr_assert_null(sl_mem_account_use(a));
+  void *p = sl_malloc(1000), *q = sl_malloc(24);
+  cr_assert(p && q);
+  cr_assert_eq(sl_mem_account_use(b), a);
+  cr_assert_eq(sl_mem_account_bytes(a), 1024);
+  cr_assert_eq(sl_mem_account_blocks(a), 2);
+  cr_assert_eq(sl_alloc_bytes(), 0, "sl_alloc_bytes reads the current account (b)");
+  cr_assert_eq(sl_mem_account_bytes(NULL), default0, "the default account was not charged");
+  cr_assert_eq(sl_alloc_count(), count0 + 2, "the allocation count is per thread, whatever the account");
+  cr_assert_eq(sl_alloc_thread_bytes(), thread0 + 1024);
+
+  sl_free(p); /* b is current: a is credited */
+  cr_assert_eq(sl_mem_account_bytes(a), 24);
+  cr_assert_eq(sl_mem_account_bytes(b), 0);
+
+  /* limits are per account */
+  sl_mem_account_set_limit(b, 4096);
+  cr_assert_eq(sl_memory_limit(), 4096);
+  cr_assert_null(sl_malloc(4097));
+  cr_assert_eq(sl_last_status(), SL_ELIMIT);
+  cr_assert_str_eq(sl_last_error(), "memory limit exceeded: 4097 bytes requested, 0 of 4096 bytes in use");
+  void *r = sl_malloc(4096);
+  cr_assert_not_null(r, "a's 24 bytes do not count against b's cap");
+  sl_mem_account_use(NULL);
+  cr_assert_eq(sl_memory_limit(), sl_mem_account_limit(NULL));
+  sl_free(r);
+  sl_free(q);
+  cr_assert_eq(sl_mem_account_bytes(a), 0);
+  cr_assert_eq(sl_mem_account_blocks(a), 0);
+  cr_assert_eq(sl_mem_account_bytes(b), 0);
+  cr_assert_eq(sl_alloc_thread_bytes(), thread0);
+  sl_mem_account_free(a);
+  sl_mem_account_free(b);
+  sl_mem_account_free(NULL);
+  LEAK_CHECK();
+}
+
+Test(mem_account, core_account_outlives_its_owner_until_its_last_block) {
+  sl_mem_account *a = sl_mem_account_new();
+  sl_mem_account_use(a);
+  sl_tensor *t = sl_tensor_zeros(2, (const int64_t[]){3, 4});
+  cr_assert_not_null(t);
+  sl_mem_account_free(a); /* closed while t is alive: current falls back to the default */
+  cr_assert_null(sl_mem_account_current());
+  cr_assert_geq(sl_mem_account_bytes(a), 48, "the record lives while a block does");
+  t->data[11] = 1.0f;
+  sl_tensor_release(t); /* frees the last block, then the record: ASan checks both */
+  LEAK_CHECK();
+}
+
+/* ---- Lua states ---- */
+
+/* State A capped at 8 MB fills near its cap and gets the limit error, while
+ * state B on the same thread allocates 64 MB; every call is a plain
+ * lua_pcall and the calls interleave. */
+Test(mem_account, two_states_on_one_thread_have_separate_caps) {
+  size_t thread0 = sl_alloc_thread_bytes();
+  lua_State *A = plain_state(), *B = plain_state();
+  cr_assert_neq(sl_lua_account(A), sl_lua_account(B));
+  cr_assert_eq(run_int(A, "return selut.set_memory_limit('8M')"), 0);
+  cr_assert_eq(run_int(B, "return selut.set_memory_limit('96M')"), 0);
+  cr_assert_eq(run_int(A, "return selut.get_memory_limit()"), 8 * MB);
+  cr_assert_eq(run_int(B, "return selut.get_memory_limit()"), 96 * MB);
+  cr_assert_eq(sl_mem_account_limit(sl_lua_account(A)), 8 * MB);
+  cr_assert_eq(sl_memory_limit(), 0, "the thread's default account has no cap");
+
+  /* A: 7 x 1 MB */
+  run_ok(A, "keep = {} for i = 1, 7 do keep[i] = selut.tensor.zeros(256, 1024) end");
+  lua_Integer a_bytes = run_int(A, "return (selut.memory())");
+  cr_assert_geq(a_bytes, (lua_Integer)(7 * MB));
+  cr_assert_lt(a_bytes, (lua_Integer)(7 * MB + 4096));
+  /* B: 64 MB while A is near its cap */
+  run_ok(B, "big = selut.tensor.ones(16, 1024, 1024)");
+  cr_assert_geq(run_int(B, "return (selut.memory())"), (lua_Integer)(64 * MB));
+  cr_assert_eq(run_int(A, "return (selut.memory())"), a_bytes, "B's 64 MB are not A's");
+  /* A: 2 MB more is over its cap */
+  cr_assert_neq(run(A, "local t = selut.tensor.zeros(512, 1024)"), LUA_OK);
+  const char *msg = lua_tostring(A, -1);
+  const char *want = "memory limit exceeded: 2097152 bytes requested, ";
+  const char *at = msg ? strstr(msg, want) : NULL;
+  cr_assert_not_null(at, "A's error: %s (expected to contain: %s)", msg, want);
+  long long in_use = -1;
+  char tail[64] = "";
+  cr_assert_eq(sscanf(at + strlen(want), "%lld of 8388608 bytes in %63s", &in_use, tail), 2, "%s", msg);
+  cr_assert_str_eq(tail, "use");
+  /* A's bytes (plus the new tensor's header), not A's + B's */
+  cr_assert(in_use >= a_bytes && in_use < a_bytes + 4096, "in use %lld, A held %lld", in_use, (long long)a_bytes);
+  lua_pop(A, 1);
+  /* B, interleaved, keeps allocating */
+  run_ok(B, "big2 = selut.tensor.zeros(4, 1024, 1024)");
+  cr_assert_geq(run_int(B, "return (selut.memory())"), (lua_Integer)(80 * MB));
+  /* within its cap A still works */
+  run_ok(A, "local t = selut.tensor.zeros(128, 1024); t:fill_(1); assert(t:sum() == 128 * 1024)");
+  cr_assert_eq(run_int(A, "return selut.get_memory_limit()"), 8 * MB);
+  cr_assert_eq(run_int(B, "return selut.get_memory_limit()"), 96 * MB);
+
+  lua_close(A);
+  lua_close(B);
+  cr_assert_eq(sl_alloc_thread_bytes(), thread0, "core bytes left after closing both states");
+  LEAK_CHECK();
+}
+
+/* A's tensors collected by A's GC while B's account is current are credited
+ * to A: afterwards A can allocate up to its cap again and B's count did not
+ * move. */
+Test(mem_account, gc_while_another_state_is_current_credits_the_owner) {
+  lua_State *A = plain_state(), *B = plain_state();
+  run_ok(A, "selut.set_memory_limit('8M') keep = {} for i = 1, 7 do keep[i] = selut.tensor.zeros(256, 1024) end");
+  run_ok(B, "big = selut.tensor.zeros(1024, 1024)");
+  size_t a_bytes = sl_mem_account_bytes(sl_lua_account(A));
+  size_t b_bytes = sl_mem_account_bytes(sl_lua_account(B));
+  cr_assert_geq(a_bytes, 7 * MB);
+  cr_assert_geq(b_bytes, MB);
+  cr_assert_neq(run(A, "local t = selut.tensor.zeros(512, 1024)"), LUA_OK); /* at its cap */
+  lua_pop(A, 1);
+
+  run_ok(A, "keep = nil"); /* plain Lua: no selut function runs, nothing is freed yet */
+  cr_assert_eq(sl_mem_account_bytes(sl_lua_account(A)), a_bytes);
+  sl_mem_account *prev = sl_mem_account_use(sl_lua_account(B));
+  lua_gc(A, LUA_GCCOLLECT); /* A's finalizers run with B's account current */
+  sl_mem_account_use(prev);
+  cr_assert_lt(sl_mem_account_bytes(sl_lua_account(A)), MB, "A's freed tensors were credited to A");
+  cr_assert_eq(sl_mem_account_bytes(sl_lua_account(B)), b_bytes, "B's count moved by A's frees");
+  run_ok(A, "again = {} for i = 1, 7 do again[i] = selut.tensor.zeros(256, 1024) end");
+  lua_close(A);
+  lua_close(B);
+  LEAK_CHECK();
+}
+
+/* The host keeps a tensor of A past lua_close(A): the account stays alive
+ * with the tensor's blocks and is freed with the last one (ASan: no
+ * use-after-free; LSan: no leak). */
+Test(mem_account, closing_a_state_while_the_host_holds_its_tensor) {
+  size_t thread0 = sl_alloc_thread_bytes();
+  lua_State *A = plain_state(), *B = plain_state();
+  run_ok(A, "selut.set_memory_limit('1M') x = selut.tensor.arange(6):reshape(2, 3)");
+  lua_getglobal(A, "x");
+  sl_lua_tensorinfo info;
+  cr_assert_eq(sl_lua_gettensor(A, -1, &info), 1);
+  cr_assert_eq(info.numel, 6);
+  sl_tensor *held = sl_tensor_retain(sl_lua_totensor(A, -1));
+  lua_pop(A, 1);
+  sl_mem_account *acct = sl_lua_account(A);
+  lua_close(A);
+  cr_assert_null(sl_mem_account_current());
+  /* the closed state's account lives with the held tensor's blocks only */
+  size_t held_bytes = sl_mem_account_bytes(acct);
+  cr_assert(held_bytes >= 6 * sizeof(float) && held_bytes < 1024, "%zu bytes left in A's account", held_bytes);
+  cr_assert_geq(sl_mem_account_blocks(acct), 1);
+  /* B works meanwhile; freeing A's tensor while B's account is current */
+  run_ok(B, "y = selut.tensor.ones(100)");
+  sl_mem_account *prev = sl_mem_account_use(sl_lua_account(B));
+  size_t b_bytes = sl_alloc_bytes();
+  cr_assert_eq(held->data[5], 5.0f); /* arange(6) counts from 0 */
+  sl_tensor_release(held); /* last block of A's account: the record goes too */
+  cr_assert_eq(sl_alloc_bytes(), b_bytes, "B was not credited with A's tensor");
+  sl_mem_account_use(prev);
+  lua_close(B);
+  cr_assert_eq(sl_alloc_thread_bytes(), thread0);
+  LEAK_CHECK();
+}
+
+/* Which account is current after calls: none after a successful call; the
+ * failing state's after an error escapes a plain lua_pcall (until closed or
+ * reset); the caller's after sl_lua_pcall, error or not. */
+Test(mem_account, current_account_after_calls_and_errors) {
+  lua_State *A = plain_state(), *B = plain_state();
+  run_ok(A, "local t = selut.tensor.zeros(3)");
+  cr_assert_null(sl_mem_account_current());
+  cr_assert_neq(run(A, "selut.tensor.zeros(-1)"), LUA_OK);
+  lua_pop(A, 1);
+  cr_assert_eq(sl_mem_account_current(), sl_lua_account(A), "an escaped error skips the restore");
+  sl_mem_account_use(NULL);
+
+  sl_mem_account_use(sl_lua_account(B));
+  cr_assert_eq(luaL_loadstring(A, "selut.tensor.zeros(-1)"), LUA_OK);
+  cr_assert_neq(sl_lua_pcall(A, 0, 0, NULL), LUA_OK);
+  lua_pop(A, 1);
+  cr_assert_eq(sl_mem_account_current(), sl_lua_account(B), "sl_lua_pcall restores the caller's account");
+  cr_assert_neq(sl_lua_dostring(A, "error('x')", NULL, NULL), LUA_OK);
+  lua_pop(A, 1);
+  cr_assert_eq(sl_mem_account_current(), sl_lua_account(B));
+  sl_mem_account_use(NULL);
+
+  /* host buffers wrapped for A are charged to A */
+  float data[4] = {1, 2, 3, 4};
+  size_t a0 = sl_mem_account_bytes(sl_lua_account(A));
+  cr_assert_eq(sl_lua_pushbuffer(A, data, 1, (const int64_t[]){4}, NULL, NULL), SL_OK);
+  cr_assert_gt(sl_mem_account_bytes(sl_lua_account(A)), a0);
+  cr_assert_null(sl_mem_account_current());
+  lua_pop(A, 1);
+
+  /* closing a state whose account was left current resets the thread's */
+  cr_assert_neq(run(A, "selut.tensor.zeros(-1)"), LUA_OK);
+  cr_assert_eq(sl_mem_account_current(), sl_lua_account(A));
+  lua_close(A);
+  cr_assert_null(sl_mem_account_current());
+  lua_close(B);
+  LEAK_CHECK();
+}
