@@ -1,19 +1,22 @@
 /* bench/epoch: one epoch of the default recipe (bench/epoch.lua, the real
- * Lua API) timed in this process, with every cblas_sgemm call timed by an
- * interposer, so it reports the share of the epoch spent in sgemm; then the
- * sgemm-bound limit, measured in the same run by replaying one step's exact
- * sgemm calls (shapes, transposes, beta) with OpenBLAS alone at the same
- * thread count (40 steps, best of 3 rounds, scaled to the epoch's steps):
- * natural_seconds on the products' own shapes, chunked_seconds on the K
- * chunks sl_sgemm_f32 issues (so results do not depend on the thread count).
+ * Lua API) timed in this process, with every product timed through
+ * sl_sgemm_f32's observer hook, so it reports the share of the epoch spent in
+ * sgemm; then the sgemm-bound limit, measured in the same run by replaying
+ * one step's exact products (shapes, transposes, beta) with OpenBLAS alone
+ * at the same thread count (40 steps, best of 3 rounds, scaled to the
+ * epoch's steps): natural_seconds on the products' own shapes (the limit),
+ * chunked_seconds on the K chunks sl_sgemm_f32 issues (so results do not
+ * depend on the thread count), selut_seconds through sl_sgemm_f32 itself
+ * (K chunks, and at 2 threads selut's own two-core split).
  *
  *   build/bench/epoch [--threads N] [--limit SAMPLES]
  * Without --threads it runs 1 and 2 threads; without --limit, 10000 samples
  * (the full 60000-sample epoch: --limit 0). Data: SELUT_FASHION_MNIST or
- * the Debian dataset directory. Run from the source tree (or BENCH_DIR=bench). */
+ * the Debian dataset directory. Run from the source tree (or BENCH_DIR=bench).
+ * BENCH_PHASES=1 adds one line with the wall and sgemm seconds of each phase
+ * of the step (forward, loss, zero_grad, backward, step, batching). */
 #define _GNU_SOURCE
 #include <cblas.h>
-#include <dlfcn.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -30,32 +33,27 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
-                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
-                         const float *, const blasint, const float, float *, const blasint);
-
 typedef struct call {
-  enum CBLAS_TRANSPOSE ta, tb;
-  blasint m, n, k, lda, ldb, ldc;
-  float alpha, beta;
+  bool ta, tb;
+  int m, n, k;
+  float beta;
 } call;
 
 #define MAX_CALLS 256
-static sgemm_fn real_sgemm;
-static double sgemm_total;
+static double sgemm_total, sgemm_t0;
 static int recording, ncalls;
 static call calls[MAX_CALLS];
 
-/* The interposer: libselut.a's blas.o binds to this definition at link time. */
-void cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta, const enum CBLAS_TRANSPOSE tb,
-                 const blasint m, const blasint n, const blasint k, const float alpha, const float *a,
-                 const blasint lda, const float *b, const blasint ldb, const float beta, float *c,
-                 const blasint ldc) {
-  if (!real_sgemm) real_sgemm = (sgemm_fn)(uintptr_t)dlsym(RTLD_NEXT, "cblas_sgemm");
-  if (recording && ncalls < MAX_CALLS) calls[ncalls++] = (call){ta, tb, m, n, k, lda, ldb, ldc, alpha, beta};
-  double t0 = now();
-  real_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  sgemm_total += now() - t0;
+/* Called by sl_sgemm_f32 (the one entry of every product) on the caller's
+ * thread, before and after the product: whole products, before selut cuts
+ * them into K chunks and two-core pieces. */
+static void observe(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float beta, bool done) {
+  if (!done) {
+    if (recording && ncalls < MAX_CALLS) calls[ncalls++] = (call){ta, tb, (int)m, (int)n, (int)k, beta};
+    sgemm_t0 = now();
+  } else {
+    sgemm_total += now() - sgemm_t0;
+  }
 }
 
 static int l_reset(lua_State *L) {
@@ -73,18 +71,33 @@ static int l_record(lua_State *L) {
   return 0;
 }
 
-/* Seconds for `steps` repetitions of the recorded step's sgemm calls, each
- * call on buffers of its own (like the layers' own weights/activations). */
-static double replay(const call *cs, int nc, int steps) {
+enum { REPLAY_NATURAL, REPLAY_CHUNKED, REPLAY_SELUT };
+#define KCHUNK 256 /* SL_GEMM_KCHUNK in core/tensor/blas.c */
+
+/* One product with OpenBLAS alone: whole (natural) or in selut's equal K
+ * chunks of at most KCHUNK (chunked). */
+static void openblas_call(const call *c, const float *a, const float *b, float *cc, int chunked) {
+  int lda = c->ta ? c->m : c->k, ldb = c->tb ? c->k : c->n;
+  int nch = chunked ? (c->k + KCHUNK - 1) / KCHUNK : 1;
+  for (int ci = 0, k0 = 0; ci < nch; ci++) {
+    int kc = c->k / nch + (ci < c->k % nch ? 1 : 0);
+    const float *ac = c->ta ? a + (size_t)k0 * lda : a + k0, *bc = c->tb ? b + k0 : b + (size_t)k0 * ldb;
+    cblas_sgemm(CblasRowMajor, c->ta ? CblasTrans : CblasNoTrans, c->tb ? CblasTrans : CblasNoTrans, c->m, c->n,
+                kc, 1.0f, ac, lda, bc, ldb, ci == 0 ? c->beta : 1.0f, cc, c->n);
+    k0 += kc;
+  }
+}
+
+/* Seconds for `steps` repetitions of the recorded step's products, each on
+ * buffers of its own (like the layers' own weights/activations): OpenBLAS
+ * alone (natural, chunked) or selut's sl_sgemm_f32 (K chunks + own split). */
+static double replay(int mode, int steps) {
   float *buf[MAX_CALLS][3];
   sl_rng r;
   sl_rng_seed(&r, 7);
-  for (int i = 0; i < nc; i++) {
-    const call *c = &cs[i];
-    size_t sa = (size_t)(c->ta == CblasNoTrans ? c->m : c->k) * (size_t)c->lda;
-    size_t sb = (size_t)(c->tb == CblasNoTrans ? c->k : c->n) * (size_t)c->ldb;
-    size_t sc = (size_t)c->m * (size_t)c->ldc;
-    size_t sz[3] = {sa, sb, sc};
+  for (int i = 0; i < ncalls; i++) {
+    const call *c = &calls[i];
+    size_t sz[3] = {(size_t)c->m * c->k, (size_t)c->k * c->n, (size_t)c->m * c->n};
     for (int j = 0; j < 3; j++) {
       buf[i][j] = malloc(sz[j] * sizeof(float));
       if (!buf[i][j]) return -1;
@@ -93,41 +106,24 @@ static double replay(const call *cs, int nc, int steps) {
   }
   double t0 = now();
   for (int s = 0; s < steps; s++)
-    for (int i = 0; i < nc; i++) {
-      const call *c = &cs[i];
-      real_sgemm(CblasRowMajor, c->ta, c->tb, c->m, c->n, c->k, c->alpha, buf[i][0], c->lda, buf[i][1], c->ldb,
-                 c->beta, buf[i][2], c->ldc);
+    for (int i = 0; i < ncalls; i++) {
+      const call *c = &calls[i];
+      if (mode == REPLAY_SELUT)
+        sl_sgemm_f32(c->ta, c->tb, c->m, c->n, c->k, 1.0f, buf[i][0], buf[i][1], c->beta, buf[i][2]);
+      else
+        openblas_call(c, buf[i][0], buf[i][1], buf[i][2], mode == REPLAY_CHUNKED);
     }
   double t = now() - t0;
-  for (int i = 0; i < nc; i++)
+  for (int i = 0; i < ncalls; i++)
     for (int j = 0; j < 3; j++) free(buf[i][j]);
   return t;
-}
-
-/* The natural shapes: sl_sgemm_f32 splits K into chunks (results independent
- * of the thread count); merge consecutive chunks of one product back. */
-static int merge_chunks(call *out) {
-  int n = 0;
-  for (int i = 0; i < ncalls; i++) {
-    const call *c = &calls[i];
-    blasint kfull = c->ta == CblasNoTrans ? c->lda : c->tb == CblasTrans ? c->ldb : -1;
-    if (n > 0 && c->beta == 1.0f && kfull > 0) {
-      call *p = &out[n - 1];
-      if (p->ta == c->ta && p->tb == c->tb && p->m == c->m && p->n == c->n && p->lda == c->lda &&
-          p->ldb == c->ldb && p->ldc == c->ldc && p->k + c->k <= kfull) {
-        p->k += c->k;
-        continue;
-      }
-    }
-    out[n++] = *c;
-  }
-  return n;
 }
 
 static int run(int threads, long limit, const char *dir) {
   lua_State *L = luaL_newstate();
   if (!L) return 1;
   luaL_openlibs(L);
+  sl_set_sgemm_observer(observe);
   luaL_requiref(L, "selut", luaopen_selut, 1);
   lua_pop(L, 1);
   static const luaL_Reg hooks[] = {{"sgemm_reset", l_reset}, {"sgemm_seconds", l_seconds}, {"record", l_record},
@@ -170,22 +166,24 @@ int main(int argc, char **argv) {
     if (run(threads, limit, dir)) return 1;
     /* the Lua line above gave seconds and the sgemm seconds of the epoch */
     int steps = (int)((limit > 0 && limit < 60000 ? limit : 60000) + 127) / 128;
-    sl_set_num_threads(threads);
-    static call natural[MAX_CALLS];
-    int nnat = merge_chunks(natural);
-    /* at most 40 steps per replay, scaled; 3 alternating rounds, best of each */
+    /* at most 40 steps per replay, scaled; 3 alternating rounds, best of each:
+     * OpenBLAS alone with its own threads (natural shapes: the limit; K
+     * chunks), and selut's sl_sgemm_f32 at the same thread count */
     int rsteps = steps < 40 ? steps : 40;
-    double t = 1e30, tn = 1e30;
-    for (int round = 0; round < 3; round++) {
-      double a = replay(natural, nnat, rsteps), b = replay(calls, ncalls, rsteps);
-      if (a < tn) tn = a;
-      if (b < t) t = b;
-    }
-    t *= (double)steps / rsteps, tn *= (double)steps / rsteps;
+    double tb[3] = {1e30, 1e30, 1e30};
+    for (int round = 0; round < 3; round++)
+      for (int mode = 0; mode < 3; mode++) {
+        if (mode == REPLAY_SELUT) sl_set_num_threads(threads);
+        else openblas_set_num_threads(threads);
+        double t = replay(mode, rsteps);
+        if (t < tb[mode]) tb[mode] = t;
+      }
+    for (int mode = 0; mode < 3; mode++) tb[mode] *= (double)steps / rsteps;
     double flop = 0;
-    for (int i = 0; i < nnat; i++) flop += 2.0 * natural[i].m * natural[i].n * natural[i].k;
-    printf("sgemm_limit natural_seconds=%.4f chunked_seconds=%.4f threads=%d calls_per_step=%d natural_calls=%d "
-           "steps=%d gflops=%.1f\n", tn, t, threads, ncalls, nnat, steps, flop * steps / tn * 1e-9);
+    for (int i = 0; i < ncalls; i++) flop += 2.0 * calls[i].m * calls[i].n * calls[i].k;
+    printf("sgemm_limit natural_seconds=%.4f chunked_seconds=%.4f selut_seconds=%.4f threads=%d calls_per_step=%d "
+           "steps=%d gflops=%.1f\n", tb[REPLAY_NATURAL], tb[REPLAY_CHUNKED], tb[REPLAY_SELUT], threads, ncalls, steps,
+           flop * steps / tb[REPLAY_NATURAL] * 1e-9);
   }
   return 0;
 }

@@ -38,6 +38,34 @@ local function step(xb, yb)
   return loss
 end
 
+-- BENCH_PHASES=1: the same step with the wall time and sgemm time of each
+-- phase accumulated (5 clock reads per step), printed as one line at the end
+local phase_names = {"forward", "loss", "zero_grad", "backward", "step", "batch"}
+local wall, gemm = {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0}
+local clock, sgemm_s = selut.clock, hooks.sgemm_seconds
+local tp, gp = 0, 0
+local function mark(i)
+  local t, g = clock(), sgemm_s()
+  wall[i], gemm[i] = wall[i] + (t - tp), gemm[i] + (g - gp)
+  tp, gp = t, g
+end
+if os.getenv("BENCH_PHASES") == "1" then
+  step = function(xb, yb)
+    mark(6)
+    local out = net:forward(xb)
+    mark(1)
+    local loss = crit:forward(out, yb)
+    mark(2)
+    opt:zero_grad()
+    mark(3)
+    net:backward(xb, crit:backward(out, yb), false)
+    mark(4)
+    opt:step()
+    mark(5)
+    return loss
+  end
+end
+
 -- one warm-up step on the first batch (buffers are allocated there), then
 -- the measured epoch; step 2 of the epoch records the sgemm shapes
 for xb, yb in train:batches(128) do step(xb, yb) break end
@@ -45,6 +73,8 @@ collectgarbage()
 hooks.sgemm_reset()
 local sum, count, b = 0, 0, 0
 local t0 = selut.clock()
+tp, gp = t0, hooks.sgemm_seconds()
+for i = 1, #wall do wall[i], gemm[i] = 0, 0 end
 for xb, yb in train:batches(128, {shuffle = true}) do
   b = b + 1
   if b == 2 then hooks.record(true) end
@@ -59,6 +89,14 @@ local f = io.open("/proc/self/status")
 if f then
   mem = tonumber(f:read("a"):match("VmHWM:%s*(%d+)")) or 0
   f:close()
+end
+if os.getenv("BENCH_PHASES") == "1" then
+  mark(6)
+  local parts = {}
+  for i, name in ipairs(phase_names) do
+    parts[#parts + 1] = string.format("%s=%.4f/%.4f", name, wall[i], gemm[i])
+  end
+  print("selut_phases (wall/sgemm seconds) " .. table.concat(parts, " "))
 end
 -- one line the C harness and bench/vs_torch.sh parse
 print(string.format("selut_epoch seconds=%.4f samples=%d batches=%d loss=%.6f sgemm=%.4f threads=%d peak_rss_kb=%d",

@@ -5,33 +5,105 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "parallel.h"
 
 #define SL_GEMM_KCHUNK 256
+#define SL_GEMM_SPLIT_MIN ((int64_t)1 << 21) /* m*n*k below this: one piece */
+
+/* selut's thread count (0: not set yet, OpenBLAS's default is taken). At 2
+ * threads selut splits large products itself (two pieces, one per core)
+ * and OpenBLAS runs single-threaded inside each; at other counts OpenBLAS
+ * threads them. */
+static atomic_int sl_threads;
+static int blas_split = -1; /* SELUT_BLAS_SPLIT=0 turns the own split off */
+
+static bool own_split(void) {
+  if (blas_split < 0) {
+    const char *e = getenv("SELUT_BLAS_SPLIT");
+    blas_split = !(e && e[0] == '0');
+  }
+  return blas_split;
+}
+
+/* C (m x n, leading dim ldc) = alpha op(A) op(B) + beta C over all of K,
+ * in equal K chunks of at most SL_GEMM_KCHUNK. OpenBLAS's threaded and
+ * single-threaded drivers split K differently when GEMM_Q < K < 2 GEMM_Q
+ * (e.g. K = 784 here), which changes the summation order; chunks of at most
+ * SL_GEMM_KCHUNK (<= GEMM_Q on x86-64 cores) are never split. */
+static void sgemm_kchunks(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+  int64_t nchunks = (k + SL_GEMM_KCHUNK - 1) / SL_GEMM_KCHUNK;
+  for (int64_t ci = 0, k0 = 0; ci < nchunks; ci++) {
+    int64_t kc = k / nchunks + (ci < k % nchunks ? 1 : 0);
+    const float *ac = trans_a ? a + k0 * lda : a + k0, *bc = trans_b ? b + k0 : b + k0 * ldb;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (blasint)m, (blasint)n, (blasint)kc, alpha, ac, lda, bc, ldb, ci == 0 ? beta : 1.0f, c, ldc);
+    k0 += kc;
+  }
+}
+
+typedef struct gemm_job {
+  bool ta, tb, split_m;
+  int64_t m, n, k, half;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} gemm_job;
+
+/* Piece i of a product cut in two along M (rows of C) or N (columns). */
+static void gemm_piece(const void *ctx, unsigned i) {
+  const gemm_job *j = ctx;
+  int lda = (int)(j->ta ? j->m : j->k), ldb = (int)(j->tb ? j->k : j->n), ldc = (int)j->n;
+  int64_t lo = i == 0 ? 0 : j->half, hi = i == 0 ? j->half : j->split_m ? j->m : j->n;
+  if (j->split_m)
+    sgemm_kchunks(j->ta, j->tb, hi - lo, j->n, j->k, j->alpha, j->ta ? j->a + lo : j->a + lo * lda, lda, j->b, ldb,
+                  j->beta, j->c + lo * ldc, ldc);
+  else
+    sgemm_kchunks(j->ta, j->tb, j->m, hi - lo, j->k, j->alpha, j->a, lda, j->tb ? j->b + lo * ldb : j->b + lo, ldb,
+                  j->beta, j->c + lo, ldc);
+}
+
+static sl_sgemm_observer observer;
+void sl_set_sgemm_observer(sl_sgemm_observer fn) { observer = fn; }
+
+static void sgemm_run(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      const float *b, float beta, float *c);
 
 void sl_sgemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, const float *b, float beta, float *c) {
+  if (!observer) {
+    sgemm_run(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    return;
+  }
+  observer(trans_a, trans_b, m, n, k, beta, false);
+  sgemm_run(trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+  observer(trans_a, trans_b, m, n, k, beta, true);
+}
+
+static void sgemm_run(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      const float *b, float beta, float *c) {
   if (m == 0 || n == 0) return;
   if (k == 0) { /* BLAS would reject lda = 0; the product is empty */
     for (int64_t i = 0; i < m * n; i++) c[i] = beta == 0.0f ? 0.0f : beta * c[i];
     return;
   }
-  int lda = (int)(trans_a ? m : k), ldb = (int)(trans_b ? k : n);
-  /* OpenBLAS's threaded and single-threaded drivers split K differently when
-   * GEMM_Q < K < 2 GEMM_Q (e.g. K = 784 here), which changes the summation
-   * order. Equal K chunks of at most SL_GEMM_KCHUNK (<= GEMM_Q on x86-64
-   * cores) are never split, so results are the same for any thread count. */
-  int64_t nchunks = (k + SL_GEMM_KCHUNK - 1) / SL_GEMM_KCHUNK;
-  for (int64_t ci = 0, k0 = 0; ci < nchunks; ci++) {
-    int64_t kc = k / nchunks + (ci < k % nchunks ? 1 : 0);
-    const float *ac = trans_a ? a + k0 * m : a + k0, *bc = trans_b ? b + k0 : b + k0 * n;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                (blasint)m, (blasint)n, (blasint)kc, alpha, ac, lda, bc, ldb, ci == 0 ? beta : 1.0f, c,
-                (blasint)n);
-    k0 += kc;
+  sl_get_num_threads(); /* first use: selut's count taken, OpenBLAS set to one thread at 2 */
+  int64_t big = m >= n ? m : n;
+  if (own_split() && m * n * k >= SL_GEMM_SPLIT_MIN && big >= 64) {
+    /* Large products are always cut in the same two pieces (one per core at
+     * 2 threads, one after the other at 1), so the bits do not depend on
+     * the thread count whatever OpenBLAS's kernels do at the cut. */
+    gemm_job j = {trans_a, trans_b, m >= n, m, n, k, ((big / 2) + 15) & ~(int64_t)15, alpha, beta, a, b, c};
+    sl_par_tasks(2, gemm_piece, &j);
+    return;
   }
+  sgemm_kchunks(trans_a, trans_b, m, n, k, alpha, a, (int)(trans_a ? m : k), b, (int)(trans_b ? k : n), beta, c,
+                (int)n);
 }
 
 int sl_gemm(sl_tensor *c, const sl_tensor *a, bool trans_a, const sl_tensor *b, bool trans_b,
@@ -83,10 +155,17 @@ sl_tensor *sl_matmul(const sl_tensor *a, const sl_tensor *b) {
 
 void sl_set_num_threads(int n) {
   if (n < 1) n = 1;
-  openblas_set_num_threads(n);
+  atomic_store(&sl_threads, n);
+  openblas_set_num_threads(n == 2 && own_split() ? 1 : n);
 }
 
-int sl_get_num_threads(void) { return openblas_get_num_threads(); }
+int sl_get_num_threads(void) {
+  int n = atomic_load_explicit(&sl_threads, memory_order_relaxed);
+  if (n) return n;
+  n = openblas_get_num_threads(); /* the library default (OPENBLAS_NUM_THREADS or the cores) */
+  sl_set_num_threads(n);
+  return n;
+}
 
 const char *sl_blas_corename(void) {
   const char *name = openblas_get_corename();
@@ -96,6 +175,7 @@ const char *sl_blas_corename(void) {
 /* The AVX-512 families share OpenBLAS 0.3.21's SkylakeX sgemm kernels
  * (verified here on Cooperlake). */
 bool sl_blas_threads_bitwise(void) {
+  if (own_split()) return true; /* 1 and 2 threads: the same pieces, OpenBLAS single-threaded in each */
   const char *c = sl_blas_corename();
   return strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 || strcmp(c, "SapphireRapids") == 0;
 }

@@ -13,13 +13,10 @@
 #include "vmath.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
+#include "parallel.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
 #ifndef SL_CLONE_LIST
@@ -304,132 +301,9 @@ SL_CLONES void sl_vadam_serial_f32(float *p, const float *g, float *m, float *v,
 
 /* ---- two-core split of the memory-bound loops ------------------------------ */
 
-/* Off by default: on the 2-core VM these loops are memory-bound and the
- * split measured no faster (docs/performance.md). SELUT_SPLIT_MIN=<elements>
- * in the environment turns it on (e.g. 65536), read once at first use.
- * With 2+ BLAS threads, loops over >= that many elements are cut into chunks
- * (16 at most, >= 16384 elements, 64-byte aligned) that this thread and one
- * helper thread claim from a shared counter, so a helper that the OS has not
- * scheduled yet (a busy machine) costs nothing: the caller just takes the
- * chunks itself. Elementwise kernels give the same bits however the array is
- * cut. The helper is the library's only global state besides OpenBLAS's
- * pool: started on first use, it spins briefly after a job (the next one
- * follows within microseconds during training), then sleeps on a condition
- * variable. One job at a time: a caller finding the pool busy runs serially. */
-#define PAR_CHUNK_MIN 16384
-#define PAR_MAX_CHUNKS 16
-#define SPIN_ROUNDS 2000
-
-typedef void (*range_fn)(const void *ctx, size_t b, size_t e);
-
-/* job word: generation (24 bits) | chunk count (20 bits) | next chunk (20 bits) */
-#define JOB(gen, nch, next) (((uint64_t)(gen) << 40) | ((uint64_t)(nch) << 20) | (uint64_t)(next))
-#define JOB_GEN(w) ((unsigned)((w) >> 40))
-#define JOB_NCH(w) ((unsigned)(((w) >> 20) & 0xfffff))
-#define JOB_NEXT(w) ((unsigned)((w)&0xfffff))
-
-static pthread_mutex_t par_busy = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
-static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t par_cv = PTHREAD_COND_INITIALIZER;
-static _Atomic uint64_t par_job;
-static atomic_uint par_done; /* chunks finished in the current job */
-static atomic_int par_sleeping;
-static range_fn par_fn; /* written before the job word is published, stable until it is done */
-static const void *par_ctx;
-static size_t par_n, par_chunk;
-static int par_state; /* 0 not started, 1 running, -1 could not start */
-static _Atomic size_t par_min; /* 0: SELUT_SPLIT_MIN not read yet */
-
-static size_t split_min(void) {
-  size_t m = atomic_load_explicit(&par_min, memory_order_relaxed);
-  if (m) return m;
-  const char *e = getenv("SELUT_SPLIT_MIN");
-  char *end = NULL;
-  unsigned long long v = e ? strtoull(e, &end, 10) : 0;
-  m = e && end != e && v >= 1024 ? (size_t)v : SIZE_MAX;
-  atomic_store_explicit(&par_min, m, memory_order_relaxed);
-  return m;
-}
-
-/* Claims the next chunk of job `gen`; 0 when the job is over or replaced. */
-static int par_claim(unsigned gen, unsigned *idx) {
-  uint64_t w = atomic_load_explicit(&par_job, memory_order_acquire);
-  for (;;) {
-    if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_NCH(w)) return 0;
-    if (atomic_compare_exchange_weak_explicit(&par_job, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) {
-      *idx = JOB_NEXT(w);
-      return 1;
-    }
-  }
-}
-
-static void par_run_chunks(unsigned gen) {
-  unsigned i;
-  while (par_claim(gen, &i)) {
-    size_t b = (size_t)i * par_chunk, e = b + par_chunk < par_n ? b + par_chunk : par_n;
-    par_fn(par_ctx, b, e);
-    atomic_fetch_add_explicit(&par_done, 1, memory_order_release);
-  }
-}
-
-static void *par_worker(void *arg) {
-  (void)arg;
-  unsigned seen = 0;
-  for (;;) {
-    int spins = 0;
-    while (JOB_GEN(atomic_load(&par_job)) == seen) {
-      if (++spins < SPIN_ROUNDS) {
-        sched_yield();
-        continue;
-      }
-      pthread_mutex_lock(&par_mu);
-      atomic_store(&par_sleeping, 1);
-      while (JOB_GEN(atomic_load(&par_job)) == seen) pthread_cond_wait(&par_cv, &par_mu);
-      atomic_store(&par_sleeping, 0);
-      pthread_mutex_unlock(&par_mu);
-    }
-    seen = JOB_GEN(atomic_load(&par_job));
-    par_run_chunks(seen);
-  }
-  return NULL;
-}
-
-static void parallel_for(size_t n, range_fn fn, const void *ctx) {
-  if (n < split_min() || par_state < 0 || sl_get_num_threads() < 2 || pthread_mutex_trylock(&par_busy) != 0) {
-    fn(ctx, 0, n);
-    return;
-  }
-  if (par_state == 0) {
-    pthread_t t;
-    pthread_attr_t attr;
-    int ok = pthread_attr_init(&attr) == 0;
-    ok = ok && pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0;
-    ok = ok && pthread_create(&t, &attr, par_worker, NULL) == 0;
-    par_state = ok ? 1 : -1;
-    if (!ok) {
-      pthread_mutex_unlock(&par_busy);
-      fn(ctx, 0, n);
-      return;
-    }
-  }
-  size_t chunk = (n + PAR_MAX_CHUNKS - 1) / PAR_MAX_CHUNKS;
-  if (chunk < PAR_CHUNK_MIN) chunk = PAR_CHUNK_MIN;
-  chunk = (chunk + 15) & ~(size_t)15; /* chunk borders on 64-byte boundaries */
-  unsigned nch = (unsigned)((n + chunk - 1) / chunk);
-  par_fn = fn, par_ctx = ctx, par_n = n, par_chunk = chunk;
-  atomic_store_explicit(&par_done, 0, memory_order_relaxed);
-  unsigned gen = (JOB_GEN(atomic_load(&par_job)) + 1) & 0xffffff;
-  atomic_store(&par_job, JOB(gen, nch, 0)); /* publishes the fields above */
-  if (atomic_load(&par_sleeping)) {
-    pthread_mutex_lock(&par_mu);
-    pthread_cond_signal(&par_cv);
-    pthread_mutex_unlock(&par_mu);
-  }
-  par_run_chunks(gen);
-  while (atomic_load_explicit(&par_done, memory_order_acquire) != nch) sched_yield(); /* a chunk in the helper */
-  pthread_mutex_unlock(&par_busy);
-}
-
+/* Large arrays are cut into pieces that this thread and the pool's helper
+ * claim (parallel.h); elementwise kernels give the same bits however the
+ * array is cut. */
 typedef struct elu_args {
   float *out;
   const float *x, *gy;
@@ -448,12 +322,12 @@ static void elu_bwd_range(const void *c, size_t b, size_t e) {
 
 void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale) {
   elu_args a = {y, x, NULL, negcoef, scale};
-  parallel_for(n, elu_fwd_range, &a);
+  sl_par_for(n, elu_fwd_range, &a);
 }
 
 void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale) {
   elu_args a = {gx, x, gy, negcoef, scale};
-  parallel_for(n, elu_bwd_range, &a);
+  sl_par_for(n, elu_bwd_range, &a);
 }
 
 typedef struct sgd_args {
@@ -472,7 +346,7 @@ static void sgd_range(const void *c, size_t b, size_t e) {
 void sl_vsgd_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
                  bool nesterov, bool first) {
   sgd_args a = {p, buf, g, lr, wd, mom, damp1, nesterov, first};
-  parallel_for(n, sgd_range, &a);
+  sl_par_for(n, sgd_range, &a);
 }
 
 typedef struct adam_args {
@@ -490,7 +364,7 @@ static void adam_range(const void *c, size_t b, size_t e) {
 void sl_vadam_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,
                   float b2, float one_b1, float one_b2, float bc2_sqrt, float eps, float neg_step) {
   adam_args a = {p, m, v, g, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step};
-  parallel_for(n, adam_range, &a);
+  sl_par_for(n, adam_range, &a);
 }
 
 static void zero_range(const void *c, size_t b, size_t e) {
@@ -498,4 +372,4 @@ static void zero_range(const void *c, size_t b, size_t e) {
   memset(x + b, 0, (e - b) * sizeof(float));
 }
 
-void sl_vzero_f32(float *x, size_t n) { parallel_for(n, zero_range, (const void *)x); }
+void sl_vzero_f32(float *x, size_t n) { sl_par_for(n, zero_range, (const void *)x); }
