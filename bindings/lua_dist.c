@@ -526,6 +526,7 @@ static void scale_floats(float *x, int64_t n, float s) {
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
+#ifdef SELUT_MPI /* (only broadcast_parameters packs: an MPI=0 build has no use for them) */
 /* tensors -> flat (times scale) */
 static void pack(ldp *d, sl_tensor **ts, float scale) {
   float *f = d->flat->data;
@@ -552,6 +553,7 @@ static void unpack(ldp *d, sl_tensor **ts, float scale) {
     f += m;
   }
 }
+#endif
 
 /* dp:broadcast_parameters([root = 1]): every rank gets root's weights. A
  * no-op in a single process. */
