@@ -7,14 +7,16 @@
  * lua_pcall.
  *
  * How: functions are registered through sl_lua_setfuncs / sl_lua_newlib /
- * sl_lua_pushcclosure, which push each one as a closure of `enter` with two
- * leading upvalues, the real C function (a light C function) and the context
- * (a light userdata). `enter` makes the context's account current, calls the
- * function and restores the previous account when it returns. A Lua error
- * skips the restore: the state's account stays current on that thread until
- * the next selut call or sl_lua_pcall returns (see docs/embedding.md).
- * Finalizers (__gc, __close) are registered unwrapped: they only free, and
- * sl_free credits the account recorded in each block.
+ * sl_lua_pushcclosure, which push each one as a closure of `enter` whose
+ * first upvalue records the real C function and the context. `enter` makes
+ * the context's account current, calls the function and restores the
+ * previous account when it returns. A Lua error skips the restore: the
+ * state's account stays current on that thread until the host resets it or
+ * an sl_lua_pcall returns (see docs/embedding.md). Not wrapped: finalizers
+ * (__gc, __close), which only free (sl_free credits the account recorded in
+ * each block), and the __index closures of tensors, modules, optimizers and
+ * datasets, whose hot path is a method lookup: the slow paths that allocate
+ * (x[i], ds.x) bracket their core call with sl_lua_enter.
  */
 #include <string.h>
 
@@ -37,16 +39,29 @@ void sl_lua_ctx_open_account(lua_State *L, sl_lua_ctx *c) {
   if (!(c->account = sl_mem_account_new())) sl_lua_error(L);
 }
 
+/* The wrapper's first upvalue: the real function and the state's context
+ * (whose account is NULL once the state is closing). One userdata, so a
+ * call costs a single lua_touserdata. */
+typedef struct wrapped {
+  lua_CFunction f;
+  const sl_lua_ctx *c;
+} wrapped;
+
 static int enter(lua_State *L) {
-  lua_CFunction f = lua_tocfunction(L, lua_upvalueindex(1));
-  const sl_lua_ctx *c = lua_touserdata(L, lua_upvalueindex(2));
-  sl_mem_account *prev = sl_mem_account_use(c->account);
-  int n = f(L);
+  const wrapped *w = lua_touserdata(L, lua_upvalueindex(1));
+  sl_mem_account *prev = sl_mem_account_use(w->c->account);
+  int n = w->f(L);
   sl_mem_account_use(prev);
   return n;
 }
 
 static int is_finalizer(const char *name) { return strcmp(name, "__gc") == 0 || strcmp(name, "__close") == 0; }
+
+static void push_wrapped(lua_State *L, lua_CFunction f, const sl_lua_ctx *c) {
+  wrapped *w = lua_newuserdatauv(L, sizeof *w, 0);
+  w->f = f;
+  w->c = c;
+}
 
 void sl_lua_setfuncs(lua_State *L, const luaL_Reg *l) {
   sl_lua_ctx *c = sl_lua_context(L);
@@ -56,21 +71,17 @@ void sl_lua_setfuncs(lua_State *L, const luaL_Reg *l) {
     } else if (is_finalizer(l->name)) {
       lua_pushcfunction(L, l->func);
     } else {
-      lua_pushcfunction(L, l->func);
-      lua_pushlightuserdata(L, c);
-      lua_pushcclosure(L, enter, 2);
+      push_wrapped(L, l->func, c);
+      lua_pushcclosure(L, enter, 1);
     }
     lua_setfield(L, -2, l->name);
   }
 }
 
 void sl_lua_pushcclosure(lua_State *L, lua_CFunction f, int n) {
-  sl_lua_ctx *c = sl_lua_context(L);
-  lua_pushcfunction(L, f);
+  push_wrapped(L, f, sl_lua_context(L));
   lua_insert(L, -(n + 1));
-  lua_pushlightuserdata(L, c);
-  lua_insert(L, -(n + 1));
-  lua_pushcclosure(L, enter, n + 2);
+  lua_pushcclosure(L, enter, n + 1);
 }
 
 sl_mem_account *sl_lua_enter(lua_State *L) { return sl_mem_account_use(sl_lua_context(L)->account); }

@@ -55,7 +55,10 @@ static int dataset_gc(lua_State *L) {
  * (so nobody outside can change the shape the dataset relies on). */
 static void push_view(lua_State *L, const sl_tensor *t) {
   sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_reshape(t, t->ndim, t->shape))) sl_lua_error(L);
+  sl_mem_account *prev = sl_lua_enter(L); /* for dataset_index, which is not wrapped (sl_lua.h) */
+  *box = sl_tensor_reshape(t, t->ndim, t->shape);
+  sl_mem_account_use(prev);
+  if (!*box) sl_lua_error(L);
 }
 
 /* Pushes a Dataset box over views of x and y (y may be NULL). */
@@ -255,7 +258,7 @@ static int dataset_tostring(lua_State *L) {
 /* ds.x, ds.y: tensors sharing the dataset's data; other names: methods. */
 static int dataset_index(lua_State *L) {
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, sl_lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *k = lua_tostring(L, 2);
   sl_dataset *ds = checkdataset(L, 1);
   if (k && (strcmp(k, "x") == 0 || strcmp(k, "y") == 0)) {
@@ -415,7 +418,7 @@ void sl_lua_open_data(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_DATASET)) {
     sl_lua_setfuncs(L, dataset_metamethods);
     sl_lua_newlib(L, dataset_methods);
-    sl_lua_pushcclosure(L, dataset_index, 1);
+    lua_pushcclosure(L, dataset_index, 1); /* not wrapped (sl_lua.h) */
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);

@@ -408,7 +408,7 @@ static int module_tostring(lua_State *L) {
 /* m.weight, m.bias (tensors sharing the parameter), m.training; else methods. */
 static int module_index(lua_State *L) {
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, sl_lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *k = lua_tostring(L, 2);
   if (!k) return 1;
   sl_module *m = checkmodule(L, 1);
@@ -589,7 +589,7 @@ void sl_lua_open_nn(lua_State *L) {
     if (luaL_newmetatable(L, lua_tostring(L, -1))) {
       sl_lua_setfuncs(L, module_metamethods);
       lua_pushvalue(L, methods);
-      sl_lua_pushcclosure(L, module_index, 1);
+      lua_pushcclosure(L, module_index, 1);
       lua_setfield(L, -2, "__index");
       lua_pushboolean(L, 1);
       lua_rawsetp(L, -2, &module_tag);

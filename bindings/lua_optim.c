@@ -287,7 +287,7 @@ static int optim_set_step(lua_State *L) {
 /* opt.lr reads the learning rate; other names are methods. */
 static int optim_index(lua_State *L) {
   lua_pushvalue(L, 2);
-  if (lua_rawget(L, sl_lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *k = lua_tostring(L, 2);
   loptim *b = checkoptim(L, 1);
   if (k && strcmp(k, "lr") == 0)
@@ -331,7 +331,7 @@ void sl_lua_open_optim(lua_State *L) {
     if (luaL_newmetatable(L, optim_types[k])) {
       sl_lua_setfuncs(L, optim_metamethods);
       lua_pushvalue(L, -2);
-      sl_lua_pushcclosure(L, optim_index, 1);
+      lua_pushcclosure(L, optim_index, 1);
       lua_setfield(L, -2, "__index");
       lua_pushboolean(L, 1);
       lua_rawsetp(L, -2, &optim_tag);

@@ -402,11 +402,14 @@ static int tensor_index(lua_State *L) {
       return 1;
     }
     sl_tensor **box = sl_lua_newtensor(L);
-    if (!(*box = sl_tensor_select(t, i))) return sl_lua_error(L);
+    sl_mem_account *prev = sl_lua_enter(L); /* __index is not wrapped (sl_lua.h) */
+    *box = sl_tensor_select(t, i);
+    sl_mem_account_use(prev);
+    if (!*box) return sl_lua_error(L);
     return 1;
   }
   lua_pushvalue(L, 2);
-  lua_rawget(L, sl_lua_upvalueindex(1));
+  lua_rawget(L, lua_upvalueindex(1));
   return 1;
 }
 
@@ -992,7 +995,7 @@ void sl_lua_open_tensor(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_TENSOR)) {
     sl_lua_setfuncs(L, tensor_metamethods);
     sl_lua_newlib(L, tensor_methods);
-    sl_lua_pushcclosure(L, tensor_index, 1); /* methods table as upvalue */
+    lua_pushcclosure(L, tensor_index, 1); /* methods table as upvalue; not wrapped (sl_lua.h) */
     lua_setfield(L, -2, "__index");
   }
   lua_pushvalue(L, -1);

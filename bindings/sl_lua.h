@@ -48,11 +48,14 @@ sl_lua_ctx *sl_lua_pushcontext(lua_State *L);
 void sl_lua_setfuncs(lua_State *L, const luaL_Reg *l);
 #define sl_lua_newlib(L, l) (luaL_newlibtable(L, l), sl_lua_setfuncs(L, l))
 /* lua_pushcclosure(L, f, n), wrapped: f reads its upvalues with
- * sl_lua_upvalueindex(i) (two leading upvalues belong to the wrapper). */
+ * sl_lua_upvalueindex(i) (the first upvalue belongs to the wrapper). */
 void sl_lua_pushcclosure(lua_State *L, lua_CFunction f, int n);
-#define sl_lua_upvalueindex(i) lua_upvalueindex((i) + 2)
-/* For host entry points that are not registered functions: makes L's account
- * current and returns the previous one (restore with sl_mem_account_use). */
+#define sl_lua_upvalueindex(i) lua_upvalueindex((i) + 1)
+/* For entry points that are not wrapped (host helpers; the __index closures,
+ * plain lua_pushcclosure so a method lookup costs no account switch): makes
+ * L's account current and returns the previous one. Bracket only the core
+ * call with it, `prev = sl_lua_enter(L); *box = sl_tensor_...(...);
+ * sl_mem_account_use(prev);`, and raise after restoring. */
 sl_mem_account *sl_lua_enter(lua_State *L);
 /* Called by sl_lua_pushcontext with the new context userdata on top: gives it
  * a __gc closing the account, then creates the account (raises on OOM). */

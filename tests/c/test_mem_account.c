@@ -170,6 +170,26 @@ Test(mem_account, two_states_on_one_thread_have_separate_caps) {
   LEAK_CHECK();
 }
 
+/* The __index closures are not wrapped (a method lookup costs no account
+ * switch); their allocating slow paths (x[i] row views, ds.x / ds.y views)
+ * charge the state's account all the same. */
+Test(mem_account, index_views_are_charged_to_the_state) {
+  lua_State *A = plain_state();
+  run_ok(A, "m = selut.tensor.zeros(4, 3) ds = selut.data.Dataset(selut.tensor.zeros(5, 2), selut.tensor.arange(5))");
+  size_t default0 = sl_mem_account_bytes(NULL), a0 = sl_mem_account_bytes(sl_lua_account(A));
+  run_ok(A, "views = {} for i = 1, 100 do views[i] = m[1 + i % 4] end");
+  size_t a1 = sl_mem_account_bytes(sl_lua_account(A));
+  cr_assert_geq(a1, a0 + 100 * 16, "100 row views: %zu -> %zu bytes in A", a0, a1);
+  run_ok(A, "for i = 1, 100 do views[100 + i] = (i % 2 == 0) and ds.x or ds.y end");
+  cr_assert_geq(sl_mem_account_bytes(sl_lua_account(A)), a1 + 100 * 16, "100 dataset views");
+  cr_assert_eq(sl_mem_account_bytes(NULL), default0, "views charged to the thread's default account");
+  run_ok(A, "views = nil collectgarbage() selut.set_memory_limit(selut.memory() + 64)");
+  cr_assert_neq(run(A, "local v = {} for i = 1, 100 do v[i] = m[1] end"), LUA_OK, "row views ignore A's cap");
+  cr_assert(strstr(lua_tostring(A, -1), "memory limit exceeded"), "%s", lua_tostring(A, -1));
+  lua_close(A);
+  LEAK_CHECK();
+}
+
 /* A's tensors collected by A's GC while B's account is current are credited
  * to A: afterwards A can allocate up to its cap again and B's count did not
  * move. */
