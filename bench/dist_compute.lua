@@ -7,7 +7,6 @@
 -- Run two copies at once (taskset -c 0 / -c 1) to see what sharing the
 -- machine's memory system costs each rank: bench/dist_scaling.sh does.
 local selut = require "selut"
-local nn, optim = selut.nn, selut.optim
 local batch = tonumber(arg[1]) or 64
 local steps = tonumber(arg[2]) or 200
 local neval = tonumber(arg[3]) or 5000
@@ -16,18 +15,8 @@ selut.manual_seed(1)
 local train, test = selut.data.fashion_mnist(os.getenv("SELUT_FASHION_MNIST"))
 train:standardize()
 test:standardize()
-local layers, fan_in = {}, 784
-for _ = 1, 8 do
-  layers[#layers + 1] = nn.Linear(fan_in, 512)
-  layers[#layers + 1] = nn.SELU()
-  layers[#layers + 1] = nn.AlphaDropout(0.05)
-  fan_in = 512
-end
-layers[#layers + 1] = nn.Linear(fan_in, 10)
-local net = nn.Sequential(layers)
-nn.init.lecun_normal(net)
-local crit = nn.CrossEntropyLoss()
-local opt = optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local net, crit, opt = dofile(here .. "recipe.lua")(selut)
 
 local clock = selut.clock
 local t = {data = 0, forward = 0, loss = 0, zero_grad = 0, backward = 0, step = 0}

@@ -4,7 +4,6 @@
 -- bench/epoch.c, which provides the global `bench` (sgemm timing hooks);
 -- standalone (`selut bench/epoch.lua [limit] [threads]`) it just times the epoch.
 local selut = require "selut"
-local nn, optim = selut.nn, selut.optim
 local limit = tonumber(arg and arg[1]) or 0
 local threads = tonumber(arg and arg[2]) or 0
 local hooks = rawget(_G, "bench") or {sgemm_reset = function() end, sgemm_seconds = function() return 0 end,
@@ -16,18 +15,8 @@ local train = selut.data.fashion_mnist(os.getenv("SELUT_FASHION_MNIST"))
 if limit > 0 then train = train:subset(math.min(limit, train:size())) end
 train:standardize()
 
-local layers, fan_in = {}, 784
-for _ = 1, 8 do
-  layers[#layers + 1] = nn.Linear(fan_in, 512)
-  layers[#layers + 1] = nn.SELU()
-  layers[#layers + 1] = nn.AlphaDropout(0.05)
-  fan_in = 512
-end
-layers[#layers + 1] = nn.Linear(fan_in, 10)
-local net = nn.Sequential(layers)
-nn.init.lecun_normal(net)
-local crit = nn.CrossEntropyLoss()
-local opt = optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local net, crit, opt = dofile(here .. "recipe.lua")(selut)
 
 local function step(xb, yb)
   local out = net:forward(xb)
