@@ -61,31 +61,16 @@ static void rows_lse(const float *x, int64_t rows, int64_t c, double *lse, float
   }
 }
 
-/* Small rows: the shifted logits of many rows share one exp call. */
+/* Small rows: the rows' max, shift, exp, sums and one vectorized double log
+ * per row run as whole-block loops in tensor/vmath.c (sl_vrows_lse_f32). */
 static void block_lse(const float *x, int64_t rows, int64_t c, double *lse, float *tmp) {
   if (c > CE_BLOCK / 4) {
     rows_lse(x, rows, c, lse, tmp);
     return;
   }
   float mx[CE_BLOCK];
-  for (int64_t r = 0; r < rows; r++) {
-    const float *xr = x + r * c;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < c; j++) m = xr[j] > m ? xr[j] : m;
-    mx[r] = m;
-    float shift = m == -INFINITY || m == INFINITY ? 0.0f : m;
-    for (int64_t j = 0; j < c; j++) tmp[r * c + j] = xr[j] - shift;
-  }
-  sl_vexp_f32(tmp, tmp, (size_t)(rows * c));
-  for (int64_t r = 0; r < rows; r++) {
-    if (mx[r] == -INFINITY || mx[r] == INFINITY) {
-      lse[r] = (double)mx[r];
-      continue;
-    }
-    double sum = 0.0;
-    for (int64_t j = 0; j < c; j++) sum += (double)tmp[r * c + j];
-    lse[r] = (double)mx[r] + log(sum);
-  }
+  double sum[CE_BLOCK];
+  sl_vrows_lse_f32(lse, x, rows, c, tmp, mx, sum);
 }
 
 int sl_cross_entropy_forward_ex(const sl_tensor *logits, const sl_tensor *labels, int label_base, double *loss) {
@@ -123,20 +108,18 @@ int sl_cross_entropy_backward_ex(sl_tensor *grad, const sl_tensor *logits, const
   double inv_n = 1.0 / (double)n;
   for (int64_t r0 = 0; r0 < n; r0 += rpb) {
     int64_t nr = n - r0 < rpb ? n - r0 : rpb;
-    block_lse(logits->data + r0 * c, nr, c, lse, tmp);
-    if (rpb > 1) { /* small rows: one exp call for the block */
+    if (rpb > 1) { /* small rows: p = exp(x - max) / sum, one exp call for the block */
       const float *x = logits->data + r0 * c;
       float *g = grad->data + r0 * c;
-      for (int64_t r = 0; r < nr; r++)
-        for (int64_t j = 0; j < c; j++) tmp[r * c + j] = (float)((double)x[r * c + j] - lse[r]);
-      sl_vexp_f32(tmp, tmp, (size_t)(nr * c));
-      for (int64_t r = 0; r < nr; r++) {
+      double sum[CE_BLOCK];
+      sl_vrows_softmax_f32(g, x, nr, c, inv_n, tmp, sum);
+      for (int64_t r = 0; r < nr; r++) { /* (p - 1) / N at the labels */
         int64_t k = (int64_t)labels->data[r0 + r] - label_base;
-        for (int64_t j = 0; j < c; j++)
-          g[r * c + j] = (float)(((double)tmp[r * c + j] - (j == k ? 1.0 : 0.0)) * inv_n);
+        g[r * c + k] = (float)(((double)tmp[r * c + k] / sum[r] - 1.0) * inv_n);
       }
       continue;
     }
+    block_lse(logits->data + r0 * c, nr, c, lse, tmp);
     for (int64_t r = 0; r < nr; r++) {
       const float *x = logits->data + (r0 + r) * c;
       float *g = grad->data + (r0 + r) * c;

@@ -12,6 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Outputs of at least this many floats (16 MB) are written with streaming
+ * (non-temporal) stores by the activation, dropout and bias-fill kernels:
+ * same bits, no read-for-ownership of the destination, no cache pollution
+ * (docs/performance.md). Smaller outputs stay in cache for the next layer. */
+#ifndef SL_VM_STREAM_MIN
+#define SL_VM_STREAM_MIN ((size_t)1 << 22)
+#endif
+
 /* Scalar forms of the array kernels below (same bits). Valid on the whole
  * float range: NaN propagates, overflow gives +inf, expm1(-inf) = -1,
  * expm1(-0) = -0. */
@@ -19,6 +27,23 @@ float sl_vm_expm1f(float x);
 float sl_vm_expf(float x);
 void sl_vexpm1_f32(float *y, const float *x, size_t n);
 void sl_vexp_f32(float *y, const float *x, size_t n);
+
+/* Natural log in double (<= 2 ulp of double against glibc's log on
+ * positive normal inputs; 0 -> -inf, +inf -> +inf, x < 0 and NaN -> NaN;
+ * subnormal inputs are not supported). For the softmax losses' log-sum-exp. */
+double sl_vm_log(double x);
+void sl_vlog_f64(double *y, const double *x, size_t n);
+
+/* lse[r] = log sum_j exp(x[r, j]) for the rows of x (rows, c), shifted by
+ * each row's max (NaN skipped); a row whose max is +-inf gives that max.
+ * Every sum is taken in double in column order. Scratch: tmp (rows * c),
+ * mx (rows), sum (rows). */
+void sl_vrows_lse_f32(double *lse, const float *x, int64_t rows, int64_t c, float *tmp, float *mx, double *sum);
+
+/* g[r, j] = e[r, j] * (scale / s[r]) (scale/s in double, the product in
+ * double rounded once to float) with e = tmp = exp(x - row max) and s = sum
+ * = the row sums of e in double, left in tmp and sum for the caller. */
+void sl_vrows_softmax_f32(float *g, const float *x, int64_t rows, int64_t c, double scale, float *tmp, double *sum);
 
 /* ELU family: y = x <= 0 ? expm1(x) * negcoef : x * scale (negcoef =
  * alpha * scale); backward from the input: gx = x <= 0 ? gy * negcoef *
@@ -35,6 +60,11 @@ void sl_vrelu_backward_f32(float *gx, const float *x, const float *gy, size_t n)
  * never stored: backward recomputes it from the key. */
 uint32_t sl_dropout_threshold(double p);
 bool sl_dropout_keep(uint64_t key, uint64_t i, uint32_t threshold);
+/* The key whose element i is element first + i of the draw keyed by `key`,
+ * for every i with first + i in first's block of 2^32 counters (i.e. i <
+ * 2^32 - (first mod 2^32)): how a process masks rows that start at element
+ * `first` of a larger draw (data parallelism, docs/distributed.md). */
+uint64_t sl_dropout_key_at(uint64_t key, uint64_t first);
 /* y = keep ? x * scale + shift : dropped */
 void sl_vdropout_forward_f32(float *y, const float *x, size_t n, uint64_t key, uint32_t threshold, float scale,
                              float shift, float dropped);

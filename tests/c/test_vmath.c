@@ -265,3 +265,85 @@ Test(vmath, two_core_split_gives_the_serial_bits) {
   sl_set_num_threads(before);
   free(x), free(g), free(y1), free(y2), free(b1), free(b2);
 }
+
+/* The double log of the softmax losses: <= 2 ulp of double against glibc's
+ * log (itself < 1 ulp) on positive normals of every binade, the special
+ * values, and the array and scalar forms agree. */
+Test(vmath, log_f64_within_2_ulp_and_special_values) {
+  enum { M = 4096 };
+  static double x[M], y[M];
+  uint64_t s = 88172645463325252ULL;
+  double worst = 0, at = 0;
+  for (int it = 0; it < 64; it++) {
+    for (int i = 0; i < M; i++) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      uint64_t e = it % 2 ? 1 + s % 2046 : 1020 + s % 12; /* all binades / near 1 (the loss's sums) */
+      uint64_t u = (s >> 12) | e << 52;
+      memcpy(&x[i], &u, sizeof u);
+    }
+    sl_vlog_f64(y, x, M);
+    for (int i = 0; i < M; i++) {
+      double ref = log(x[i]);
+      double err = ref == 0.0 ? fabs(y[i]) : fabs(y[i] - ref) / (nextafter(fabs(ref), INFINITY) - fabs(ref));
+      if (err > worst) worst = err, at = x[i];
+      cr_assert(y[i] == sl_vm_log(x[i]), "array and scalar log differ at %a", x[i]);
+    }
+  }
+  cr_expect(worst <= 2.0, "log: %.3f ulp at %a", worst, at);
+  cr_expect(sl_vm_log(1.0) == 0.0 && sl_vm_log(2.0) == log(2.0) && sl_vm_log(10.0) == log(10.0));
+  cr_expect(sl_vm_log(0.0) == -HUGE_VAL && sl_vm_log(HUGE_VAL) == HUGE_VAL);
+  cr_expect(isnan(sl_vm_log(-1.0)) && isnan(sl_vm_log(NAN)) && isnan(sl_vm_log(-HUGE_VAL)));
+  LEAK_CHECK();
+}
+
+/* Large bias fills go through streaming stores: the same bytes as the plain
+ * row copies, at any alignment of the output. */
+Test(vmath, streamed_rows_fill_gives_the_plain_bytes) {
+  const int64_t cols = 37, rows = (int64_t)(SL_VM_STREAM_MIN / 37) + 5;
+  size_t n = (size_t)(rows * cols);
+  float b[37];
+  for (int j = 0; j < 37; j++) b[j] = (float)j * 0.25f - 3.0f;
+  float *y = malloc((n + 3) * sizeof *y), *ref = malloc(n * sizeof *ref);
+  cr_assert(y && ref);
+  for (int64_t i = 0; i < rows; i++) memcpy(ref + i * cols, b, sizeof b);
+  for (int off = 0; off < 3; off += 1) { /* 16-byte aligned, then 4 and 8 bytes off */
+    memset(y, 0x7f, (n + 3) * sizeof *y);
+    sl_vrows_fill_f32(y + off, b, rows, cols);
+    cr_assert_eq(memcmp(y + off, ref, n * sizeof *ref), 0, "offset %d", off);
+  }
+  free(y), free(ref);
+  LEAK_CHECK();
+}
+
+/* Rows of 10 and of other widths: the blocked log-sum-exp and softmax equal
+ * the plain per-row formulas (max shift, exp, double sum, log) bit for bit. */
+Test(vmath, rows_lse_and_softmax_match_the_row_loop) {
+  static float x[2040], tmp[2040], g[2040], mx[204];
+  static double lse[204], sum[204], sum2[204];
+  sl_rng r;
+  sl_rng_seed(&r, 9);
+  sl_rng_fill_normal_f32(&r, x, 2040, 0, 3);
+  x[5] = NAN, x[17] = -INFINITY;
+  const int64_t widths[] = {10, 7, 1};
+  for (int w = 0; w < 3; w++) {
+    int64_t c = widths[w], rows = 2040 / c > 204 ? 204 : 2040 / c;
+    sl_vrows_lse_f32(lse, x, rows, c, tmp, mx, sum);
+    sl_vrows_softmax_f32(g, x, rows, c, 0.5, tmp, sum2);
+    for (int64_t i = 0; i < rows; i++) {
+      float m = -INFINITY;
+      for (int64_t j = 0; j < c; j++) m = x[i * c + j] > m ? x[i * c + j] : m;
+      bool inf = m == -INFINITY || m == INFINITY; /* such rows: lse = m, exp of the unshifted x */
+      float sh = inf ? 0.0f : m;
+      double s = 0.0;
+      for (int64_t j = 0; j < c; j++) s += (double)sl_vm_expf(x[i * c + j] - sh);
+      double want = inf ? (double)m : (double)m + sl_vm_log(s);
+      cr_assert(memcmp(&lse[i], &want, sizeof want) == 0, "c %lld row %lld: %a vs %a", (long long)c, (long long)i,
+                lse[i], want);
+      for (int64_t j = 0; j < c; j++) {
+        float p = (float)((double)sl_vm_expf(x[i * c + j] - sh) * (0.5 / s));
+        cr_assert(same_bits(g[i * c + j], p), "softmax c %lld at %lld,%lld", (long long)c, (long long)i, (long long)j);
+      }
+    }
+  }
+  LEAK_CHECK();
+}
