@@ -58,6 +58,8 @@ typedef struct ldp {
   double pack_seconds, comm_seconds;
   int scaled;             /* 1 after loss_scale(n) until allreduce_gradients */
   lua_Integer scaled_n;   /* its n */
+  int nbuf;
+  sl_tensor **bufs; /* the model's buffers (m:buffers(), e.g. running stats): broadcast with the weights */
 } ldp;
 
 static double now(void) {
@@ -417,6 +419,23 @@ static int dist_broadcast(lua_State *L) {
   return 1;
 }
 
+/* selut.dist.sample_offset([k]) -> k: the rows of the global batch before
+ * this process's rows, for the dropout masks (docs/distributed.md); 0 by
+ * default, set by dp:batches on every step. Works without MPI. */
+static int dist_sample_offset(lua_State *L) {
+  sl_lua_ctx *ctx = sl_lua_context(L);
+  if (!lua_isnoneornil(L, 1)) {
+    int isint;
+    lua_Integer k = lua_tointegerx(L, 1, &isint);
+    if (!isint)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "sample offset must be an integer, got %s", luaL_tolstring(L, 1, NULL)));
+    if (k < 0) return luaL_argerror(L, 1, lua_pushfstring(L, "sample offset must be >= 0, got %I", k));
+    ctx->sample_offset = (int64_t)k;
+  }
+  lua_pushinteger(L, (lua_Integer)ctx->sample_offset);
+  return 1;
+}
+
 /* ---- DataParallel ---- */
 
 static ldp *checkdp(lua_State *L, int arg) {
@@ -431,6 +450,10 @@ static int dp_gc(lua_State *L) {
     if (d->params) sl_tensor_release(d->params[i]);
     if (d->grads) sl_tensor_release(d->grads[i]);
   }
+  for (int i = 0; i < d->nbuf; i++) sl_tensor_release(d->bufs[i]);
+  free(d->bufs);
+  d->bufs = NULL;
+  d->nbuf = 0;
   free(d->params);
   free(d->grads);
   free(d->offset);
@@ -444,14 +467,16 @@ static int dp_gc(lua_State *L) {
   return 0;
 }
 
-/* DataParallel(net | {{param=, grad=}, ...}) */
+/* DataParallel(net | {{param=, grad=}, ...}); a net's buffers (net:buffers())
+ * are kept too, for broadcast_parameters. */
 static int dist_dataparallel(lua_State *L) {
   luaL_checkany(L, 1);
   lua_settop(L, 1);
   /* a module (anything with a parameters method) or a parameter list */
   int t1 = lua_type(L, 1);
   luaL_argexpected(L, t1 == LUA_TTABLE || t1 == LUA_TUSERDATA, 1, "module or parameter list");
-  if (lua_getfield(L, 1, "parameters") == LUA_TFUNCTION) {
+  int is_module = lua_getfield(L, 1, "parameters") == LUA_TFUNCTION;
+  if (is_module) {
     lua_pushvalue(L, 1);
     lua_call(L, 1, 1);
   } else {
@@ -495,6 +520,31 @@ static int dist_dataparallel(lua_State *L) {
     total += p->numel;
   }
   d->total = total;
+  /* the module's buffers (net:buffers() -> {{tensor=}, ...}), when it has any */
+  if (is_module) {
+    if (lua_getfield(L, 1, "buffers") == LUA_TFUNCTION) {
+      lua_pushvalue(L, 1);
+      lua_call(L, 1, 1);
+      if (lua_type(L, -1) != LUA_TTABLE) return luaL_argerror(L, 1, "buffers() did not return a table");
+      lua_Integer nb = luaL_len(L, -1);
+      if (nb < 0 || nb > INT_MAX / 2) return luaL_argerror(L, 1, "too many buffers");
+      if (nb > 0 && !(d->bufs = calloc((size_t)nb, sizeof *d->bufs)))
+        return luaL_error(L, "selut.dist.DataParallel: out of memory");
+      for (lua_Integer i = 1; i <= nb; i++) {
+        lua_geti(L, -1, i);
+        sl_tensor *t = NULL;
+        if (lua_type(L, -1) == LUA_TTABLE) {
+          lua_getfield(L, -1, "tensor");
+          t = sl_lua_totensor(L, -1);
+          lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (!t) return luaL_argerror(L, 1, lua_pushfstring(L, "buffer %I must be {tensor = tensor, ...}", i));
+        d->bufs[d->nbuf++] = sl_tensor_retain(t);
+      }
+    }
+    lua_pop(L, 1);
+  }
   int64_t shape[1] = {total + 1};
   if (!(d->flat = sl_tensor_empty(1, shape))) return sl_lua_error(L);
   for (int i = 0; i < d->n; i++) d->homed[i] = sl_tensor_rehome(d->grads[i], d->flat, d->offset[i]) == SL_OK;
@@ -555,17 +605,26 @@ static void unpack(ldp *d, sl_tensor **ts, float scale) {
 }
 #endif
 
-/* dp:broadcast_parameters([root = 1]): every rank gets root's weights. A
- * no-op in a single process. */
+/* dp:broadcast_parameters([root = 1]): every rank gets root's weights and
+ * buffers (one broadcast for the weights, one per buffer). A no-op in a
+ * single process. */
 static int dp_broadcast_parameters(lua_State *L) {
   ldp *d = checkdp(L, 1);
   int root = check_root(L, 2);
   if (!dist_active()) return 0;
 #ifdef SELUT_MPI
   pack(d, d->params, 1.0f);
-  check_same_numel(L, "DataParallel:broadcast_parameters", d->total);
+  int64_t nb = 0, lo, hi;
+  for (int i = 0; i < d->nbuf; i++) nb += d->bufs[i]->numel;
+  check_same_numel_n(L, "DataParallel:broadcast_parameters", d->total, nb, &lo, &hi);
+  if (lo != hi)
+    return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
+                         "elements here, between %I and %I across ranks", (lua_Integer)nb, (lua_Integer)lo,
+                      (lua_Integer)hi);
   bcast_floats(L, "DataParallel:broadcast_parameters", d->flat->data, d->total, root);
   unpack(d, d->params, 1.0f);
+  for (int i = 0; i < d->nbuf; i++)
+    bcast_floats(L, "DataParallel:broadcast_parameters", d->bufs[i]->data, d->bufs[i]->numel, root);
 #else
   (void)d;
   (void)root;
@@ -653,11 +712,46 @@ static int dp_loss_scale(lua_State *L) {
   return 1;
 }
 
+/* The iterator of dp:batches on several ranks: upvalues 1 = the dataset's
+ * iterator, 2 = its state, 3 = a long long[size] scratch. Each batch sets
+ * this state's sample offset to the rows of the global batch held by the
+ * earlier ranks (their batch sizes: one tiny allreduce), so dropout masks
+ * are the one-process masks of this rank's rows; 0 again at the end. */
+static int dp_batches_next(lua_State *L) {
+  lua_settop(L, 2);
+  int top = 2;
+  lua_pushvalue(L, sl_lua_upvalueindex(1));
+  lua_pushvalue(L, sl_lua_upvalueindex(2));
+  lua_pushvalue(L, top >= 2 ? 2 : top + 1); /* the control variable (nil when absent) */
+  lua_call(L, 2, LUA_MULTRET);
+  int nres = lua_gettop(L) - top;
+  sl_lua_ctx *ctx = sl_lua_context(L);
+  if (nres == 0 || lua_isnil(L, top + 1)) {
+    ctx->sample_offset = 0;
+    return nres;
+  }
+#ifdef SELUT_MPI
+  sl_tensor *xb = sl_lua_totensor(L, top + 1);
+  lua_Integer n = xb ? (xb->ndim > 0 ? xb->shape[0] : 1) : luaL_len(L, top + 1);
+  int r = 0, size = 1;
+  mpi()->rank_size(&r, &size);
+  long long *counts = lua_touserdata(L, sl_lua_upvalueindex(3));
+  memset(counts, 0, (size_t)size * sizeof *counts);
+  counts[r] = (long long)n;
+  MPI_CHECK(L, "DataParallel:batches", "MPI_Allreduce", mpi()->allreduce(counts, size, SL_MPI_LONG_LONG, SL_MPI_SUM));
+  int64_t k = 0;
+  for (int q = 0; q < r; q++) k += counts[q];
+  ctx->sample_offset = k;
+#endif
+  return nres;
+}
+
 /* dp:batches(ds, size[, opts]) -> ds:batches(size, opts + {shard = true}),
- * after copying the main rank's generator to every rank (so all draw the
- * same permutation); then every rank but the main one reseeds its generator
- * from that state and its rank, so dropout masks differ between ranks while
- * the main rank's stream is exactly the single-process one. */
+ * after copying the main rank's generator to every rank: all ranks draw the
+ * same permutation and then the same dropout keys as one process would. On
+ * several ranks the iterator also sets the sample offset of each batch
+ * (dp_batches_next), so every rank applies the one-process dropout mask to
+ * its rows of the global batch. */
 static int dp_batches(lua_State *L) {
   checkdp(L, 1);
   luaL_checkany(L, 2);
@@ -669,7 +763,7 @@ static int dp_batches(lua_State *L) {
   if (active)
     MPI_CHECK(L, "DataParallel:batches", "MPI_Bcast", mpi()->bcast(&ctx->rng, (int)sizeof ctx->rng, SL_MPI_BYTE, 0));
 #endif
-  (void)active;
+  (void)r;
   lua_newtable(L); /* 5: opts + shard */
   if (!lua_isnil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);
@@ -690,7 +784,19 @@ static int dp_batches(lua_State *L) {
   lua_pushvalue(L, 5);
   int base = lua_gettop(L) - 4;
   lua_call(L, 3, LUA_MULTRET); /* the permutation is drawn here */
-  if (r > 0) sl_rng_seed(&ctx->rng, sl_rng_next(&ctx->rng) ^ ((uint64_t)r * UINT64_C(0x9E3779B97F4A7C15)));
+  int nres = lua_gettop(L) - base;
+  ctx->sample_offset = 0;
+  if (!active || size < 2 || nres < 1) return nres;
+  /* wrap the iterator (the state and initial value are its upvalues; the
+   * closing value stays) */
+  lua_settop(L, base + (nres < 4 ? 4 : nres));
+  lua_pushvalue(L, base + 1);
+  lua_pushvalue(L, base + 2);
+  lua_newuserdatauv(L, (size_t)size * sizeof(long long), 0);
+  sl_lua_pushcclosure(L, dp_batches_next, 3);
+  lua_replace(L, base + 1);
+  lua_pushnil(L);
+  lua_replace(L, base + 2);
   return lua_gettop(L) - base;
 }
 
@@ -729,7 +835,7 @@ static const luaL_Reg dist_funcs[] = {
     {"init", dist_init},           {"finalize", dist_finalize},   {"abort", dist_abort},
     {"rank", dist_rank},           {"size", dist_size},           {"is_main", dist_is_main},
     {"barrier", dist_barrier},     {"allreduce", dist_allreduce}, {"broadcast", dist_broadcast},
-    {"DataParallel", dist_dataparallel}, {NULL, NULL}};
+    {"DataParallel", dist_dataparallel}, {"sample_offset", dist_sample_offset}, {NULL, NULL}};
 
 static const luaL_Reg dp_methods[] = {{"broadcast_parameters", dp_broadcast_parameters},
                                       {"allreduce_gradients", dp_allreduce_gradients},

@@ -146,6 +146,7 @@ static int dropout(lua_State *L, const char *type, sl_module *(*ctor)(double, sl
   b->arg = p;
   keep_context(L);
   if (!(b->m = ctor(p, rng))) return sl_lua_error(L);
+  sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
   return 1;
 }
 
@@ -278,6 +279,7 @@ static int nn_alpha_dropout_fixed_point(lua_State *L) {
   b->arg = p;
   keep_context(L);
   if (!(b->m = sl_alpha_dropout_new_ex(p, mean, var, alpha_prime, rng))) return sl_lua_error(L);
+  sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
   return 1;
 }
 

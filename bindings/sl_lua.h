@@ -27,6 +27,7 @@ typedef struct sl_lua_ctx {
   int num_threads;  /* last set_num_threads (0 = library default) */
   size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
   sl_mem_account *account; /* this state's tensor memory (lua_account.c); NULL once closed */
+  int64_t sample_offset;   /* rows of the global batch before this process's (selut.dist.sample_offset) */
 } sl_lua_ctx;
 
 #define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */

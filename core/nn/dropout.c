@@ -3,7 +3,11 @@
  * 64-bit key from the borrowed generator; element i is kept when a
  * counter-based hash of (key, i) says so (tensor/vmath.c), so the mask is
  * never stored: backward recomputes it from the key. In evaluation mode, or
- * for p = 0, both are the identity and draw nothing. */
+ * for p = 0, both are the identity and draw nothing.
+ * Data parallelism: with a bound sample offset k (sl_dropout_bind_sample_offset),
+ * element i of an input of shape (n, ...) is element k*(numel/n) + i of the
+ * draw, so a process holding rows k+1..k+n of a global batch applies exactly
+ * those rows of the one-process mask (given the same key). */
 #include <math.h>
 #include <string.h>
 
@@ -25,7 +29,24 @@ typedef struct dropout_state {
   float dropped;     /* value of a dropped unit: 0 or a*alpha' + b */
   uint32_t threshold; /* keep when hash >> 8 >= threshold (sl_dropout_threshold(p)) */
   uint64_t key;       /* the last training forward's mask key */
+  uint64_t first;     /* the last training forward's first element in the draw */
+  const int64_t *sample_offset; /* borrowed, or NULL (0) */
 } dropout_state;
+
+/* The kernels count elements from 0: a draw starting at element first is
+ * applied in stretches that stay inside one 2^32 block of the counter, each
+ * with the key that starts it at its element (sl_dropout_key_at). first = 0
+ * is one call with the key itself (the bits of a single process). */
+static uint64_t stretch(uint64_t key, uint64_t first, size_t done, size_t n, size_t *m) {
+  if (first == 0) {
+    *m = n;
+    return key;
+  }
+  uint64_t g = first + done;
+  uint64_t room = ((uint64_t)1 << 32) - (uint32_t)g;
+  *m = n - done < room ? n - done : (size_t)room;
+  return sl_dropout_key_at(key, g);
+}
 
 void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped) {
   const double alpha_p = -SL_ALPHA_DROPOUT_ALPHA; /* alpha' = -lambda alpha */
@@ -42,10 +63,20 @@ static int dropout_forward(sl_module *m, const sl_tensor *x) {
   if (st) return st;
   s->masked = m->training && s->p > 0.0 && x->numel > 0;
   if (!s->masked) return sl_tensor_copy(m->output, x);
+  int64_t k = s->sample_offset ? *s->sample_offset : 0;
+  if (k < 0) return sl_fail(SL_EINVAL, "%s.forward: sample offset must be >= 0, got %lld", m->vt->type, (long long)k);
+  uint64_t per = x->ndim > 0 && x->shape[0] > 0 ? (uint64_t)(x->numel / x->shape[0]) : 1;
+  if (k > 0 && (uint64_t)k > (UINT64_MAX - (uint64_t)x->numel) / per)
+    return sl_fail(SL_EINVAL, "%s.forward: sample offset %lld is too large", m->vt->type, (long long)k);
+  s->first = (uint64_t)k * per;
   s->key = sl_rng_next(m->rng);
   /* y = keep ? x*scale + shift : dropped */
-  sl_vdropout_forward_f32(m->output->data, x->data, (size_t)x->numel, s->key, s->threshold, s->keep_scale,
-                          s->shift, s->dropped);
+  size_t n = (size_t)x->numel, len;
+  for (size_t done = 0; done < n; done += len) {
+    uint64_t key = stretch(s->key, s->first, done, n, &len);
+    sl_vdropout_forward_f32(m->output->data + done, x->data + done, len, key, s->threshold, s->keep_scale, s->shift,
+                            s->dropped);
+  }
   return SL_OK;
 }
 
@@ -63,7 +94,11 @@ static int dropout_backward(sl_module *m, const sl_tensor *x, const sl_tensor *g
   if (st) return st;
   if (!s->masked) return sl_tensor_copy(m->grad_input, gy);
   /* gx = keep ? gy*scale : 0, the mask recomputed from the forward's key */
-  sl_vdropout_backward_f32(m->grad_input->data, gy->data, (size_t)x->numel, s->key, s->threshold, s->keep_scale);
+  size_t n = (size_t)x->numel, len;
+  for (size_t done = 0; done < n; done += len) {
+    uint64_t key = stretch(s->key, s->first, done, n, &len);
+    sl_vdropout_backward_f32(m->grad_input->data + done, gy->data + done, len, key, s->threshold, s->keep_scale);
+  }
   return SL_OK;
 }
 
@@ -128,6 +163,15 @@ sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alp
   s->shift = (float)b;
   s->dropped = (float)dropped;
   return m;
+}
+
+int sl_dropout_bind_sample_offset(sl_module *m, const int64_t *sample_offset) {
+  if (!m || (m->vt != &dropout_vt && m->vt != &alpha_dropout_vt))
+    return sl_fail(SL_EINVAL, "dropout sample offset: module is a %s, not a Dropout/AlphaDropout",
+                   sl_module_type(m));
+  dropout_state *s = m->state;
+  s->sample_offset = sample_offset;
+  return SL_OK;
 }
 
 int sl_dropout_coeffs_of(const sl_module *m, double *p, double *a, double *b, double *dropped) {

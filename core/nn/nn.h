@@ -85,6 +85,13 @@ sl_module *sl_log_softmax_new(void); /* over the last dim */
  * mode and p = 0 are the identity and draw nothing. */
 sl_module *sl_dropout_new(double p, sl_rng *rng);
 sl_module *sl_alpha_dropout_new(double p, sl_rng *rng);
+/* Data parallelism (docs/distributed.md): each training forward reads
+ * *sample_offset = k (>= 0; NULL = 0) and masks element i of its input
+ * (n, ...) as element k*(numel/n) + i of the draw: the rows of a process that
+ * holds rows k+1..k+n of a global batch get exactly their one-process mask
+ * when the processes draw the same keys. Borrowed; must outlive the module.
+ * SL_EINVAL when m is not a Dropout/AlphaDropout. */
+int sl_dropout_bind_sample_offset(sl_module *m, const int64_t *sample_offset);
 /* Sequential: forward chains the children's outputs; backward walks them in
  * reverse, giving child i the output of child i-1 as its input (so call it
  * after the matching forward). Its output / grad_input are the last / first

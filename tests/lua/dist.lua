@@ -134,3 +134,69 @@ H.checkerror("bad argument #1 to 'DataParallel' (module or parameter list expect
 do local closing <close> = dp end -- __close releases the buffer and the references
 H.checkerror("attempt to use a closed DataParallel", dp.stats, dp)
 H.check(tostring(dp) == "DataParallel (closed)", "closed tostring")
+
+-- sample offsets (docs/distributed.md): a process holding rows k+1..k+n of a
+-- global batch, with the one-process key, applies exactly the one-process
+-- dropout mask to them; shards simulated in one process with shard = {r, N}
+H.check(dist.sample_offset() == 0, "sample offset 0 by default")
+H.checkerror("sample offset must be >= 0, got -1", dist.sample_offset, -1)
+H.checkerror("sample offset must be an integer, got 2.5", dist.sample_offset, 2.5)
+local function dropnet()
+  selut.manual_seed(21)
+  local m = nn.Sequential { nn.Linear(6, 9), nn.SELU(), nn.AlphaDropout(0.3), nn.Linear(9, 9), nn.Dropout(0.4),
+                            nn.Linear(9, 3) }
+  nn.init.lecun_normal(m)
+  return m
+end
+local dx = T.randn(23, 6)
+local dds = selut.data.Dataset(dx, T.ones(23))
+for _, N in ipairs { 2, 3 } do
+  local ref_net, part_net = dropnet(), dropnet()
+  selut.manual_seed(77)
+  local whole = {}
+  for xb in dds:batches(4 * N, { shuffle = true }) do
+    whole[#whole + 1] = { ref_net:forward(xb):clone() }
+  end
+  -- each shard replays the one stream (reseeded per shard, as every rank draws the same keys)
+  local gathered = {}
+  for r = 1, N do
+    selut.manual_seed(77)
+    local step, k = 0, 0
+    for xb in dds:batches(4, { shuffle = true, shard = { r, N } }) do
+      step = step + 1
+      -- rows before this shard's: the sharding rule floor((r-1) m / N)
+      local m = math.min(4 * N, 23 - (step - 1) * 4 * N)
+      k = (r - 1) * m // N
+      dist.sample_offset(k)
+      local out = part_net:forward(xb)
+      gathered[step] = gathered[step] or {}
+      gathered[step][r] = { k, out:clone() }
+    end
+  end
+  dist.sample_offset(0)
+  H.check(#gathered == #whole, N .. " shards: same number of steps")
+  for step, parts in ipairs(gathered) do
+    for r = 1, N do
+      local k, out = parts[r][1], parts[r][2]
+      H.tensor_near(out, whole[step][1]:narrow(1, k + 1, #out), 0, string.format("%d shards, step %d, rank %d", N, step, r))
+    end
+  end
+  -- without the offset the shards would reuse rows 1..n of the mask
+  selut.manual_seed(77)
+  for xb in dds:batches(4, { shuffle = true, shard = { 2, N } }) do
+    local out = part_net:forward(xb)
+    H.check((out - whole[1][1]:narrow(1, 5, 4)):abs():max() > 0, "offset 0 on shard 2 gives other masks")
+    break
+  end
+end
+-- in one process dp:batches sets offset 0 (no sharding)
+dist.sample_offset(3)
+local dp4 = dist.DataParallel(nn.Linear(6, 2))
+for _ in dp4:batches(dds, 8) do H.check(dist.sample_offset() == 0, "dp:batches: offset 0 in one process") end
+dist.sample_offset(0)
+-- a net's buffers are kept for broadcast_parameters (a no-op in one process)
+local bnet = nn.Sequential { nn.Linear(3, 4), nn.BatchNorm1d(4) }
+bnet:buffers()[1].tensor:fill_(2)
+local dpb = dist.DataParallel(bnet)
+dpb:broadcast_parameters()
+H.check(bnet:buffers()[1].tensor:max() == 2, "one process: buffers unchanged")

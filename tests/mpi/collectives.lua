@@ -1,6 +1,7 @@
 -- selut.dist on N ranks (tests/mpi/run.sh runs it with mpirun -np 2): the
 -- collectives' values, the error-checked size mismatch, shard = true over a
--- real communicator, DataParallel's broadcast and per-rank dropout streams.
+-- real communicator, DataParallel's broadcast (weights and buffers), the
+-- shared generator stream and the per-batch sample offsets of dp:batches.
 local dist, T = selut.dist, selut.tensor
 local rank, size = dist.init()
 local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
@@ -67,13 +68,40 @@ for _, p in ipairs(net:parameters()) do p.grad:fill_(rank) end
 check(dp:allreduce_gradients() == size, "unweighted returns size")
 for _, p in ipairs(net:parameters()) do check(math.abs(p.grad:min() - tri / size) < 1e-5, "unweighted mean") end
 check(dp:stats().steps == 2 and dp:stats().comm_seconds > 0, "stats")
--- dp:batches: the same permutation everywhere, then different dropout streams
+-- buffers (BatchNorm1d running statistics) are broadcast with the weights
+local bn = nn.Sequential { nn.Linear(5, 4), nn.BatchNorm1d(4) }
+bn:buffers()[1].tensor:fill_(rank) -- running_mean
+bn:buffers()[2].tensor:fill_(10 * rank) -- running_var
+local dpb = dist.DataParallel(bn)
+dpb:broadcast_parameters()
+check(bn:buffers()[1].tensor:min() == 1 and bn:buffers()[1].tensor:max() == 1, "running_mean from rank 1")
+check(bn:buffers()[2].tensor:min() == 10 and bn:buffers()[2].tensor:max() == 10, "running_var from rank 1")
+-- dp:batches: the same permutation everywhere, the same generator stream as
+-- rank 1 (so the same dropout keys), and each batch's sample offset
 selut.manual_seed(1000 + rank) -- diverged on purpose: dp:batches resynchronizes
-local first
-for _, yb in dp:batches(ds, 2, { shuffle = true }) do first = yb:clone() break end
+dist.sample_offset(5)
+local first, offsets = nil, {}
+for _, yb in dp:batches(ds, 2, { shuffle = true }) do
+  offsets[#offsets + 1] = dist.sample_offset()
+  first = first or yb:clone()
+end
+check(dist.sample_offset() == 0, "sample offset 0 after the epoch, got " .. dist.sample_offset())
+local last_global = n % (2 * size) >= size and n % (2 * size) or 2 * size -- 101 = 50 x 2 + 1 on 2 ranks: no partial batch
+for i, k in ipairs(offsets) do
+  local want_k = i < #offsets and 2 * (rank - 1) or (rank - 1) * last_global // size
+  check(k == want_k, string.format("batch %d: sample offset %d, expected %d", i, k, want_k))
+end
 local u = T.rand(1)[1]
 local hi, lo = dist.allreduce(T.full(u, 1), "max")[1], dist.allreduce(T.full(u, 1), "min")[1]
-check(hi > lo, "ranks draw different dropout numbers after dp:batches")
+check(hi == lo, "ranks draw the same numbers (dropout keys) after dp:batches")
+-- an uneven last global batch (7 samples, 2 per rank: on 2 ranks 2+2, then 1+2)
+local ds7 = selut.data.Dataset(T.arange(7):reshape(7, 1), T.arange(7))
+local got = {}
+for xb in dp:batches(ds7, 2) do got[#got + 1] = { dist.sample_offset(), #xb } end
+local m = math.min(2 * size, 7 - (#got - 1) * 2 * size)
+local want_last = (rank - 1) * m // size
+check(got[#got][1] == want_last and got[#got][2] == rank * m // size - want_last,
+      string.format("last batch: offset %d, %d rows (global batch of %d)", got[#got][1], got[#got][2], m))
 local glob = T.zeros(2 * size)
 glob:narrow(1, 2 * rank - 1, 2):copy(first)
 dist.allreduce(glob)

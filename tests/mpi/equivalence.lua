@@ -7,6 +7,10 @@
 -- sample weighting n * g / sum(n)). Checked for both ways of weighting:
 -- allreduce_gradients(n) alone (a scale pass over the summed gradients), and
 -- the loss gradient multiplied by dp:loss_scale(n) before backward (a sum only).
+-- The net has AlphaDropout and Dropout: every rank draws the same mask keys as
+-- the one process, and dp:batches sets the sample offset of each batch, so
+-- each rank applies the one-process mask to its rows (also in the uneven last
+-- global batch of 11 samples: rows 1-5 on rank 1, 6-11 on rank 2).
 local dist, T, nn, optim = selut.dist, selut.tensor, selut.nn, selut.optim
 local rank, size = dist.init()
 local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
@@ -19,7 +23,8 @@ local ds = selut.data.Dataset(x, y)
 
 local function make()
   selut.manual_seed(11)
-  local net = nn.Sequential { nn.Linear(D, 32), nn.SELU(), nn.Linear(32, 32), nn.SELU(), nn.Linear(32, C) }
+  local net = nn.Sequential { nn.Linear(D, 32), nn.SELU(), nn.AlphaDropout(0.2), nn.Linear(32, 32), nn.SELU(),
+                             nn.Dropout(0.1), nn.Linear(32, C) }
   nn.init.lecun_normal(net)
   return net
 end
@@ -81,5 +86,7 @@ for _, scaled in ipairs { false, true } do
                         "(relative), max weight diff %.2g", how, size, b, size * b, #ref, worst_loss, worst_w))
   end
 end
-check(ref[#ref] < ref[1] * 0.7, "the reference learns: " .. ref[1] .. " -> " .. ref[#ref])
+local per_epoch = #ref // EPOCHS -- mean loss of the last epoch against the first (dropout makes single steps noisy)
+local function mean(i0) local s = 0 for i = i0 + 1, i0 + per_epoch do s = s + ref[i] end return s / per_epoch end
+check(mean(#ref - per_epoch) < mean(0) * 0.8, "the reference learns: " .. mean(0) .. " -> " .. mean(#ref - per_epoch))
 dist.finalize()

@@ -3,7 +3,8 @@
 # selut is built with MPI. Each mpirun is bounded by a timeout so a hang fails.
 #   1. collectives on 2 ranks                          tests/mpi/collectives.lua
 #   2. 2 ranks x batch b == 1 rank x batch 2b          tests/mpi/equivalence.lua
-#   3. examples/train.lua --distributed on 2 ranks == one process (metrics.csv)
+#   3. examples/train.lua --distributed on 2 ranks == one process (metrics.csv and
+#      the weights; default recipe with AlphaDropout)
 #   4. a failing rank brings the job down with its message
 #   5. two ranks in two network namespaces over a veth link, TCP only
 #      (tests/mpi/netns.sh; skipped with a message where ip netns is not allowed)
@@ -26,8 +27,9 @@ fail() { echo "tests/mpi: FAIL: $*"; exit 1; }
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/collectives.lua || fail "collectives"
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/equivalence.lua || fail "equivalence"
 
-# train.lua: same recipe, one process vs 2 ranks sharing each global batch of 64
-args=(examples/train.lua --epochs 2 --limit 3000 --depth 2 --width 64 --dropout 0 --batch 64 --no-plots)
+# train.lua: same recipe, default AlphaDropout 0.05 included, one process vs 2 ranks sharing each global
+# batch of 64 (2999 samples: the last global batch of 55 is split 27 + 28)
+args=(examples/train.lua --epochs 2 --limit 2999 --depth 2 --width 64 --batch 64 --no-plots)
 OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${args[@]}" --out "$tmp/one" > "$tmp/one.log" || { cat "$tmp/one.log"; fail "train.lua, one process"; }
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" "${args[@]}" --out "$tmp/two" --distributed > "$tmp/two.log" 2>&1 \
   || { cat "$tmp/two.log"; fail "train.lua --distributed"; }
@@ -37,7 +39,10 @@ OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${args[@]}" --out "$tmp/one" > "$tmp/one.log
 paste -d, "$tmp/one/metrics.csv" "$tmp/two/metrics.csv" | awk -F, 'NR > 1 {
   for (c = 2; c <= 4; c++) { d = $c - $(c + 6); if (d < 0) d = -d; if (d > 2e-6) { print "epoch " $1 " column " c ": " $c " vs " $(c + 6); bad = 1 } } }
   END { exit bad }' || fail "train.lua --distributed metrics differ from one process"
-echo "tests/mpi: train.lua --distributed on 2 ranks matches one process ($(sed -n 3p "$tmp/two/metrics.csv"))"
+# and the trained weights (main rank's checkpoint) agree to 2e-6
+"$LAUNCHER" tests/mpi/weights_diff.lua "$tmp/one/last.safetensors" "$tmp/two/last.safetensors" 2e-6 > "$tmp/w.log" \
+  || { cat "$tmp/w.log"; fail "train.lua --distributed weights differ from one process"; }
+echo "tests/mpi: train.lua --distributed (AlphaDropout) on 2 ranks matches one process ($(sed -n 3p "$tmp/two/metrics.csv"); weights: $(cat "$tmp/w.log"))"
 
 # a failing rank ends the job (no hang) with its message and a non-zero status
 start=$(date +%s)
