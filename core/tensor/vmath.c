@@ -53,13 +53,13 @@ SL_INLINE uint32_t to_bits(float f) {
 /* ---- streaming (non-temporal) stores for large outputs --------------------
  * An ordinary store to a line that is not in cache first reads the line
  * (read-for-ownership): a kernel writing 40 MB moves 80 MB for its output.
- * Above SL_VM_STREAM_MIN elements the kernels below compute blocks of
- * STREAM_BLOCK floats into an L1-resident buffer with the same loop, then
- * copy the block out with SSE2 non-temporal stores (no RFO, no cache
- * pollution) and fence once at the end. Only bytes move: the bits are those
- * of the plain loop. Below the threshold the output stays in cache for the
- * next layer (training buffers are 0.25-2 MB). */
-#define STREAM_BLOCK 2048
+ * The bias fill (write-only) streams outputs of at least SL_VM_STREAM_MIN
+ * floats with SSE2 non-temporal stores and fences once at the end: same
+ * bytes, 22 -> 27 GB/s. The activation and dropout kernels keep ordinary
+ * stores: they are compute-bound on one core, and computing blocks into an
+ * L1 buffer then streaming them out measured 15-25 % slower
+ * (docs/performance.md). Below the threshold the output stays in cache for
+ * the next layer (training buffers are 0.25-2 MB). */
 
 /* y[0..m) = b[0..m) with non-temporal stores (scalar head up to the first
  * 16-byte boundary and scalar tail). */

@@ -12,10 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Outputs of at least this many floats (16 MB) are written with streaming
- * (non-temporal) stores by the activation, dropout and bias-fill kernels:
- * same bits, no read-for-ownership of the destination, no cache pollution
- * (docs/performance.md). Smaller outputs stay in cache for the next layer. */
+/* Outputs of at least this many floats (16 MB, half the L3 of the project's
+ * machine) are written with streaming (non-temporal) stores by
+ * sl_vrows_fill_f32: same bytes, no read-for-ownership of the destination,
+ * no cache pollution (docs/performance.md). Smaller outputs stay in cache
+ * for the next layer. */
 #ifndef SL_VM_STREAM_MIN
 #define SL_VM_STREAM_MIN ((size_t)1 << 22)
 #endif
