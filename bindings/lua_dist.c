@@ -250,7 +250,11 @@ static void check_same_numel(lua_State *L, const char *fn, int64_t numel) {
 /* Raises unless MPI is built in and initialized. */
 static void need_init(lua_State *L, const char *fn) {
 #ifdef SELUT_MPI
-  if (!dist_active()) luaL_error(L, "selut.dist.%s: call selut.dist.init() first", fn);
+  if (!dist_active()) {
+    char path[PATH_MAX + 64]; /* without the glue init could not help: say why it cannot load */
+    if (!atomic_load(&glue) && !glue_find(path, sizeof path)) mpi_load(L, fn);
+    luaL_error(L, "selut.dist.%s: call selut.dist.init() first", fn);
+  }
 #else
   luaL_error(L, "selut.dist.%s: " NO_MPI, fn);
 #endif
