@@ -144,7 +144,7 @@ SL_INLINE float expm1_nonpos_body(float x) {
   float p = reduce_expm1(xc, &k);
   float c = 1.0f - from_bits((uint32_t)(127 - k) << 23);
   float v = p + c;
-  float y = (v * 2.0f) * from_bits((uint32_t)(k + 126) << 23);
+  float y = v * from_bits((uint32_t)(k + 127) << 23); /* = (v * 2) * 2^(k-1): both exact, k in [-26, 0] */
   return x > -0x1p-25f ? x : y;
 }
 
@@ -158,6 +158,17 @@ SL_INLINE float exp_body(float x) {
   int32_t k1 = k / 2, k2 = k - k1; /* two normal scales: subnormal results round once */
   float y = (v * from_bits((uint32_t)(k1 + 127) << 23)) * from_bits((uint32_t)(k2 + 127) << 23);
   return x != x ? x : y;
+}
+
+/* exp_body for x in [-inf, 0] (no NaN): the same bits without the upper
+ * clamp and the NaN test (ELU backward). */
+SL_INLINE float exp_nonpos_body(float x) {
+  float xc = x < -104.0f ? -104.0f : x;
+  int32_t k;
+  float p = reduce_expm1(xc, &k);
+  float v = 1.0f + p;
+  int32_t k1 = k / 2, k2 = k - k1;
+  return (v * from_bits((uint32_t)(k1 + 127) << 23)) * from_bits((uint32_t)(k2 + 127) << 23);
 }
 
 float sl_vm_expm1f(float x) { return expm1_body(x); }
@@ -296,7 +307,7 @@ SL_CLONES void sl_velu_backward_serial_f32(float *gx, const float *x, const floa
                                     float scale) {
   for (size_t i = 0; i < n; i++) {
     float xi = x[i];
-    float neg = gy[i] * negcoef * exp_body(xi <= 0.0f ? xi : 0.0f);
+    float neg = gy[i] * negcoef * exp_nonpos_body(xi <= 0.0f ? xi : 0.0f);
     gx[i] = xi <= 0.0f ? neg : gy[i] * scale;
   }
 }
