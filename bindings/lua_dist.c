@@ -581,43 +581,30 @@ static void scale_floats(float *x, int64_t n, float s) {
 }
 
 #ifdef SELUT_MPI /* (only broadcast_parameters packs: an MPI=0 build has no use for them) */
-/* tensors -> flat (times scale) */
-static void pack(ldp *d, sl_tensor **ts, float scale) {
-  float *f = d->flat->data;
+/* tensors -> f, one after the other */
+static void pack(const ldp *d, sl_tensor **ts, float *f) {
   for (int i = 0; i < d->n; i++) {
-    const float *s = ts[i]->data;
-    int64_t m = ts[i]->numel;
-    if (scale == 1.0f)
-      memcpy(f, s, (size_t)m * sizeof *f);
-    else
-      for (int64_t j = 0; j < m; j++) f[j] = s[j] * scale;
-    f += m;
+    memcpy(f, ts[i]->data, (size_t)ts[i]->numel * sizeof *f);
+    f += ts[i]->numel;
   }
 }
 
-static void unpack(ldp *d, sl_tensor **ts, float scale) {
-  const float *f = d->flat->data;
+static void unpack(const ldp *d, sl_tensor **ts, const float *f) {
   for (int i = 0; i < d->n; i++) {
-    float *s = ts[i]->data;
-    int64_t m = ts[i]->numel;
-    if (scale == 1.0f)
-      memcpy(s, f, (size_t)m * sizeof *f);
-    else
-      for (int64_t j = 0; j < m; j++) s[j] = f[j] * scale;
-    f += m;
+    memcpy(ts[i]->data, f, (size_t)ts[i]->numel * sizeof *f);
+    f += ts[i]->numel;
   }
 }
 #endif
 
 /* dp:broadcast_parameters([root = 1]): every rank gets root's weights and
- * buffers (one broadcast for the weights, one per buffer). A no-op in a
- * single process. */
+ * buffers (one broadcast for the weights, through a scratch buffer, one
+ * per buffer); gradients are left as they are. A no-op in a single process. */
 static int dp_broadcast_parameters(lua_State *L) {
   ldp *d = checkdp(L, 1);
   int root = check_root(L, 2);
   if (!dist_active()) return 0;
 #ifdef SELUT_MPI
-  pack(d, d->params, 1.0f);
   int64_t nb = 0, lo, hi;
   for (int i = 0; i < d->nbuf; i++) nb += d->bufs[i]->numel;
   check_same_numel_n(L, "DataParallel:broadcast_parameters", d->total, nb, &lo, &hi);
@@ -625,8 +612,18 @@ static int dp_broadcast_parameters(lua_State *L) {
     return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
                          "elements here, between %I and %I across ranks", (lua_Integer)nb, (lua_Integer)lo,
                       (lua_Integer)hi);
-  bcast_floats(L, "DataParallel:broadcast_parameters", d->flat->data, d->total, root);
-  unpack(d, d->params, 1.0f);
+  /* Not through d->flat: the gradients live there (rehomed), and a
+   * broadcast between a backward and the step must not overwrite them. The
+   * scratch buffer is a Lua box, so an MPI error (a longjmp) cannot leak it. */
+  sl_tensor **tmp = sl_lua_newtensor(L);
+  int64_t total = d->total;
+  if (!(*tmp = sl_tensor_empty(1, &total)))
+    return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
+  pack(d, d->params, (*tmp)->data);
+  bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
+  unpack(d, d->params, (*tmp)->data);
+  sl_tensor_release(*tmp);
+  *tmp = NULL;
   for (int i = 0; i < d->nbuf; i++)
     bcast_floats(L, "DataParallel:broadcast_parameters", d->bufs[i]->data, d->bufs[i]->numel, root);
 #else

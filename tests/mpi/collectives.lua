@@ -50,7 +50,14 @@ selut.manual_seed(rank) -- deliberately different weights per rank
 local nn = selut.nn
 local net = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
 local dp = dist.DataParallel(net)
+-- the gradients live in DataParallel's flat buffer: a broadcast of the
+-- weights must leave them alone (it once went through that buffer)
+for i, p in ipairs(net:parameters()) do p.grad:fill_(100 * rank + i) end
 dp:broadcast_parameters()
+for i, p in ipairs(net:parameters()) do
+  check(p.grad:min() == 100 * rank + i and p.grad:max() == 100 * rank + i,
+        "broadcast_parameters left gradient " .. i .. " alone: " .. p.grad:min() .. ".." .. p.grad:max())
+end
 selut.manual_seed(1)
 local ref = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
 for i, p in ipairs(net:parameters()) do
