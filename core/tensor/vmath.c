@@ -238,13 +238,15 @@ SL_CLONES void sl_vlog_f64(double *y, const double *x, size_t n) {
 
 /* ---- log-sum-exp of short rows ------------------------------------------ */
 
-SL_INLINE void rows_lse_body(double *lse, const float *x, int64_t rows, int64_t c, float *tmp, float *mx,
-                             double *sum) {
+/* Shared by the two row kernels below: per row the max m (NaN skipped, like
+ * fmaxf; mx may be NULL), e = exp(x - m) into tmp (no shift for an infinite
+ * max) and the row sums of e in double. */
+SL_INLINE void rows_shifted_exp(const float *x, int64_t rows, int64_t c, float *tmp, float *mx, double *sum) {
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * c;
     float m = -INFINITY;
-    for (int64_t j = 0; j < c; j++) m = xr[j] > m ? xr[j] : m; /* NaN skipped, like fmaxf */
-    mx[r] = m;
+    for (int64_t j = 0; j < c; j++) m = xr[j] > m ? xr[j] : m;
+    if (mx) mx[r] = m;
     float shift = m == -INFINITY || m == INFINITY ? 0.0f : m;
     for (int64_t j = 0; j < c; j++) tmp[r * c + j] = xr[j] - shift;
   }
@@ -254,27 +256,22 @@ SL_INLINE void rows_lse_body(double *lse, const float *x, int64_t rows, int64_t 
     for (int64_t j = 0; j < c; j++) s += (double)tmp[r * c + j];
     sum[r] = s;
   }
+}
+
+SL_INLINE void rows_lse_body(double *lse, const float *x, int64_t rows, int64_t c, float *tmp, float *mx,
+                             double *sum) {
+  rows_shifted_exp(x, rows, c, tmp, mx, sum);
   for (int64_t r = 0; r < rows; r++) sum[r] = log_body(sum[r]);
   for (int64_t r = 0; r < rows; r++)
     lse[r] = mx[r] == -INFINITY || mx[r] == INFINITY ? (double)mx[r] : (double)mx[r] + sum[r];
 }
 
-/* e = exp(x - max) and its row sums in double, as in rows_lse_body */
+/* g = scale * e / sum(e) from the same pass as rows_lse_body */
 SL_INLINE void rows_softmax_body(float *g, const float *x, int64_t rows, int64_t c, double scale, float *tmp,
                                  double *sum) {
+  rows_shifted_exp(x, rows, c, tmp, NULL, sum);
   for (int64_t r = 0; r < rows; r++) {
-    const float *xr = x + r * c;
-    float m = -INFINITY;
-    for (int64_t j = 0; j < c; j++) m = xr[j] > m ? xr[j] : m;
-    float shift = m == -INFINITY || m == INFINITY ? 0.0f : m;
-    for (int64_t j = 0; j < c; j++) tmp[r * c + j] = xr[j] - shift;
-  }
-  for (int64_t i = 0; i < rows * c; i++) tmp[i] = exp_body(tmp[i]);
-  for (int64_t r = 0; r < rows; r++) {
-    double s = 0.0;
-    for (int64_t j = 0; j < c; j++) s += (double)tmp[r * c + j];
-    sum[r] = s;
-    double k = scale / s;
+    double k = scale / sum[r];
     for (int64_t j = 0; j < c; j++) g[r * c + j] = (float)((double)tmp[r * c + j] * k);
   }
 }
