@@ -187,7 +187,10 @@ for _, N in ipairs { 2, 3 } do
   for step, parts in ipairs(gathered) do
     for r = 1, N do
       local k, out = parts[r][1], parts[r][2]
-      H.tensor_near(out, whole[step][1]:narrow(1, k + 1, #out), 0, string.format("%d shards, step %d, rank %d", N, step, r))
+      -- 1e-6, not 0: OpenBLAS may pick another kernel for 4 rows than for
+      -- 8 (bit-equal on this machine's AVX-512 kernels, not on the Haswell
+      -- ones make valgrind forces); a wrong mask row is off by O(1)
+      H.tensor_near(out, whole[step][1]:narrow(1, k + 1, #out), 1e-6, string.format("%d shards, step %d, rank %d", N, step, r))
     end
   end
   -- without the offset the shards would reuse rows 1..n of the mask
