@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist_shm.h"
 #include "sl_lua.h"
 
 #ifdef SELUT_MPI
@@ -60,6 +61,18 @@ typedef struct ldp {
   lua_Integer scaled_n;   /* its n */
   int nbuf;
   sl_tensor **bufs; /* the model's buffers (m:buffers(), e.g. running stats): broadcast with the weights */
+  long long scaled_sum;   /* sum(n_r) of the last loss_scale */
+  /* dp:step(opt) on ranks of one machine: one shared segment holds the
+   * parameters P, the optimizer state S0/S1 (at P's offsets) and every
+   * rank's gradients G + r * seg; each rank steps its slice of P from the
+   * sum of all ranks' gradients (docs/distributed.md). */
+  int shared_tried;       /* the first dp:step decided (collectively) */
+  int shared;             /* 1: on */
+  const char *shared_why; /* why not, when tried and off (static text) */
+  sl_tensor *seg_t;       /* the mapping (unmapped when its last view goes) */
+  float *P, *S0, *S1, *G;
+  int64_t seg;            /* floats per segment (total rounded up to 16) */
+  struct sl_optim *opt;   /* the optimizer it steps (kept alive in user value 1) */
 } ldp;
 
 static double now(void) {
@@ -448,8 +461,32 @@ static ldp *checkdp(lua_State *L, int arg) {
   return d;
 }
 
+/* Parameters and optimizer state leave the shared segment for private
+ * copies (the other ranks no longer step them), and the optimizer may be
+ * stepped on its own again. The gradients stay in this rank's slot. */
+static void dp_unshare(lua_State *L, ldp *d) {
+  if (!d->shared) return;
+  d->shared = 0;
+  lua_getiuservalue(L, 1, 1);
+  struct sl_optim *o = sl_lua_tooptim(L, -1); /* NULL when it was collected first */
+  lua_pop(L, 1);
+  int kinds = o ? sl_optim_state_kinds(o) : 0;
+  for (int i = 0; i < d->n; i++)
+    for (int k = -1; k < kinds; k++) {
+      sl_tensor *t = k < 0 ? d->params[i] : sl_optim_state_tensor(o, kinds * i + k, NULL);
+      sl_tensor *home = sl_tensor_shares_storage(t, d->seg_t) ? sl_tensor_empty(1, &t->numel) : NULL;
+      if (home) sl_tensor_rehome_ex(t, home, 0, SL_REHOME_DETACH); /* t keeps home's storage */
+      sl_tensor_release(home);
+    }
+  if (o) sl_optim_set_external(o, NULL);
+  d->opt = NULL;
+}
+
 static int dp_gc(lua_State *L) {
   ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  dp_unshare(L, d);
+  sl_tensor_release(d->seg_t);
+  d->seg_t = NULL;
   for (int i = 0; i < d->n; i++) {
     if (d->params) sl_tensor_release(d->params[i]);
     if (d->grads) sl_tensor_release(d->grads[i]);
@@ -493,7 +530,7 @@ static int dist_dataparallel(lua_State *L) {
   lua_Integer n = luaL_len(L, list);
   if (n < 1 || n > INT_MAX / 2)
     return luaL_argerror(L, 1, lua_pushfstring(L, "expected a model with parameters, got %I parameters", n));
-  ldp *d = lua_newuserdatauv(L, sizeof *d, 0); /* 3 */
+  ldp *d = lua_newuserdatauv(L, sizeof *d, 1); /* 3; user value 1: the optimizer of dp:step */
   memset(d, 0, sizeof *d);
   luaL_setmetatable(L, SL_LUA_DP);
   d->params = calloc((size_t)n, sizeof *d->params);
@@ -612,18 +649,20 @@ static int dp_broadcast_parameters(lua_State *L) {
     return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
                          "elements here, between %I and %I across ranks", (lua_Integer)nb, (lua_Integer)lo,
                       (lua_Integer)hi);
-  /* Not through d->flat: the gradients live there (rehomed), and a
-   * broadcast between a backward and the step must not overwrite them. The
-   * scratch buffer is a Lua box, so an MPI error (a longjmp) cannot leak it. */
-  sl_tensor **tmp = sl_lua_newtensor(L);
-  int64_t total = d->total;
-  if (!(*tmp = sl_tensor_empty(1, &total)))
-    return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
-  pack(d, d->params, (*tmp)->data);
-  bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
-  unpack(d, d->params, (*tmp)->data);
-  sl_tensor_release(*tmp);
-  *tmp = NULL;
+  if (!d->shared) { /* shared: one copy of the weights for all ranks of this machine already */
+    /* Not through d->flat: the gradients live there (rehomed), and a
+     * broadcast between a backward and the step must not overwrite them. The
+     * scratch buffer is a Lua box, so an MPI error (a longjmp) cannot leak it. */
+    sl_tensor **tmp = sl_lua_newtensor(L);
+    int64_t total = d->total;
+    if (!(*tmp = sl_tensor_empty(1, &total)))
+      return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
+    pack(d, d->params, (*tmp)->data);
+    bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
+    unpack(d, d->params, (*tmp)->data);
+    sl_tensor_release(*tmp);
+    *tmp = NULL;
+  }
   for (int i = 0; i < d->nbuf; i++)
     bcast_floats(L, "DataParallel:broadcast_parameters", d->bufs[i]->data, d->bufs[i]->numel, root);
 #else
@@ -643,15 +682,22 @@ static int dp_broadcast_parameters(lua_State *L) {
  * scales by 1/ranks; otherwise a pass scales by n before the sum and one by
  * 1/sum(n_r) after it. After loss_scale(n) the gradients are already
  * weighted: the sum is all (n may then be omitted). */
-static int dp_allreduce_gradients(lua_State *L) {
-  ldp *d = checkdp(L, 1);
-  int weighted = !lua_isnoneornil(L, 2);
-  lua_Integer n = weighted ? luaL_checkinteger(L, 2) : d->scaled ? d->scaled_n : 1;
+/* The sample count at narg (absent: loss_scale's, or 1), checked. */
+static lua_Integer check_count(lua_State *L, ldp *d, int narg, int *weighted) {
+  *weighted = !lua_isnoneornil(L, narg);
+  lua_Integer n = *weighted ? luaL_checkinteger(L, narg) : d->scaled ? d->scaled_n : 1;
   if (n < 0 || n > (1 << 24))
-    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+    luaL_argerror(L, narg, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
   if (d->scaled && n != d->scaled_n)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count %I differs from the %I given to loss_scale this step",
-                                               n, d->scaled_n));
+    luaL_argerror(L, narg, lua_pushfstring(L, "sample count %I differs from the %I given to loss_scale this step", n,
+                                           d->scaled_n));
+  return n;
+}
+
+/* allreduce_gradients' work with the count at narg; pushes its result. */
+static int reduce_gradients(lua_State *L, ldp *d, int narg) {
+  int weighted;
+  lua_Integer n = check_count(L, d, narg, &weighted);
   int scaled = d->scaled;
   d->scaled = 0;
   int r, size;
@@ -692,6 +738,204 @@ static int dp_allreduce_gradients(lua_State *L) {
   return 1;
 }
 
+static int dp_allreduce_gradients(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  if (d->shared)
+    return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: this DataParallel steps its optimizer "
+                         "itself since the first dp:step(opt) (parameters shared by the ranks of this machine): "
+                         "keep calling dp:step(opt)");
+  return reduce_gradients(L, d, 2);
+}
+
+#ifdef SELUT_MPI
+static const char dp_owner[] = "selut.dist.DataParallel:step";
+
+/* Ends with a full barrier; fences make the other ranks' plain stores to the
+ * segment visible (MPI orders the messages, not our memory). */
+static void shared_barrier(lua_State *L) {
+  atomic_thread_fence(memory_order_seq_cst);
+  MPI_CHECK(L, "DataParallel:step", "MPI_Barrier", mpi()->barrier());
+  atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* The optimizer must hold exactly DataParallel's parameters, in order. */
+static const char *optim_matches(ldp *d, struct sl_optim *o) {
+  if (sl_optim_param_count(o) != d->n) return "the optimizer holds other parameters than DataParallel";
+  for (int i = 0; i < d->n; i++)
+    if (sl_optim_param(o, i) != d->params[i]) return "the optimizer holds other parameters than DataParallel";
+  return NULL;
+}
+
+/* Every tensor that moves into the segment must be movable (not a view
+ * sharing its storage with another, not a wrapped host buffer). */
+static int movable(const sl_tensor *t) { return sl_tensor_storage_refcount(t) == 1 && sl_tensor_owns_storage(t); }
+
+/* Collective: all ranks call it in their first dp:step. Decides together
+ * whether the shared segment is used; on any failure every rank keeps the
+ * allreduce path (d->shared_why says why). */
+static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
+  d->shared_tried = 1;
+  int r = 0, size = 1;
+  mpi()->rank_size(&r, &size);
+  int kinds = sl_optim_state_kinds(o);
+  const char *why = NULL;
+  const char *env = getenv("SELUT_DIST_SHARED");
+  if (env && strcmp(env, "0") == 0) why = "SELUT_DIST_SHARED=0";
+  if (size > 64) why = "more than 64 ranks";
+  for (int i = 0; !why && i < d->n; i++) {
+    if (!movable(d->params[i])) why = "a parameter shares its storage with another view";
+    for (int k = 0; !why && k < kinds; k++)
+      if (!movable(sl_optim_state_tensor(o, kinds * i + k, NULL))) why = "an optimizer state tensor is a view";
+  }
+  d->seg = (d->total + 15) / 16 * 16;
+  size_t floats = (size_t)d->seg * (size_t)(1 + kinds + size);
+  size_t bytes = floats * sizeof(float);
+  /* agree on the machine and on "no reason against it" (MAX of {key, -key, bad}) */
+  long long v[3] = {sl_shm_node_key(), -sl_shm_node_key(), why != NULL};
+  MPI_CHECK(L, "DataParallel:step", "MPI_Allreduce", mpi()->allreduce(v, 3, SL_MPI_LONG_LONG, SL_MPI_MAX));
+  if (!why && v[2]) why = "another rank cannot share its parameters";
+  if (!why && v[0] != -v[1]) why = "the ranks are on more than one machine";
+  if (why) {
+    d->shared_why = why;
+    return;
+  }
+  /* rank 1 creates the segment, the others open it by the name made from
+   * rank 1's pid and serial (broadcast) */
+  static atomic_llong serial;
+  long long id[3] = {0, (long long)getpid(), atomic_fetch_add(&serial, 1)};
+  char name[96];
+  float *base = NULL;
+  if (r == 0) {
+    sl_shm_name(name, sizeof name, id[1], id[2]);
+    base = sl_shm_map(name, bytes, 1);
+    id[0] = base != NULL;
+  }
+  MPI_CHECK(L, "DataParallel:step", "MPI_Bcast", mpi()->bcast(id, 3, SL_MPI_LONG_LONG, 0));
+  if (r != 0) {
+    sl_shm_name(name, sizeof name, id[1], id[2]);
+    base = id[0] ? sl_shm_map(name, bytes, 0) : NULL;
+  }
+  long long ok = base != NULL;
+  MPI_CHECK(L, "DataParallel:step", "MPI_Allreduce", mpi()->allreduce(&ok, 1, SL_MPI_LONG_LONG, SL_MPI_MIN));
+  if (r == 0 && id[0]) sl_shm_unlink(name); /* every rank has mapped it (or given up): the name can go */
+  if (!ok) {
+    if (base) sl_shm_unmap(base, bytes);
+    d->shared_why = "no shared memory segment (shm_open/mmap failed on a rank)";
+    return;
+  }
+  if (!(d->seg_t = sl_shm_wrap(base, bytes))) sl_lua_error(L);
+  d->P = base;
+  d->S0 = kinds >= 1 ? base + d->seg : NULL;
+  d->S1 = kinds >= 2 ? base + 2 * d->seg : NULL;
+  d->G = base + (size_t)(1 + kinds) * (size_t)d->seg;
+  /* rank 1's weights and optimizer state become everyone's: it copies them
+   * in, the others then point at them without copying */
+  unsigned flags = r == 0 ? 0 : SL_REHOME_NOCOPY;
+  for (int pass = 0; pass < 2; pass++) {
+    if ((pass == 0) != (r == 0)) {
+      shared_barrier(L);
+      continue;
+    }
+    for (int i = 0; i < d->n; i++) {
+      int64_t off = (int64_t)(d->P - base) + d->offset[i];
+      sl_lua_check(L, sl_tensor_rehome_ex(d->params[i], d->seg_t, off, flags));
+      for (int k = 0; k < kinds; k++)
+        sl_lua_check(L, sl_tensor_rehome_ex(sl_optim_state_tensor(o, kinds * i + k, NULL), d->seg_t,
+                                            (int64_t)(k + 1) * d->seg + d->offset[i], flags));
+    }
+  }
+  /* this rank's gradients move into its own slot (out of d->flat) */
+  int64_t gbase = (int64_t)(d->G - base) + (int64_t)r * d->seg;
+  for (int i = 0; i < d->n; i++)
+    sl_lua_check(L, sl_tensor_rehome_ex(d->grads[i], d->seg_t, gbase + d->offset[i], SL_REHOME_DETACH));
+  sl_optim_set_external(o, dp_owner);
+  d->opt = o;
+  d->shared = 1;
+}
+
+/* The shared step: after a barrier (every rank's gradients are complete),
+ * this rank sums the ranks' gradients over its slice of the parameters, in
+ * rank order, into its own gradient slot, steps that slice of P and S, and
+ * a second barrier ends the step (nobody reads P or writes a gradient
+ * before every slice is done). Returns sum(n_r) (or the rank count). */
+static lua_Integer shared_step(lua_State *L, ldp *d, struct sl_optim *o, int weighted, lua_Integer n) {
+  int r = 0, size = 1;
+  mpi()->rank_size(&r, &size);
+  float coef_buf[64], *coef = NULL;
+  lua_Integer result = size;
+  double t0 = now();
+  if (d->scaled) { /* loss_scale weighted the gradients already: a plain sum */
+    result = (lua_Integer)d->scaled_sum;
+    shared_barrier(L);
+  } else { /* everyone's n (the allreduce is the first barrier too) */
+    long long counts[64] = {0};
+    counts[r] = weighted ? (long long)n : 1;
+    atomic_thread_fence(memory_order_seq_cst);
+    MPI_CHECK(L, "DataParallel:step", "MPI_Allreduce", mpi()->allreduce(counts, size, SL_MPI_LONG_LONG, SL_MPI_SUM));
+    atomic_thread_fence(memory_order_seq_cst);
+    long long sum = 0;
+    for (int q = 0; q < size; q++) sum += counts[q];
+    if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:step: no samples on any rank");
+    for (int q = 0; q < size; q++) coef_buf[q] = (float)((double)counts[q] / (double)sum);
+    coef = coef_buf;
+    result = weighted ? (lua_Integer)sum : size;
+  }
+  d->scaled = 0;
+  double t1 = now();
+  size_t a = (size_t)((d->total * r / size + 15) / 16 * 16), b = (size_t)((d->total * (r + 1) / size + 15) / 16 * 16);
+  if (b > (size_t)d->total) b = (size_t)d->total;
+  if (a > b) a = b;
+  float *in[64];
+  for (int q = 0; q < size; q++) in[q] = d->G + (size_t)q * (size_t)d->seg;
+  float *mine = in[r]; /* this rank's slice of its own gradient takes the sum: the step reads it there */
+  sl_shm_sum(mine, in, coef, size, a, b);
+  sl_lua_check(L, sl_optim_step_flat(o, d->P + a, mine + a, d->S0 ? d->S0 + a : NULL, d->S1 ? d->S1 + a : NULL,
+                                     b - a));
+  double t2 = now();
+  shared_barrier(L);
+  d->comm_seconds += (t1 - t0) + (now() - t2);
+  d->pack_seconds += t2 - t1; /* the summing (the step's own work is in there too) */
+  d->steps++;
+  return result;
+}
+#endif
+
+/* dp:step(opt[, n]): the gradients' mean over the ranks (as
+ * allreduce_gradients(n)) and then opt:step(). On ranks of one machine the
+ * first call moves the parameters, the optimizer state and the gradients
+ * into one shared segment and from then on each rank steps its slice (the
+ * gradients are then left unspecified: each rank's slice holds the sum);
+ * on several machines (or when that is not possible) it is
+ * allreduce_gradients + opt:step(). Returns what allreduce_gradients
+ * returns. */
+static int dp_step(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  struct sl_optim *o = sl_lua_checkoptim(L, 2);
+#ifdef SELUT_MPI
+  if (dist_active()) {
+    if (!d->shared_tried) {
+      const char *why = optim_matches(d, o);
+      if (why) return luaL_argerror(L, 2, why);
+      shared_setup(L, d, o);
+      if (d->shared) {
+        lua_pushvalue(L, 2);
+        lua_setiuservalue(L, 1, 1);
+      }
+    }
+    if (d->shared) {
+      if (o != d->opt) return luaL_argerror(L, 2, "not the optimizer of this DataParallel's first step");
+      int weighted;
+      lua_Integer n = check_count(L, d, 3, &weighted);
+      lua_pushinteger(L, shared_step(L, d, o, weighted, n));
+      return 1;
+    }
+  }
+#endif
+  reduce_gradients(L, d, 3);
+  sl_lua_check(L, sl_optim_step(o));
+  return 1;
+}
+
 /* dp:loss_scale(n) -> n / sum(n_r) over the ranks (one tiny allreduce).
  * Multiplying the loss gradient by it before backward makes each rank's
  * parameter gradients n_r g_r / sum(n_r), so the next allreduce_gradients
@@ -709,6 +953,7 @@ static int dp_loss_scale(lua_State *L) {
   if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:loss_scale: no samples on any rank");
   d->scaled = 1;
   d->scaled_n = n;
+  d->scaled_sum = sum;
   lua_pushnumber(L, (lua_Number)n / (lua_Number)sum);
   return 1;
 }
@@ -820,6 +1065,12 @@ static int dp_stats(lua_State *L) {
   lua_setfield(L, -2, "pack_seconds");
   lua_pushnumber(L, d->comm_seconds);
   lua_setfield(L, -2, "comm_seconds");
+  lua_pushboolean(L, d->shared);
+  lua_setfield(L, -2, "shared");
+  if (d->shared_why) {
+    lua_pushstring(L, d->shared_why);
+    lua_setfield(L, -2, "shared_off");
+  }
   return 1;
 }
 
@@ -841,6 +1092,7 @@ static const luaL_Reg dist_funcs[] = {
 static const luaL_Reg dp_methods[] = {{"broadcast_parameters", dp_broadcast_parameters},
                                       {"allreduce_gradients", dp_allreduce_gradients},
                                       {"loss_scale", dp_loss_scale},
+                                      {"step", dp_step},
                                       {"batches", dp_batches},
                                       {"stats", dp_stats},
                                       {NULL, NULL}};

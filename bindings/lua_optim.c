@@ -36,6 +36,18 @@ static loptim *checkoptim(lua_State *L, int idx) {
   return b;
 }
 
+sl_optim *sl_lua_checkoptim(lua_State *L, int idx) { return checkoptim(L, idx)->o; }
+
+sl_optim *sl_lua_tooptim(lua_State *L, int idx) {
+  loptim *b = lua_touserdata(L, idx);
+  int ok = b && lua_getmetatable(L, idx);
+  if (ok) {
+    ok = lua_rawgetp(L, -1, &optim_tag) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+  }
+  return ok ? b->o : NULL;
+}
+
 static int optim_gc(lua_State *L) {
   loptim *b = lua_touserdata(L, 1);
   if (!b) return 0;

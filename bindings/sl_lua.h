@@ -78,6 +78,9 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t);
 /* The tensor at arg, raising "selut.Tensor expected" or "attempt to use a
  * closed tensor". */
 sl_tensor *sl_lua_checktensor(lua_State *L, int arg);
+/* The optimizer at idx (selut.optim.*), raising on anything else. */
+struct sl_optim *sl_lua_checkoptim(lua_State *L, int idx);
+struct sl_optim *sl_lua_tooptim(lua_State *L, int idx); /* NULL if not an open optimizer */
 /* The tensor at idx or NULL when idx is not an open tensor box. */
 sl_tensor *sl_lua_totensor(lua_State *L, int idx);
 

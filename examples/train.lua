@@ -249,8 +249,9 @@ local function main()
       local gy = crit:backward(out_b, yb)
       if dp then gy:mul_(dp:loss_scale(#yb)) end -- weights n / sum(n): the allreduce then only sums
       net:backward(xb, gy, false) -- xb is data: skip its gradient
-      if dp then dp:allreduce_gradients(#yb) end -- the global batch's mean gradient, in place
-      opt_obj:step()
+      -- the global batch's mean gradient, then the step (on one machine each rank steps
+      -- its slice of parameters shared by all ranks: docs/distributed.md)
+      if dp then dp:step(opt_obj, #yb) else opt_obj:step() end
       local n = #yb
       sum, count = sum + loss * n, count + n
       bar:update(b, {samples = count, loss = sum / count})
@@ -283,9 +284,11 @@ local function main()
   end
   if dp and os.getenv("SELUT_DIST_STATS") then -- communication share, for docs/performance.md
     local st = dp:stats()
-    log("dist: %d ranks, %d steps, %d bytes per allreduce, comm %.3f s (%.2f ms/step), pack %.3f s, total %.1f s",
-        nranks, st.steps, st.bytes, st.comm_seconds, 1000 * st.comm_seconds / st.steps, st.pack_seconds,
-        selut.clock() - t_start)
+    log("dist: %d ranks, %d steps, %s, comm %.3f s (%.2f ms/step), %s %.3f s, total %.1f s", nranks, st.steps,
+        st.shared and "shared-memory step" or string.format("%d bytes per allreduce (%s)", st.bytes,
+                                                            st.shared_off or "allreduce"),
+        st.comm_seconds, 1000 * st.comm_seconds / math.max(st.steps, 1), st.shared and "sum+step" or "pack",
+        st.pack_seconds, selut.clock() - t_start)
   end
   if viz and #history > 0 then
     local losses, tests, accs = {}, {}, {}

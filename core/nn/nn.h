@@ -147,6 +147,23 @@ int sl_optim_state_count(const sl_optim *o);
 sl_tensor *sl_optim_state_tensor(const sl_optim *o, int i, const char **name);
 int64_t sl_optim_get_step(const sl_optim *o);
 void sl_optim_set_step(sl_optim *o, int64_t step);
+/* For data-parallel owners of the parameters (selut.dist's shared-memory
+ * DataParallel): one step over flat arrays of n elements laid out like the
+ * parameters, with the state arrays at the same offsets (s0: SGD momentum or
+ * Adam exp_avg; s1: Adam exp_avg_sq; NULL where state_kinds says there is
+ * none). Advances the step counter like sl_optim_step. */
+int sl_optim_step_flat(sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n);
+/* The same in parts: advance once per step, then update any number of
+ * disjoint flat ranges with that step (its bias corrections, first-step
+ * momentum). */
+void sl_optim_advance(sl_optim *o);
+int sl_optim_update_flat(const sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n);
+int sl_optim_state_kinds(const sl_optim *o); /* state tensors per parameter: 0, 1 (SGD momentum) or 2 (Adam) */
+int sl_optim_param_count(const sl_optim *o);
+sl_tensor *sl_optim_param(const sl_optim *o, int i); /* NULL past the end */
+/* owner non-NULL (a static string): sl_optim_step then fails with a message
+ * naming it, since the owner steps the parameters; NULL undoes that. */
+void sl_optim_set_external(sl_optim *o, const char *owner);
 
 /* Learning-rate schedules as plain functions of the epoch/step. */
 double sl_lr_step(double base_lr, int64_t epoch, int64_t step_size, double gamma);

@@ -27,6 +27,7 @@ struct sl_optim {
   sl_adam_opts adam;
   double lr;
   int64_t step;
+  const char *external; /* non-NULL: stepped only through sl_optim_step_flat by this owner (a static name) */
 };
 
 sl_sgd_opts sl_sgd_defaults(double lr) {
@@ -159,17 +160,15 @@ static void adam_update_f32(float *p, const float *g, float *m, float *v, size_t
   sl_vadam_f32(p, g, m, v, n, decay_mul, wd, b1, b2, one_b1, one_b2, bc2_sqrt, eps, neg_step);
 }
 
-int sl_optim_step(sl_optim *o) {
-  if (!o) return sl_fail(SL_EINVAL, "optimizer.step: optimizer is NULL");
-  bool first = o->step == 0;
-  o->step++;
+/* One step's update of n elements: p, g and the state arrays s0 (SGD
+ * momentum; Adam exp_avg) and s1 (Adam exp_avg_sq), where the state exists.
+ * o->step has already been advanced. */
+static void update_range(const sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n, bool first) {
   if (o->kind == OPT_SGD) {
     const sl_sgd_opts *s = &o->sgd;
-    for (int i = 0; i < o->n; i++)
-      sgd_update_f32(o->params[i]->data, o->grads[i]->data, o->nstate ? o->state[i]->data : NULL,
-                     (size_t)o->params[i]->numel, (float)o->lr, (float)s->weight_decay, (float)s->momentum,
-                     (float)(1.0 - s->dampening), s->nesterov, first);
-    return SL_OK;
+    sgd_update_f32(p, g, o->nstate ? s0 : NULL, n, (float)o->lr, (float)s->weight_decay, (float)s->momentum,
+                   (float)(1.0 - s->dampening), s->nesterov, first);
+    return;
   }
   const sl_adam_opts *a = &o->adam;
   double bc1 = 1.0 - pow(a->beta1, (double)o->step);
@@ -177,13 +176,56 @@ int sl_optim_step(sl_optim *o) {
   double step_size = o->lr / bc1;
   float decay_mul = a->decoupled ? (float)(1.0 - o->lr * a->weight_decay) : 1.0f;
   float wd = a->decoupled ? 0.0f : (float)a->weight_decay;
+  adam_update_f32(p, g, s0, s1, n, decay_mul, wd, (float)a->beta1, (float)a->beta2, (float)(1.0 - a->beta1),
+                  (float)(1.0 - a->beta2), (float)sqrt(bc2), (float)a->eps, (float)-step_size);
+}
+
+int sl_optim_state_kinds(const sl_optim *o) { return !o || !o->n ? 0 : o->nstate / o->n; }
+
+static float *state_data(const sl_optim *o, int kind, int i) {
+  int k = sl_optim_state_kinds(o);
+  return kind < k ? o->state[k * i + kind]->data : NULL; /* SGD: buf[i]; Adam: interleaved */
+}
+
+int sl_optim_step(sl_optim *o) {
+  if (!o) return sl_fail(SL_EINVAL, "optimizer.step: optimizer is NULL");
+  if (o->external)
+    return sl_fail(SL_EINVAL, "optimizer.step: this optimizer is stepped by %s (call its step(opt) instead: "
+                              "its parameters are shared with other processes)", o->external);
+  bool first = o->step == 0;
+  o->step++;
   for (int i = 0; i < o->n; i++)
-    adam_update_f32(o->params[i]->data, o->grads[i]->data, o->state[2 * i]->data, o->state[2 * i + 1]->data,
-                    (size_t)o->params[i]->numel, decay_mul, wd, (float)a->beta1, (float)a->beta2,
-                    (float)(1.0 - a->beta1), (float)(1.0 - a->beta2), (float)sqrt(bc2), (float)a->eps,
-                    (float)-step_size);
+    update_range(o, o->params[i]->data, o->grads[i]->data, state_data(o, 0, i), state_data(o, 1, i),
+                 (size_t)o->params[i]->numel, first);
   return SL_OK;
 }
+
+void sl_optim_advance(sl_optim *o) {
+  if (o) o->step++;
+}
+
+int sl_optim_update_flat(const sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n) {
+  if (!o) return sl_fail(SL_EINVAL, "optimizer.step: optimizer is NULL");
+  int k = sl_optim_state_kinds(o);
+  if ((k >= 1 && !s0) || (k >= 2 && !s1))
+    return sl_fail(SL_EINVAL, "optimizer.step: %s needs %d state array%s", sl_optim_type(o), k, k > 1 ? "s" : "");
+  if (o->step < 1) return sl_fail(SL_EINVAL, "optimizer.step: update_flat before advance");
+  update_range(o, p, g, s0, s1, n, o->step == 1);
+  return SL_OK;
+}
+
+int sl_optim_step_flat(sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n) {
+  sl_optim_advance(o);
+  return sl_optim_update_flat(o, p, g, s0, s1, n);
+}
+
+void sl_optim_set_external(sl_optim *o, const char *owner) {
+  if (o) o->external = owner;
+}
+
+int sl_optim_param_count(const sl_optim *o) { return o ? o->n : 0; }
+
+sl_tensor *sl_optim_param(const sl_optim *o, int i) { return o && i >= 0 && i < o->n ? o->params[i] : NULL; }
 
 void sl_optim_zero_grad(sl_optim *o) {
   if (!o) return;

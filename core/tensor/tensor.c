@@ -319,17 +319,21 @@ int sl_tensor_ensure(sl_tensor **buf, int ndim, const int64_t *shape) {
   return sl_tensor_resize(t, ndim, shape);
 }
 
-int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off) {
+int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off) { return sl_tensor_rehome_ex(t, dst, off, 0); }
+
+int sl_tensor_rehome_ex(sl_tensor *t, sl_tensor *dst, int64_t off, unsigned flags) {
   char a[160], b[160];
   if (off < 0 || off > dst->numel || t->numel > dst->numel - off)
     return sl_fail(SL_ERANGE, "tensor.rehome: %s (%" PRId64 " elements) does not fit at offset %" PRId64 " of %s",
                    sl_shape_str(t, a, sizeof a), t->numel, off, sl_shape_str(dst, b, sizeof b));
   float *to = dst->data + off;
   if (t->storage == dst->storage && t->data == to) return SL_OK;
-  if (t->storage->refcount > 1 || !t->storage->owned)
+  bool detach = flags & SL_REHOME_DETACH;
+  bool shared = t->storage->refcount > 1 && !detach;
+  if (shared || (!t->storage->owned && !detach))
     return sl_fail(SL_EINVAL, "tensor.rehome: %s %s, so it cannot move", sl_shape_str(t, a, sizeof a),
-                   t->storage->refcount > 1 ? "shares its storage with another view" : "wraps a host buffer");
-  if (t->numel) memmove(to, t->data, (size_t)t->numel * sizeof(float));
+                   shared ? "shares its storage with another view" : "wraps a host buffer");
+  if (t->numel && !(flags & SL_REHOME_NOCOPY)) memmove(to, t->data, (size_t)t->numel * sizeof(float));
   dst->storage->refcount++;
   storage_release(t->storage);
   t->storage = dst->storage;
@@ -338,6 +342,8 @@ int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off) {
 }
 
 bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b) { return a->storage == b->storage; }
+
+bool sl_tensor_owns_storage(const sl_tensor *t) { return t->storage->owned; }
 
 int sl_tensor_storage_refcount(const sl_tensor *t) { return t->storage->refcount; }
 

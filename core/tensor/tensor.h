@@ -80,6 +80,17 @@ int sl_tensor_ensure(sl_tensor **buf, int ndim, const int64_t *shape);
  * host buffer (those would stop seeing t's data); a no-op when t already
  * lives there. Afterwards sl_tensor_resize of t moves it out again. */
 int sl_tensor_rehome(sl_tensor *t, sl_tensor *dst, int64_t off);
+/* sl_tensor_rehome with flags: SL_REHOME_NOCOPY keeps dst's elements (t's
+ * values are dropped: the new home already holds the right ones, written by
+ * another process); SL_REHOME_DETACH lets t leave a storage that other views
+ * share (they keep it) or a wrapped buffer: only for an owner that knows no
+ * other view aliases t's elements and that the buffer is its own, as
+ * DataParallel moving gradients out of its flat buffer, or parameters out
+ * of its shared-memory segment. */
+enum { SL_REHOME_NOCOPY = 1, SL_REHOME_DETACH = 2 };
+int sl_tensor_rehome_ex(sl_tensor *t, sl_tensor *dst, int64_t off, unsigned flags);
+/* False for a tensor over a wrapped host buffer (sl_tensor_wrap). */
+bool sl_tensor_owns_storage(const sl_tensor *t);
 /* True if the two tensors share storage. */
 bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b);
 /* Number of references to the storage (headers + views). */

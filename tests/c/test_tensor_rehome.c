@@ -55,3 +55,39 @@ Test(tensor_rehome, refuses_shared_storage_wrapped_buffers_and_bad_offsets) {
   sl_tensor_release(a);
   sl_tensor_release(flat);
 }
+
+/* The flags DataParallel's shared-memory step uses: NOCOPY points a tensor at
+ * elements another process wrote; DETACH moves one view out of a shared or
+ * wrapped storage, leaving the other views where they are. */
+Test(tensor_rehome, nocopy_keeps_the_new_home_and_detach_leaves_shared_storage) {
+  sl_tensor *flat = sl_tensor_full(1, SHAPE(4), 9.0f);
+  sl_tensor *a = sl_tensor_full(1, SHAPE(2), 1.0f);
+  cr_assert_eq(sl_tensor_rehome_ex(a, flat, 1, SL_REHOME_NOCOPY), SL_OK);
+  const float kept[4] = {9, 9, 9, 9};
+  cr_assert_arr_eq(flat->data, kept, sizeof kept, "NOCOPY: the home's values stay");
+  cr_assert_eq(a->data, flat->data + 1);
+  /* a now shares flat's storage: a plain move out is refused, DETACH is not */
+  sl_tensor *priv = sl_tensor_zeros(1, SHAPE(2));
+  cr_assert_eq(sl_tensor_rehome(a, priv, 0), SL_EINVAL);
+  cr_assert_eq(sl_tensor_rehome_ex(a, priv, 0, SL_REHOME_DETACH), SL_OK);
+  cr_assert(sl_tensor_shares_storage(a, priv) && !sl_tensor_shares_storage(a, flat));
+  cr_assert_eq(a->data[0], 9.0f, "DETACH copies unless NOCOPY");
+  a->data[0] = 2.0f;
+  cr_assert_eq(flat->data[1], 9.0f, "the other views no longer see a");
+  cr_assert_eq(sl_tensor_storage_refcount(flat), 1);
+  /* and out of a wrapped buffer (the shared-memory segment) */
+  float host[3] = {4, 5, 6};
+  sl_tensor *w = sl_tensor_wrap(1, SHAPE(3), host, NULL, NULL);
+  sl_tensor *b = sl_tensor_zeros(1, SHAPE(2));
+  cr_assert_eq(sl_tensor_rehome_ex(b, w, 1, SL_REHOME_NOCOPY), SL_OK);
+  cr_assert_eq(b->data, host + 1);
+  sl_tensor *home = sl_tensor_empty(1, SHAPE(2));
+  cr_assert_eq(sl_tensor_rehome_ex(b, home, 0, SL_REHOME_DETACH), SL_OK);
+  cr_assert(b->data[0] == 5.0f && b->data[1] == 6.0f && !sl_tensor_owns_storage(w) && sl_tensor_owns_storage(b));
+  sl_tensor_release(home);
+  sl_tensor_release(w);
+  sl_tensor_release(b);
+  sl_tensor_release(priv);
+  sl_tensor_release(a);
+  sl_tensor_release(flat);
+}

@@ -140,6 +140,16 @@ H.check(dp3:stats().copied == 0, "a fresh module's gradients all move into the b
 H.checkerror("parameter 1 must be {param = tensor, grad = tensor} of the same size", dist.DataParallel, { 1 })
 H.checkerror("expected a model with parameters, got 0 parameters", dist.DataParallel, nn.Sequential {})
 H.checkerror("bad argument #1 to 'DataParallel' (module or parameter list expected, got number)", function() return dist.DataParallel(4) end)
+-- dp:step(opt[, n]) in one process is opt:step() (the mean over one rank is the gradient itself)
+do
+  local sopt = selut.optim.SGD(net:parameters(), { lr = 0.5 })
+  local before = net:parameters()[1].param:clone()
+  for _, p in ipairs(net:parameters()) do p.grad:fill_(2) end
+  H.check(dp:step(sopt, 7) == 7 and dp:step(sopt) == 1, "dp:step returns the sample count (or the rank count)")
+  H.tensor_near(net:parameters()[1].param, before - 2, 1e-6, "two steps of lr 0.5 on a gradient of 2")
+  H.checkerror("selut.optim optimizer expected", dp.step, dp, {})
+  H.check(dp:stats().shared == false, "no shared segment in one process")
+end
 do local closing <close> = dp end -- __close releases the buffer and the references
 H.checkerror("attempt to use a closed DataParallel", dp.stats, dp)
 H.check(tostring(dp) == "DataParallel (closed)", "closed tostring")

@@ -116,5 +116,53 @@ selut.manual_seed(1001) -- rank 1's seed: one process's global batch
 local whole
 for _, yb in ds:batches(2 * size, { shuffle = true }) do whole = yb:clone() break end
 check((glob - whole):abs():max() == 0, "shards of dp:batches form rank 1's global batch")
+-- dp:step(opt, n) on one machine: parameters, optimizer state and gradients
+-- move into one shared segment; each rank steps its slice from the
+-- sample-weighted sum of all ranks' gradients. Checked against a local net
+-- stepped by a local optimizer from the expected mean gradient.
+local makers = { -- a list: pairs() order differs between ranks (string hashes are seeded per state)
+  { "SGD", function(ps) return selut.optim.SGD(ps, { lr = 0.5, momentum = 0.9, nesterov = true }) end },
+  { "Adam", function(ps) return selut.optim.Adam(ps, { lr = 0.01 }) end },
+}
+for _, m in ipairs(makers) do
+  local name, make = m[1], m[2]
+  selut.manual_seed(rank) -- different weights per rank: the first step makes rank 1's everyone's
+  local snet = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
+  selut.manual_seed(1)
+  local lnet = nn.Sequential { nn.Linear(5, 7), nn.SELU(), nn.Linear(7, 3) }
+  local sopt, lopt = make(snet:parameters()), make(lnet:parameters())
+  local sdp = dist.DataParallel(snet)
+  for step = 1, 3 do
+    for i, p in ipairs(snet:parameters()) do p.grad:fill_(rank * step + i) end
+    check(sdp:step(sopt, rank) == tri, name .. ": dp:step returns the global sample count")
+    check(sdp:stats().shared, name .. ": shared segment not used: " .. tostring(sdp:stats().shared_off))
+    for i, p in ipairs(lnet:parameters()) do
+      local want = 0
+      for q = 1, size do want = want + q * (q * step + i) end -- rank q has q samples with gradient q*step+i
+      p.grad:fill_(want / tri)
+    end
+    lopt:step()
+    for i, p in ipairs(snet:parameters()) do
+      local diff = (p.param - lnet:parameters()[i].param):abs():max()
+      check(diff <= 1e-5, string.format("%s step %d: parameter %d differs from the local reference by %g", name, step,
+                                        i, diff))
+    end
+  end
+  check(sdp:stats().shared == true, name .. ": shared segment in use (" .. tostring(sdp:stats().shared_off) .. ")")
+  local ok, err = pcall(sopt.step, sopt)
+  check(not ok and err:find("stepped by selut.dist.DataParallel:step", 1, true), "opt:step refused: " .. tostring(err))
+  ok, err = pcall(sdp.allreduce_gradients, sdp)
+  check(not ok and err:find("keep calling dp:step", 1, true), "allreduce_gradients refused: " .. tostring(err))
+  sdp:broadcast_parameters() -- buffers only: the weights are one copy already
+  -- closing hands each rank a private copy of its weights and the optimizer back
+  do local closing <close> = sdp end
+  sopt:step()
+  snet:parameters()[1].param:fill_(rank)
+  dist.barrier()
+  local w = T.new { snet:parameters()[1].param:max() }
+  check(dist.allreduce(w:clone(), "max")[1] == size and dist.allreduce(w:clone(), "min")[1] == 1,
+        name .. ": weights are private again after close")
+end
+
 dist.finalize()
 if rank == 1 then print("collectives: ok on " .. size .. " ranks") end

@@ -31,8 +31,9 @@ fail() { echo "tests/mpi: FAIL: $*"; exit 1; }
 # batch of 64 (2999 samples: the last global batch of 55 is split 27 + 28)
 args=(examples/train.lua --epochs 2 --limit 2999 --depth 2 --width 64 --batch 64 --no-plots)
 OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${args[@]}" --out "$tmp/one" > "$tmp/one.log" || { cat "$tmp/one.log"; fail "train.lua, one process"; }
-"${MPIRUN[@]}" -np 2 "$LAUNCHER" "${args[@]}" --out "$tmp/two" --distributed > "$tmp/two.log" 2>&1 \
+SELUT_DIST_STATS=1 "${MPIRUN[@]}" -x SELUT_DIST_STATS -np 2 "$LAUNCHER" "${args[@]}" --out "$tmp/two" --distributed > "$tmp/two.log" 2>&1 \
   || { cat "$tmp/two.log"; fail "train.lua --distributed"; }
+grep -q "shared-memory step" "$tmp/two.log" || { cat "$tmp/two.log"; fail "2 ranks on one machine did not use the shared-memory step"; }
 [ "$(grep -c '^epoch' "$tmp/two.log")" = 2 ] || { cat "$tmp/two.log"; fail "only the main rank prints"; }
 [ ! -e "$tmp/two/best.safetensors" ] && fail "the main rank writes checkpoints"
 # train loss, test loss, test accuracy per epoch agree to 2e-6 (metrics are written with 6 decimals)
@@ -43,6 +44,17 @@ paste -d, "$tmp/one/metrics.csv" "$tmp/two/metrics.csv" | awk -F, 'NR > 1 {
 "$LAUNCHER" tests/mpi/weights_diff.lua "$tmp/one/last.safetensors" "$tmp/two/last.safetensors" 2e-6 > "$tmp/w.log" \
   || { cat "$tmp/w.log"; fail "train.lua --distributed weights differ from one process"; }
 echo "tests/mpi: train.lua --distributed (AlphaDropout) on 2 ranks matches one process ($(sed -n 3p "$tmp/two/metrics.csv"); weights: $(cat "$tmp/w.log"))"
+# the same with the allreduce path instead of the shared-memory step (what ranks on
+# several machines use); the default run above must have used the shared step
+SELUT_DIST_STATS=1 SELUT_DIST_SHARED=0 "${MPIRUN[@]}" -x SELUT_DIST_STATS -x SELUT_DIST_SHARED -np 2 "$LAUNCHER" \
+  "${args[@]}" --out "$tmp/three" --distributed > "$tmp/three.log" 2>&1 || { cat "$tmp/three.log"; fail "train.lua --distributed, allreduce path"; }
+grep -q "allreduce (SELUT_DIST_SHARED=0)" "$tmp/three.log" || { cat "$tmp/three.log"; fail "SELUT_DIST_SHARED=0 did not select the allreduce path"; }
+"$LAUNCHER" tests/mpi/weights_diff.lua "$tmp/one/last.safetensors" "$tmp/three/last.safetensors" 2e-6 > "$tmp/w3.log" \
+  || { cat "$tmp/w3.log"; fail "train.lua --distributed (allreduce path) weights differ from one process"; }
+cmp -s "$tmp/two/metrics.csv" "$tmp/three/metrics.csv" || paste -d, "$tmp/two/metrics.csv" "$tmp/three/metrics.csv" | awk -F, 'NR > 1 {
+  for (c = 2; c <= 4; c++) { d = $c - $(c + 6); if (d < 0) d = -d; if (d > 2e-6) { print "epoch " $1 " column " c ": " $c " vs " $(c + 6); bad = 1 } } }
+  END { exit bad }' || fail "shared-memory step and allreduce path disagree"
+echo "tests/mpi: the allreduce path (SELUT_DIST_SHARED=0) matches too (weights: $(cat "$tmp/w3.log"))"
 
 # a failing rank ends the job (no hang) with its message and a non-zero status
 start=$(date +%s)

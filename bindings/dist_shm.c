@@ -1,0 +1,99 @@
+/* Shared memory for DataParallel on one machine (dist_shm.h). */
+#include "dist_shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* FNV-1a over the host name and the kernel's boot id: two containers on one
+ * host with the same name but another kernel instance differ. */
+long long sl_shm_node_key(void) {
+  char buf[256 + 64] = {0};
+  gethostname(buf, 255);
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f) {
+    size_t len = strlen(buf);
+    if (!fgets(buf + len, (int)(sizeof buf - len), f)) buf[len] = 0;
+    fclose(f);
+  }
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char *p = (const unsigned char *)buf; *p; p++) h = (h ^ *p) * 1099511628211ull;
+  return (long long)(h >> 1); /* non-negative */
+}
+
+void sl_shm_name(char *buf, size_t n, long long pid, long long serial) {
+  snprintf(buf, n, "/selut-dp-%lld-%lld", pid, serial);
+}
+
+float *sl_shm_map(const char *name, size_t bytes, int create) {
+  int fd = shm_open(name, create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
+  if (fd < 0) return NULL;
+  if (create && ftruncate(fd, (off_t)bytes) != 0) {
+    int e = errno;
+    close(fd);
+    shm_unlink(name);
+    errno = e;
+    return NULL;
+  }
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int e = errno;
+  close(fd); /* the mapping stays */
+  if (p == MAP_FAILED) {
+    if (create) shm_unlink(name);
+    errno = e;
+    return NULL;
+  }
+  return p;
+}
+
+void sl_shm_unlink(const char *name) { shm_unlink(name); }
+
+void sl_shm_unmap(float *base, size_t bytes) { munmap(base, bytes); }
+
+static void shm_release(void *ctx, float *data) {
+  munmap(data, *(size_t *)ctx);
+  free(ctx);
+}
+
+sl_tensor *sl_shm_wrap(float *base, size_t bytes) {
+  size_t *ctx = malloc(sizeof *ctx);
+  int64_t shape[1] = {(int64_t)(bytes / sizeof(float))};
+  sl_tensor *t = ctx ? sl_tensor_wrap(1, shape, base, shm_release, ctx) : NULL;
+  if (!t) {
+    free(ctx);
+    munmap(base, bytes);
+  } else {
+    *ctx = bytes;
+  }
+  return t;
+}
+
+/* In pieces of PIECE floats summed into an L1 buffer and then stored: out
+ * may be any of the inputs (a pass writing out directly would overwrite
+ * in[q] before pass q reads it). */
+#define PIECE 1024
+void sl_shm_sum(float *out, float *const *in, const float *coef, int nin, size_t a, size_t b) {
+  float acc[PIECE];
+  for (size_t j0 = a; j0 < b; j0 += PIECE) {
+    size_t m = b - j0 < PIECE ? b - j0 : PIECE;
+    const float *x0 = in[0] + j0;
+    if (coef)
+      for (size_t j = 0; j < m; j++) acc[j] = coef[0] * x0[j];
+    else
+      memcpy(acc, x0, m * sizeof *acc);
+    for (int q = 1; q < nin; q++) {
+      const float *xq = in[q] + j0;
+      if (coef)
+        for (size_t j = 0; j < m; j++) acc[j] += coef[q] * xq[j];
+      else
+        for (size_t j = 0; j < m; j++) acc[j] += xq[j];
+    }
+    memcpy(out + j0, acc, m * sizeof *acc);
+  }
+}
