@@ -2,7 +2,8 @@
 # Data-parallel scaling on one machine (docs/distributed.md, docs/performance.md):
 # examples/train.lua's default recipe (784 -> 8 x 512 SELU + AlphaDropout -> 10,
 # SGD, global batch 128), one epoch each:
-#   1 rank x 1 thread, 1 rank x 2 threads, 2 ranks x 1 thread (--distributed)
+#   1 rank x 1 thread, 1 rank x 2 threads, 2 ranks x 1 thread (--distributed:
+#   the shared-memory step, then the allreduce path with SELUT_DIST_SHARED=0)
 # then the compute of one rank per phase, alone and two at once
 # (bench/dist_compute.lua), a sharded (ZeRO-1) optimizer step against
 # allreduce + full step (bench/mpi/zero1.c), and allreduce times of the
@@ -24,9 +25,13 @@ OPENBLAS_NUM_THREADS=2 "$LAUNCHER" "${common[@]}" --threads 2 --out "$tmp/b" > "
 echo "1 rank  x 2 threads: epoch $(epoch "$tmp/b.log") s"
 SELUT_DIST_STATS=1 mpirun --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 -x SELUT_DIST_STATS \
   "$LAUNCHER" "${common[@]}" --threads 1 --distributed --out "$tmp/c" > "$tmp/c.log"
-echo "2 ranks x 1 thread : epoch $(epoch "$tmp/c.log") s"
+echo "2 ranks x 1 thread : epoch $(epoch "$tmp/c.log") s (shared-memory step)"
 grep '^dist:' "$tmp/c.log" || true
-grep '^epoch' "$tmp/a.log" "$tmp/c.log"
+SELUT_DIST_STATS=1 SELUT_DIST_SHARED=0 mpirun --allow-run-as-root --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 \
+  -x SELUT_DIST_STATS -x SELUT_DIST_SHARED "$LAUNCHER" "${common[@]}" --threads 1 --distributed --out "$tmp/d" > "$tmp/d.log"
+echo "2 ranks x 1 thread : epoch $(epoch "$tmp/d.log") s (allreduce + full step, SELUT_DIST_SHARED=0)"
+grep '^dist:' "$tmp/d.log" || true
+grep '^epoch' "$tmp/a.log" "$tmp/c.log" "$tmp/d.log"
 # where a rank's compute goes: one process at batch 128 and 64, then two
 # batch-64 processes at once, one per core (bench/dist_compute.lua)
 OPENBLAS_NUM_THREADS=1 "$LAUNCHER" bench/dist_compute.lua 128 200 10000 | sed 's/^/compute, alone: /'
