@@ -50,6 +50,19 @@ static const char *check_name(lua_State *L, int arg, const char *fname, lua_Inte
   return s;
 }
 
+/* Calls the method on top of the stack with the net at arg, replacing it by
+ * the list it returns; returns the list's length, raising when it is not a
+ * table or longer than max. */
+static lua_Integer call_list(lua_State *L, int arg, const char *method, lua_Integer max) {
+  lua_pushvalue(L, arg);
+  lua_call(L, 1, 1);
+  if (!lua_istable(L, -1))
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s() returned a %s, expected a list", method, luaL_typename(L, -1)));
+  lua_Integer len = luaL_len(L, -1);
+  if (len > max) luaL_argerror(L, arg, lua_pushfstring(L, "too many %s", method));
+  return len;
+}
+
 /* Appends the net's buffers() entries (when it has that method) to the list
  * at out as {name, tensor box, format} (format: SL_ST_F32 or SL_ST_I64, |
  * SL_ST_SCALAR), after the n parameters; returns the new count. */
@@ -58,13 +71,8 @@ static int collect_buffers(lua_State *L, int arg, const char *fname, int out, in
     lua_pop(L, 1);
     return n;
   }
-  lua_pushvalue(L, arg);
-  lua_call(L, 1, 1);
-  if (!lua_istable(L, -1))
-    luaL_argerror(L, arg, lua_pushfstring(L, "buffers() returned a %s, expected a list", luaL_typename(L, -1)));
   int list = lua_gettop(L);
-  lua_Integer len = luaL_len(L, list);
-  if (len > 1000000 - (lua_Integer)n) luaL_argerror(L, arg, "too many buffers");
+  lua_Integer len = call_list(L, arg, "buffers", 1000000 - (lua_Integer)n);
   for (lua_Integer i = 1; i <= len; i++) {
     if (lua_geti(L, list, i) != LUA_TTABLE)
       luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I is a %s, expected {tensor=, name=}", i, luaL_typename(L, -1)));
@@ -112,13 +120,8 @@ static int collect_targets(lua_State *L, int arg, const char *fname, int *is_net
   int n = 0;
   if (*is_net) {
     lua_getfield(L, arg, "parameters");
-    lua_pushvalue(L, arg);
-    lua_call(L, 1, 1);
-    if (!lua_istable(L, -1))
-      luaL_argerror(L, arg, lua_pushfstring(L, "parameters() returned a %s, expected a list", luaL_typename(L, -1)));
     int list = lua_gettop(L);
-    lua_Integer len = luaL_len(L, list);
-    if (len > 1000000) luaL_argerror(L, arg, "too many parameters");
+    lua_Integer len = call_list(L, arg, "parameters", 1000000);
     for (lua_Integer i = 1; i <= len; i++) {
       if (lua_geti(L, list, i) != LUA_TTABLE)
         luaL_argerror(L, arg, lua_pushfstring(L, "parameter %I is a %s, expected {param=, name=}", i, luaL_typename(L, -1)));

@@ -431,13 +431,8 @@ static int module_index(lua_State *L) {
 /* ---- losses ---- */
 
 static lloss *checkloss(lua_State *L, int idx) {
-  lloss *l = lua_touserdata(L, idx);
-  int ok = l && lua_getmetatable(L, idx);
-  if (ok) {
-    ok = lua_rawgetp(L, -1, &loss_tag) == LUA_TBOOLEAN;
-    lua_pop(L, 2);
-  }
-  if (!ok) luaL_typeerror(L, idx, "selut.nn loss");
+  lloss *l = sl_lua_totagged(L, idx, &loss_tag);
+  if (!l) luaL_typeerror(L, idx, "selut.nn loss");
   return l;
 }
 

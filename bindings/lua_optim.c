@@ -24,14 +24,12 @@ typedef struct loptim {
 
 static const char optim_tag = 0; /* metatable[&optim_tag] = true marks optimizers (no name lookups per call) */
 
+/* The optimizer box at idx, or NULL when idx holds something else. */
+static loptim *tooptim(lua_State *L, int idx) { return sl_lua_totagged(L, idx, &optim_tag); }
+
 static loptim *checkoptim(lua_State *L, int idx) {
-  loptim *b = lua_touserdata(L, idx);
-  int ok = b && lua_getmetatable(L, idx);
-  if (ok) {
-    ok = lua_rawgetp(L, -1, &optim_tag) == LUA_TBOOLEAN;
-    lua_pop(L, 2);
-  }
-  if (!ok) luaL_typeerror(L, idx, "selut.optim optimizer");
+  loptim *b = tooptim(L, idx);
+  if (!b) luaL_typeerror(L, idx, "selut.optim optimizer");
   if (!b->o) luaL_error(L, "attempt to use a released optimizer");
   return b;
 }
@@ -39,13 +37,8 @@ static loptim *checkoptim(lua_State *L, int idx) {
 sl_optim *sl_lua_checkoptim(lua_State *L, int idx) { return checkoptim(L, idx)->o; }
 
 sl_optim *sl_lua_tooptim(lua_State *L, int idx) {
-  loptim *b = lua_touserdata(L, idx);
-  int ok = b && lua_getmetatable(L, idx);
-  if (ok) {
-    ok = lua_rawgetp(L, -1, &optim_tag) == LUA_TBOOLEAN;
-    lua_pop(L, 2);
-  }
-  return ok ? b->o : NULL;
+  loptim *b = tooptim(L, idx);
+  return b ? b->o : NULL;
 }
 
 static int optim_gc(lua_State *L) {

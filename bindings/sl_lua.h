@@ -78,6 +78,18 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t);
 /* The tensor at arg, raising "selut.Tensor expected" or "attempt to use a
  * closed tensor". */
 sl_tensor *sl_lua_checktensor(lua_State *L, int arg);
+/* The userdata at idx when its metatable has the key tag (a light
+ * userdata address) set to a boolean, else NULL: how losses and optimizers
+ * recognize their boxes without a name lookup per call. */
+static inline void *sl_lua_totagged(lua_State *L, int idx, const void *tag) {
+  void *p = lua_touserdata(L, idx);
+  int ok = p && lua_getmetatable(L, idx);
+  if (ok) {
+    ok = lua_rawgetp(L, -1, tag) == LUA_TBOOLEAN;
+    lua_pop(L, 2);
+  }
+  return ok ? p : NULL;
+}
 /* The optimizer at idx (selut.optim.*), raising on anything else. */
 struct sl_optim *sl_lua_checkoptim(lua_State *L, int idx);
 struct sl_optim *sl_lua_tooptim(lua_State *L, int idx); /* NULL if not an open optimizer */
