@@ -34,7 +34,10 @@ void sl_shm_name(char *buf, size_t n, long long pid, long long serial) {
 float *sl_shm_map(const char *name, size_t bytes, int create) {
   int fd = shm_open(name, create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
   if (fd < 0) return NULL;
-  if (create && ftruncate(fd, (off_t)bytes) != 0) {
+  /* the pages are reserved now: a tmpfs too small for the segment (a
+   * container's 64 MB /dev/shm) fails here with ENOSPC instead of raising
+   * SIGBUS at the first write beyond its size */
+  if (create && (ftruncate(fd, (off_t)bytes) != 0 || (errno = posix_fallocate(fd, 0, (off_t)bytes)) != 0)) {
     int e = errno;
     close(fd);
     shm_unlink(name);

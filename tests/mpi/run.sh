@@ -33,7 +33,10 @@ args=(examples/train.lua --epochs 2 --limit 2999 --depth 2 --width 64 --batch 64
 OPENBLAS_NUM_THREADS=1 "$LAUNCHER" "${args[@]}" --out "$tmp/one" > "$tmp/one.log" || { cat "$tmp/one.log"; fail "train.lua, one process"; }
 SELUT_DIST_STATS=1 "${MPIRUN[@]}" -x SELUT_DIST_STATS -np 2 "$LAUNCHER" "${args[@]}" --out "$tmp/two" --distributed > "$tmp/two.log" 2>&1 \
   || { cat "$tmp/two.log"; fail "train.lua --distributed"; }
-grep -q "shared-memory step" "$tmp/two.log" || { cat "$tmp/two.log"; fail "2 ranks on one machine did not use the shared-memory step"; }
+# (where /dev/shm is writable: elsewhere the allreduce path is the right outcome)
+if [ -w /dev/shm ]; then
+  grep -q "shared-memory step" "$tmp/two.log" || { cat "$tmp/two.log"; fail "2 ranks on one machine did not use the shared-memory step"; }
+fi
 [ "$(grep -c '^epoch' "$tmp/two.log")" = 2 ] || { cat "$tmp/two.log"; fail "only the main rank prints"; }
 [ ! -e "$tmp/two/best.safetensors" ] && fail "the main rank writes checkpoints"
 # train loss, test loss, test accuracy per epoch agree to 2e-6 (metrics are written with 6 decimals)
