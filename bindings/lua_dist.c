@@ -820,7 +820,8 @@ static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
   if (r == 0 && id[0]) sl_shm_unlink(name); /* every rank has mapped it (or given up): the name can go */
   if (!ok) {
     if (base) sl_shm_unmap(base, bytes);
-    d->shared_why = "no shared-memory segment (shm_open, posix_fallocate or mmap failed on a rank: /dev/shm too small?)";
+    d->shared_why = "no shared-memory segment (shm_open, posix_fallocate or mmap failed on a rank: "
+                    "/dev/shm too small?)";
     return;
   }
   if (!(d->seg_t = sl_shm_wrap(base, bytes))) sl_lua_error(L);
