@@ -72,6 +72,7 @@ typedef struct ldp {
   sl_tensor *seg_t;       /* the mapping (unmapped when its last view goes) */
   float *P, *S0, *S1, *G;
   int64_t seg;            /* floats per segment (total rounded up to 16) */
+  int shared_rank;        /* this rank (0-based): its gradients are at G + shared_rank * seg */
   struct sl_optim *opt;   /* the optimizer it steps (kept alive in user value 1) */
 } ldp;
 
@@ -461,9 +462,9 @@ static ldp *checkdp(lua_State *L, int arg) {
   return d;
 }
 
-/* Parameters and optimizer state leave the shared segment for private
- * copies (the other ranks no longer step them), and the optimizer may be
- * stepped on its own again. The gradients stay in this rank's slot. */
+/* Parameters, optimizer state and gradients leave the shared segment for
+ * private copies (the other ranks no longer step them), and the optimizer
+ * may be stepped on its own again. */
 static void dp_unshare(lua_State *L, ldp *d) {
   if (!d->shared) return;
   d->shared = 0;
@@ -472,8 +473,8 @@ static void dp_unshare(lua_State *L, ldp *d) {
   lua_pop(L, 1);
   int kinds = o ? sl_optim_state_kinds(o) : 0;
   for (int i = 0; i < d->n; i++)
-    for (int k = -1; k < kinds; k++) {
-      sl_tensor *t = k < 0 ? d->params[i] : sl_optim_state_tensor(o, kinds * i + k, NULL);
+    for (int k = -2; k < kinds; k++) {
+      sl_tensor *t = k == -2 ? d->grads[i] : k == -1 ? d->params[i] : sl_optim_state_tensor(o, kinds * i + k, NULL);
       sl_tensor *home = sl_tensor_shares_storage(t, d->seg_t) ? sl_tensor_empty(1, &t->numel) : NULL;
       if (home) sl_tensor_rehome_ex(t, home, 0, SL_REHOME_DETACH); /* t keeps home's storage */
       sl_tensor_release(home);
@@ -851,6 +852,7 @@ static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
     sl_lua_check(L, sl_tensor_rehome_ex(d->grads[i], d->seg_t, gbase + d->offset[i], SL_REHOME_DETACH));
   sl_optim_set_external(o, dp_owner);
   d->opt = o;
+  d->shared_rank = r;
   d->shared = 1;
 }
 
@@ -1051,8 +1053,9 @@ static int dp_batches(lua_State *L) {
  * copied: gradients not living in the flat buffer (copied in and out). */
 static int dp_stats(lua_State *L) {
   ldp *d = checkdp(L, 1);
-  int copied = 0;
-  for (int i = 0; i < d->n; i++) copied += d->grads[i]->data != d->flat->data + d->offset[i];
+  int copied = 0; /* gradients not where the reduction reads them */
+  const float *home = d->shared ? d->G + (size_t)d->shared_rank * (size_t)d->seg : d->flat->data;
+  for (int i = 0; i < d->n; i++) copied += d->grads[i]->data != home + d->offset[i];
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, copied);
   lua_setfield(L, -2, "copied");

@@ -149,6 +149,7 @@ for _, m in ipairs(makers) do
     end
   end
   check(sdp:stats().shared == true, name .. ": shared segment in use (" .. tostring(sdp:stats().shared_off) .. ")")
+  check(sdp:stats().copied == 0, name .. ": every gradient in this rank's slot, copied " .. sdp:stats().copied)
   local ok, err = pcall(sopt.step, sopt)
   check(not ok and err:find("stepped by selut.dist.DataParallel:step", 1, true), "opt:step refused: " .. tostring(err))
   ok, err = pcall(sdp.allreduce_gradients, sdp)
@@ -157,6 +158,10 @@ for _, m in ipairs(makers) do
   -- closing hands each rank a private copy of its weights and the optimizer back
   do local closing <close> = sdp end
   sopt:step()
+  -- a new DataParallel takes the (private again) gradients into its flat buffer
+  local again = dist.DataParallel(snet)
+  check(again:stats().copied == 0, name .. ": gradients movable after close, copied " .. again:stats().copied)
+  do local closing <close> = again end
   snet:parameters()[1].param:fill_(rank)
   dist.barrier()
   local w = T.new { snet:parameters()[1].param:max() }
