@@ -153,11 +153,6 @@ void sl_optim_set_step(sl_optim *o, int64_t step);
  * Adam exp_avg; s1: Adam exp_avg_sq; NULL where state_kinds says there is
  * none). Advances the step counter like sl_optim_step. */
 int sl_optim_step_flat(sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n);
-/* The same in parts: advance once per step, then update any number of
- * disjoint flat ranges with that step (its bias corrections, first-step
- * momentum). */
-void sl_optim_advance(sl_optim *o);
-int sl_optim_update_flat(const sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n);
 int sl_optim_state_kinds(const sl_optim *o); /* state tensors per parameter: 0, 1 (SGD momentum) or 2 (Adam) */
 int sl_optim_param_count(const sl_optim *o);
 sl_tensor *sl_optim_param(const sl_optim *o, int i); /* NULL past the end */

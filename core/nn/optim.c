@@ -200,23 +200,15 @@ int sl_optim_step(sl_optim *o) {
   return SL_OK;
 }
 
-void sl_optim_advance(sl_optim *o) {
-  if (o) o->step++;
-}
-
-int sl_optim_update_flat(const sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n) {
+int sl_optim_step_flat(sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n) {
   if (!o) return sl_fail(SL_EINVAL, "optimizer.step: optimizer is NULL");
   int k = sl_optim_state_kinds(o);
   if ((k >= 1 && !s0) || (k >= 2 && !s1))
     return sl_fail(SL_EINVAL, "optimizer.step: %s needs %d state array%s", sl_optim_type(o), k, k > 1 ? "s" : "");
-  if (o->step < 1) return sl_fail(SL_EINVAL, "optimizer.step: update_flat before advance");
-  update_range(o, p, g, s0, s1, n, o->step == 1);
+  bool first = o->step == 0;
+  o->step++;
+  update_range(o, p, g, s0, s1, n, first);
   return SL_OK;
-}
-
-int sl_optim_step_flat(sl_optim *o, float *p, const float *g, float *s0, float *s1, size_t n) {
-  sl_optim_advance(o);
-  return sl_optim_update_flat(o, p, g, s0, s1, n);
 }
 
 void sl_optim_set_external(sl_optim *o, const char *owner) {

@@ -626,3 +626,51 @@ Test(nn_schedule, step_and_cosine_closed_forms) {
   cr_expect_str_eq(sl_last_error(), "lr_step: step_size must be positive, got 0");
   cr_expect(isnan(sl_lr_cosine(0.1, 3, -1, 0.0)));
 }
+
+/* sl_optim_step_flat (selut.dist's shared step) on flat copies of the
+ * parameters, gradients and state, stepped in two slices by two optimizer
+ * objects as two ranks would, gives the bits of sl_optim_step; and an
+ * optimizer marked external refuses sl_optim_step with the owner's name. */
+static void flat_matches_step(int adam) {
+  enum { N0 = 6, N1 = 3, T = N0 + N1 };
+  float init[T], grad[T];
+  for (int i = 0; i < T; i++) init[i] = 0.1f * (float)(i - 4), grad[i] = 0.3f - 0.07f * (float)i;
+  sl_tensor *p[2] = {nn_t2(2, 3, init), nn_t1(N1, init + N0)}, *g[2] = {nn_t2(2, 3, grad), nn_t1(N1, grad + N0)};
+  sl_sgd_opts so = {0.1, 0.9, 0.0, 0.01, true}; /* nesterov needs dampening 0 */
+  sl_optim *ref = adam ? sl_adam_new(p, g, 2, sl_adam_defaults()) : sl_sgd_new(p, g, 2, so);
+  /* two "ranks": each an optimizer over the same parameters, stepping one slice of the flat copies */
+  sl_optim *r0 = adam ? sl_adam_new(p, g, 2, sl_adam_defaults()) : sl_sgd_new(p, g, 2, so);
+  sl_optim *r1 = adam ? sl_adam_new(p, g, 2, sl_adam_defaults()) : sl_sgd_new(p, g, 2, so);
+  cr_assert(ref && r0 && r1, "%s", sl_last_error());
+  cr_assert_eq(sl_optim_state_kinds(ref), adam ? 2 : 1);
+  float fp[T], s0[T] = {0}, s1[T] = {0};
+  memcpy(fp, init, sizeof fp);
+  for (int step = 0; step < 3; step++) {
+    cr_assert_eq(sl_optim_step(ref), SL_OK);
+    cr_assert_eq(sl_optim_step_flat(r0, fp, grad, s0, adam ? s1 : NULL, 4), SL_OK);
+    cr_assert_eq(sl_optim_step_flat(r1, fp + 4, grad + 4, s0 + 4, adam ? s1 + 4 : NULL, T - 4), SL_OK);
+  }
+  cr_assert_arr_eq(fp, p[0]->data, N0 * sizeof(float), "%s: parameter 0", adam ? "Adam" : "SGD");
+  cr_assert_arr_eq(fp + N0, p[1]->data, N1 * sizeof(float), "%s: parameter 1", adam ? "Adam" : "SGD");
+  cr_assert_eq(sl_optim_step_flat(r0, fp, grad, NULL, NULL, 4), SL_EINVAL, "state arrays are required");
+  sl_optim_set_external(ref, "a test owner");
+  cr_assert_eq(sl_optim_step(ref), SL_EINVAL);
+  cr_assert(strstr(sl_last_error(), "stepped by a test owner") != NULL, "%s", sl_last_error());
+  sl_optim_set_external(ref, NULL);
+  cr_assert_eq(sl_optim_step(ref), SL_OK);
+  cr_assert_eq(sl_optim_param_count(ref), 2);
+  cr_assert(sl_optim_param(ref, 1) == p[1] && sl_optim_param(ref, 2) == NULL);
+  sl_optim_free(ref);
+  sl_optim_free(r0);
+  sl_optim_free(r1);
+  for (int i = 0; i < 2; i++) {
+    sl_tensor_release(p[i]);
+    sl_tensor_release(g[i]);
+  }
+}
+
+Test(nn_optim, flat_slices_step_like_the_optimizer) {
+  flat_matches_step(0);
+  flat_matches_step(1);
+  NN_LEAK_CHECK();
+}
