@@ -154,12 +154,14 @@ $(BUILD)/examples/%: examples/%.c $(LIBA)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIBA) $(LUA_LIBS) $(LIBS)
 examples: $(EXAMPLE_BIN)
 
-# LuaRocks (selut-scm-1.rockspec): the Lua module only, criterion not needed
+# LuaRocks (selut-scm-1.rockspec): the Lua module (and, with MPI, its glue beside
+# it, where selut.dist.init() looks first), criterion not needed
 .PHONY: rock install-rock
-rock: $(LUAMOD)
-install-rock: $(LUAMOD)
+rock: $(LUAMOD) $(MPI_GLUE)
+install-rock: $(LUAMOD) $(MPI_GLUE)
 	@test -n "$(INST_LIBDIR)" || { echo 'install-rock: set INST_LIBDIR (luarocks does)'; exit 1; }
 	install -d $(INST_LIBDIR) && install -m 755 $(LUAMOD) $(INST_LIBDIR)/selut.so
+	$(if $(MPI_GLUE),install -m 755 $(MPI_GLUE) $(INST_LIBDIR)/selut_mpi.so)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \

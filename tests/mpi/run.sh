@@ -25,6 +25,18 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "tests/mpi: FAIL: $*"; exit 1; }
 
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/collectives.lua || fail "collectives"
+# Debian's stock lua5.4 with selut.so and the glue side by side (what `make
+# install-rock` installs): selut.dist finds the glue beside the module
+B=$(cd "$(dirname "$LAUNCHER")" && pwd)
+if [ -n "${LSAN_OPTIONS:-}" ]; then
+  echo "tests/mpi: stock lua5.4 under mpirun skipped in the SAN build (an ASan module in a plain interpreter)"
+elif command -v lua5.4 > /dev/null && [ -e "$B/selut.so" ] && [ -e "$B/selut_mpi.so" ]; then
+  out=$("${MPIRUN[@]}" -np 2 lua5.4 -e "package.cpath = '$B/?.so;' .. package.cpath
+    local s = require 'selut'; local r, n = s.dist.init(); local t = s.tensor.new { r }
+    s.dist.allreduce(t); io.write(r, ' ', n, ' ', t[1], '\n'); s.dist.finalize()" 2>&1) || { echo "$out"; fail "stock lua5.4 + selut.dist"; }
+  [ "$(echo "$out" | sort | tr '\n' ' ')" = "1 2 3 2 2 3 " ] || { echo "$out"; fail "stock lua5.4 + selut.dist: $out"; }
+  echo "tests/mpi: stock lua5.4 finds the MPI glue beside selut.so (allreduce on 2 ranks)"
+fi
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/equivalence.lua || fail "equivalence"
 
 # train.lua: same recipe, default AlphaDropout 0.05 included, one process vs 2 ranks sharing each global
