@@ -850,6 +850,14 @@ static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
   int64_t gbase = (int64_t)(d->G - base) + (int64_t)r * d->seg;
   for (int i = 0; i < d->n; i++)
     sl_lua_check(L, sl_tensor_rehome_ex(d->grads[i], d->seg_t, gbase + d->offset[i], SL_REHOME_DETACH));
+  /* the flat buffer is no longer read (allreduce_gradients refuses now):
+   * keep a one-float stand-in (d->flat marks the object open) and free the rest */
+  int64_t one = 1;
+  sl_tensor *stub = sl_tensor_empty(1, &one);
+  if (stub) {
+    sl_tensor_release(d->flat);
+    d->flat = stub;
+  }
   sl_optim_set_external(o, dp_owner);
   d->opt = o;
   d->shared_rank = r;
