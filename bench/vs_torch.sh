@@ -5,7 +5,9 @@
 #     threads (with its sgemm-bound limit), PyTorch at TORCH_THREADS (default
 #     1, its best here: at 2 threads it took 560 s instead of 27 s on the
 #     loaded machine; TORCH_THREADS="1 2" to see it), best of each compared;
-#   - the tiny net (2-64-64-1 SELU, batch 32, 10000 SGD steps), per step.
+#   - the tiny net (2-64-64-1 SELU, batch 32, 10000 SGD steps), per step,
+#     with bench/tiny_floor's floor: the step's products and SELU kernels
+#     timed alone, which bounds the ratio any binding work could reach.
 # PyTorch runs only when /usr/bin/python3 can import torch (else "skipped").
 # LIMIT=10000 bench/vs_torch.sh build   runs a shorter epoch.
 set -u
@@ -42,9 +44,14 @@ fi
 echo "== tiny net, $STEPS steps"
 st=$("$BUILD/selut" --threads 1 "$here/tiny.lua" "$STEPS"); echo "$st"
 su=$(echo "$st" | get us_per_step)
+fl=$("$BUILD/bench/tiny_floor" "$STEPS") || { echo "$fl"; exit 1; }
+echo "$fl"
+fu=$(echo "$fl" | get floor_us)
 if [ $torch_ok = 1 ]; then
   tt=$(/usr/bin/python3 "$here/torch_tiny.py" --threads 1 --steps "$STEPS"); echo "$tt"
   tu=$(echo "$tt" | get us_per_step)
   printf 'tiny net: selut %.1f us/step, PyTorch %.1f us/step: selut is %.1fx faster (target >= 20x)\n' "$su" "$tu" \
     "$(echo "$tu / $su" | bc -l)"
+  printf 'tiny net floor: the products and SELU kernels alone take %.1f us, so %.1fx is the most any step with them reaches\n' \
+    "$fu" "$(echo "$tu / $fu" | bc -l)"
 fi
