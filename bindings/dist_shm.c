@@ -1,8 +1,10 @@
 /* Shared memory for DataParallel on one machine (dist_shm.h). */
 #include "dist_shm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,33 @@ long long sl_shm_node_key(void) {
 
 void sl_shm_name(char *buf, size_t n, long long pid, long long serial) {
   snprintf(buf, n, "/selut-dp-%lld-%lld", pid, serial);
+}
+
+/* A name stays in /dev/shm only when its creator (or a rank) died between
+ * creating the segment and every rank mapping it: the creator's pid is in
+ * the name, so a segment of ours whose creator no longer exists (ESRCH;
+ * EPERM means alive) is debris. POSIX shm on Linux is /dev/shm. */
+int sl_shm_sweep_stale(void) {
+  DIR *d = opendir("/dev/shm");
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    long long pid, serial;
+    int end = 0;
+    if (sscanf(e->d_name, "selut-dp-%lld-%lld%n", &pid, &serial, &end) != 2 || e->d_name[end] != 0) continue;
+    if (pid <= 0 || pid == (long long)getpid() || (pid_t)pid != pid) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid())
+      continue;
+    char name[300];
+    snprintf(name, sizeof name, "/%s", e->d_name);
+    if (shm_unlink(name) == 0) removed++;
+  }
+  closedir(d);
+  return removed;
 }
 
 float *sl_shm_map(const char *name, size_t bytes, int create) {

@@ -15,6 +15,10 @@
 long long sl_shm_node_key(void);
 /* The segment's name from the creator's pid and a per-process serial. */
 void sl_shm_name(char *buf, size_t n, long long pid, long long serial);
+/* Unlinks segments left in /dev/shm by a creator that no longer runs
+ * (selut-dp-<pid>-<serial> with no process <pid>, owned by this user);
+ * returns how many. */
+int sl_shm_sweep_stale(void);
 /* Creates (the creator) or opens (the others) and maps bytes of the named
  * segment, zero-filled on creation; NULL with errno set on failure (the
  * creator unlinks what it made). */

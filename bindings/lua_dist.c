@@ -73,6 +73,7 @@ typedef struct ldp {
   float *P, *S0, *S1, *G;
   int64_t seg;            /* floats per segment (total rounded up to 16) */
   int shared_rank;        /* this rank (0-based): its gradients are at G + shared_rank * seg */
+  int swept;              /* stale segments of dead jobs the creator unlinked (dp:stats().swept) */
   struct sl_optim *opt;   /* the optimizer it steps (kept alive in user value 1) */
 } ldp;
 
@@ -807,6 +808,7 @@ static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
   char name[96];
   float *base = NULL;
   if (r == 0) {
+    d->swept = sl_shm_sweep_stale(); /* debris of a job that died while setting up */
     sl_shm_name(name, sizeof name, id[1], id[2]);
     base = sl_shm_map(name, bytes, 1);
     id[0] = base != NULL;
@@ -1079,6 +1081,8 @@ static int dp_stats(lua_State *L) {
   lua_setfield(L, -2, "comm_seconds");
   lua_pushboolean(L, d->shared);
   lua_setfield(L, -2, "shared");
+  lua_pushinteger(L, d->swept);
+  lua_setfield(L, -2, "swept");
   if (d->shared_why) {
     lua_pushstring(L, d->shared_why);
     lua_setfield(L, -2, "shared_off");

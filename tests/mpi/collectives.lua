@@ -120,6 +120,27 @@ check((glob - whole):abs():max() == 0, "shards of dp:batches form rank 1's globa
 -- move into one shared segment; each rank steps its slice from the
 -- sample-weighted sum of all ranks' gradients. Checked against a local net
 -- stepped by a local optimizer from the expected mean gradient.
+-- A segment left by a job that died while setting up (its creator pid no
+-- longer exists) is removed by the next creator; one whose pid lives (pid 1)
+-- and files that are not ours by name stay.
+local shm = io.open("/dev/shm/.selut-probe", "w")
+local stale, alive = nil, "/dev/shm/selut-dp-1-424242"
+if shm then
+  shm:close()
+  os.remove("/dev/shm/.selut-probe")
+  if rank == 1 then
+    local p = io.popen("sh -c 'echo $$'")
+    local dead = p:read("l")
+    p:close() -- the shell has exited: its pid names no process (until reused)
+    stale = "/dev/shm/selut-dp-" .. dead .. "-7"
+    for _, f in ipairs { stale, alive, "/dev/shm/selut-dp-" .. dead .. "-7x" } do
+      local h = assert(io.open(f, "w"))
+      h:write("x")
+      h:close()
+    end
+  end
+  dist.barrier()
+end
 local makers = { -- a list: pairs() order differs between ranks (string hashes are seeded per state)
   { "SGD", function(ps) return selut.optim.SGD(ps, { lr = 0.5, momentum = 0.9, nesterov = true }) end },
   { "Adam", function(ps) return selut.optim.Adam(ps, { lr = 0.01 }) end },
@@ -149,6 +170,18 @@ for _, m in ipairs(makers) do
     end
   end
   check(sdp:stats().shared == true, name .. ": shared segment in use (" .. tostring(sdp:stats().shared_off) .. ")")
+  if stale and name == "SGD" then -- rank 1 created the first segment after the files above
+    check(io.open(stale) == nil, "the dead job's segment " .. stale .. " was removed")
+    check(sdp:stats().swept >= 1, "dp:stats().swept counts it: " .. sdp:stats().swept)
+    local h = io.open(alive)
+    check(h ~= nil, "a segment whose creator pid lives stays: " .. alive)
+    h:close()
+    local odd = io.open(stale .. "x")
+    check(odd ~= nil, "a name that only starts like ours stays")
+    odd:close()
+    os.remove(alive)
+    os.remove(stale .. "x")
+  end
   check(sdp:stats().copied == 0, name .. ": every gradient in this rank's slot, copied " .. sdp:stats().copied)
   local ok, err = pcall(sopt.step, sopt)
   check(not ok and err:find("stepped by selut.dist.DataParallel:step", 1, true), "opt:step refused: " .. tostring(err))
