@@ -108,12 +108,33 @@ static int simple(lua_State *L, const char *type, sl_module *(*ctor)(void)) {
   return 1;
 }
 
-static int nn_selu_custom(lua_State *L); /* SELU{alpha=, scale=}, below */
-static int nn_selu(lua_State *L) {
-  if (!lua_isnoneornil(L, 1)) return nn_selu_custom(L);
-  return simple(L, "SELU", sl_selu_new);
+/* The inplace flag (PyTorch's inplace=True) at arg: nil/none is false. */
+static bool check_inplace(lua_State *L, int arg) {
+  if (lua_isnoneornil(L, arg)) return false;
+  luaL_argexpected(L, lua_isboolean(L, arg), arg, "boolean (inplace)");
+  return lua_toboolean(L, arg);
 }
-static int nn_relu(lua_State *L) { return simple(L, "ReLU", sl_relu_new); }
+
+/* The new module at the top: set in place when asked. */
+static int with_inplace(lua_State *L, bool inplace) {
+  if (inplace) sl_lua_check(L, sl_activation_set_inplace(((lmodule *)lua_touserdata(L, -1))->m, true));
+  return 1;
+}
+
+static int nn_selu_custom(lua_State *L); /* SELU{alpha=, scale=, inplace=}, below */
+static int nn_selu(lua_State *L) {
+  if (lua_istable(L, 1)) return nn_selu_custom(L);
+  if (!lua_isnoneornil(L, 1) && !lua_isboolean(L, 1))
+    return luaL_typeerror(L, 1, "table {alpha=, scale=, inplace=} or boolean (inplace)");
+  bool inplace = check_inplace(L, 1);
+  simple(L, "SELU", sl_selu_new);
+  return with_inplace(L, inplace);
+}
+static int nn_relu(lua_State *L) {
+  bool inplace = check_inplace(L, 1);
+  simple(L, "ReLU", sl_relu_new);
+  return with_inplace(L, inplace);
+}
 static int nn_tanh(lua_State *L) { return simple(L, "Tanh", sl_tanh_new); }
 static int nn_sigmoid(lua_State *L) { return simple(L, "Sigmoid", sl_sigmoid_new); }
 static int nn_gelu(lua_State *L) { return simple(L, "GELU", sl_gelu_new); }
@@ -123,10 +144,11 @@ static int nn_log_softmax(lua_State *L) { return simple(L, "LogSoftmax", sl_log_
 static int nn_elu(lua_State *L) {
   double alpha = luaL_optnumber(L, 1, 1.0);
   luaL_argcheck(L, isfinite(alpha), 1, "alpha must be finite");
+  bool inplace = check_inplace(L, 2);
   lmodule *b = newmodule(L, "ELU");
   b->arg = alpha;
   if (!(b->m = sl_elu_new(alpha))) return sl_lua_error(L);
-  return 1;
+  return with_inplace(L, inplace);
 }
 
 static int nn_leaky_relu(lua_State *L) {
@@ -173,7 +195,10 @@ static int module_forward(lua_State *L) {
   sl_tensor *x = sl_lua_checktensor(L, 2);
   const sl_tensor *y = NULL;
   sl_lua_check(L, sl_module_forward(m, x, &y));
-  push_cached(L, UV_OUTPUT, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
+  if (y == x) /* in place: the result is the input, overwritten */
+    lua_settop(L, 2);
+  else
+    push_cached(L, UV_OUTPUT, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
   return 1;
 }
 
@@ -250,9 +275,14 @@ static int nn_selu_custom(lua_State *L) {
   double scale = sl_lua_optnumfield(L, 1, "scale", SL_SELU_SCALE);
   luaL_argcheck(L, alpha >= 0, 1, lua_pushfstring(L, "alpha must be >= 0, got %f", alpha));
   luaL_argcheck(L, scale > 0, 1, lua_pushfstring(L, "scale must be > 0, got %f", scale));
+  int t = lua_getfield(L, 1, "inplace");
+  luaL_argcheck(L, t == LUA_TNIL || t == LUA_TBOOLEAN, 1,
+                lua_pushfstring(L, "inplace must be a boolean, got %s", lua_typename(L, t)));
+  bool inplace = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lmodule *b = newmodule(L, "SELU");
   if (!(b->m = sl_selu_new_custom(alpha, scale))) return sl_lua_error(L);
-  return 1;
+  return with_inplace(L, inplace);
 }
 
 static int nn_alpha_dropout_fixed_point(lua_State *L) {
@@ -336,6 +366,11 @@ static int snn_index(lua_State *L, sl_module *m, const char *k) {
     lua_pushnumber(L, k[0] == 'a' ? a : s);
     return 1;
   }
+  if (strcmp(k, "inplace") == 0 && (strcmp(m->vt->type, "SELU") == 0 || strcmp(m->vt->type, "ELU") == 0 ||
+                                    strcmp(m->vt->type, "ReLU") == 0)) {
+    lua_pushboolean(L, sl_activation_inplace(m));
+    return 1;
+  }
   if (strcmp(k, "p") == 0 && sl_dropout_coeffs_of(m, &p, NULL, NULL, NULL) == SL_OK) {
     lua_pushnumber(L, p);
     return 1;
@@ -403,6 +438,11 @@ static int module_tostring(lua_State *L) {
     /* SELU with custom constants, BatchNorm1d */
   } else {
     lua_pushfstring(L, "%s()", type);
+  }
+  if (sl_activation_inplace(m)) { /* "SELU()" -> "SELU(inplace=true)", "ELU(alpha=1)" -> "ELU(alpha=1, inplace=true)" */
+    size_t len;
+    const char *str = lua_tolstring(L, -1, &len);
+    lua_pushfstring(L, "%s%sinplace=true)", lua_pushlstring(L, str, len - 1), len >= 2 && str[len - 2] == '(' ? "" : ", ");
   }
   return 1;
 }

@@ -1,6 +1,8 @@
 /* Elementwise activations and the row-wise softmax family. Kernels are plain
  * loops (forward above backward); every backward is computed from the input x,
- * like PyTorch's out-of-place gradients. ELU/SELU: x <= 0 takes the negative
+ * like PyTorch's out-of-place gradients, except in place (SELU/ELU/ReLU with
+ * sl_activation_set_inplace), where it works from the result as PyTorch's
+ * elu_/relu_ do. ELU/SELU: x <= 0 takes the negative
  * branch (so SELU'(0) = scale*alpha, ELU'(0) = alpha), expm1f on min(x, 0)
  * so no intermediate overflows; ReLU'(0) = 0. */
 #include <inttypes.h>
@@ -138,10 +140,56 @@ enum act_kind { ACT_ELU, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID, ACT_GELU, A
 typedef struct act_state {
   enum act_kind kind;
   float alpha, scale; /* ELU/SELU; LeakyReLU uses alpha as the slope */
+  bool inplace;       /* ELU/SELU/ReLU: the output is the input tensor, overwritten */
+  uint64_t stamp;     /* in place: the input's write stamp after the last forward */
 } act_state;
+
+/* In place (PyTorch's inplace=True): x is overwritten with the result and
+ * becomes the output; backward then works from that result, as PyTorch's
+ * elu_/relu_ gradients do, and refuses if anything wrote to x in place
+ * since (another in-place module on the same buffer). */
+static int act_forward_inplace(sl_module *m, sl_tensor *x) {
+  act_state *s = m->state;
+  float *y = x->data;
+  size_t n = (size_t)x->numel;
+  if (s->kind == ACT_ELU)
+    sl_elu_forward_f32(y, y, n, s->alpha, s->scale);
+  else
+    sl_relu_forward_f32(y, y, n);
+  if (m->output != x) {
+    sl_tensor_retain(x);
+    sl_tensor_release(m->output);
+    m->output = x;
+  }
+  s->stamp = sl_tensor_bump_version(x);
+  return SL_OK;
+}
+
+static int act_backward_inplace(sl_module *m, const sl_tensor *gy) {
+  const act_state *s = m->state;
+  const sl_tensor *y = m->output;
+  char a[160], b[160];
+  if (!y || sl_tensor_version(y) != s->stamp)
+    return sl_fail(SL_EINVAL, "%s(inplace).backward: %s", m->vt->type,
+                   !y ? "called before forward"
+                      : "its output (the input it overwrote) was overwritten in place since the forward, e.g. by "
+                        "another in-place module on the same tensor; use inplace = false for one of them");
+  if (!sl_tensor_same_shape(y, gy))
+    return sl_fail(SL_ESHAPE, "%s(inplace).backward: gradOutput shape %s does not match the output shape %s",
+                   m->vt->type, sl_shape_str(gy, a, sizeof a), sl_shape_str(y, b, sizeof b));
+  int st = sl_tensor_ensure(&m->grad_input, y->ndim, y->shape);
+  if (st) return st;
+  size_t n = (size_t)y->numel;
+  if (s->kind == ACT_ELU)
+    sl_velu_backward_result_f32(m->grad_input->data, y->data, gy->data, n, s->alpha * s->scale, s->scale);
+  else
+    sl_relu_backward_f32(m->grad_input->data, y->data, gy->data, n); /* y <= 0 exactly where x <= 0 */
+  return SL_OK;
+}
 
 static int act_forward(sl_module *m, const sl_tensor *x) {
   const act_state *s = m->state;
+  if (s->inplace) return act_forward_inplace(m, (sl_tensor *)x);
   int st = sl_tensor_ensure(&m->output, x->ndim, x->shape);
   if (st) return st;
   float *y = m->output->data;
@@ -162,6 +210,7 @@ static int act_forward(sl_module *m, const sl_tensor *x) {
 
 static int act_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
   const act_state *s = m->state;
+  if (s->inplace) return act_backward_inplace(m, gy);
   char a[160], b[160];
   if (!sl_tensor_same_shape(x, gy))
     return sl_fail(SL_ESHAPE, "%s.backward: gradOutput shape %s does not match input shape %s",
@@ -204,6 +253,7 @@ static sl_module *act_new(const sl_module_vtable *vt, enum act_kind kind, double
     sl_module_release(m);
     return NULL;
   }
+  memset(s, 0, sizeof *s);
   s->kind = kind;
   s->alpha = (float)alpha;
   s->scale = (float)scale;
@@ -237,6 +287,22 @@ sl_module *sl_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0, 
 sl_module *sl_gelu_new(void) { return act_new(&gelu_vt, ACT_GELU, 0.0, 1.0); }
 sl_module *sl_softmax_new(void) { return act_new(&softmax_vt, ACT_SOFTMAX, 0.0, 1.0); }
 sl_module *sl_log_softmax_new(void) { return act_new(&log_softmax_vt, ACT_LOG_SOFTMAX, 0.0, 1.0); }
+
+int sl_activation_set_inplace(sl_module *m, bool inplace) {
+  if (!m || (m->vt != &selu_vt && m->vt != &elu_vt && m->vt != &relu_vt))
+    return sl_fail(SL_EINVAL, "inplace: only SELU, ELU and ReLU can run in place, not a %s", sl_module_type(m));
+  act_state *s = m->state;
+  if (s->inplace != inplace) { /* the output buffer changes hands: drop it */
+    sl_tensor_release(m->output);
+    m->output = NULL;
+  }
+  s->inplace = inplace;
+  return SL_OK;
+}
+
+bool sl_activation_inplace(const sl_module *m) {
+  return m && (m->vt == &selu_vt || m->vt == &elu_vt || m->vt == &relu_vt) && ((const act_state *)m->state)->inplace;
+}
 
 /* ---- constants of ELU-family modules (issue 10) ---- */
 

@@ -74,6 +74,14 @@ sl_module *sl_selu_new_custom(double alpha, double scale);
 sl_module *sl_elu_new(double alpha);
 sl_module *sl_relu_new(void);
 sl_module *sl_leaky_relu_new(double negative_slope);
+/* SELU, ELU, ReLU in place (PyTorch's inplace=True): forward overwrites its
+ * input with the result and returns that same tensor as the output; backward
+ * works from the result (PyTorch's elu_/relu_ formula, no exp: for SELU/ELU
+ * it loses relative accuracy where x << 0, which the out-of-place gradient
+ * keeps) and fails if the tensor was written in place again since the
+ * forward. SL_EINVAL for other modules. */
+int sl_activation_set_inplace(sl_module *m, bool inplace);
+bool sl_activation_inplace(const sl_module *m);
 sl_module *sl_tanh_new(void);
 sl_module *sl_sigmoid_new(void);
 sl_module *sl_gelu_new(void);

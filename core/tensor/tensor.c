@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -18,6 +19,7 @@ struct sl_storage {
   void (*release)(void *ctx, float *data); /* wrapped host buffers */
   void *ctx;
   bool owned; /* data allocated with sl_malloc */
+  uint64_t version; /* last in-place module write (sl_tensor_bump_version); 0: none */
 };
 
 int sl_shape_check(int ndim, const int64_t *shape, int64_t *numel) {
@@ -346,6 +348,14 @@ bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b) { return a
 bool sl_tensor_owns_storage(const sl_tensor *t) { return t->storage->owned; }
 
 int sl_tensor_storage_refcount(const sl_tensor *t) { return t->storage->refcount; }
+
+/* Stamps from one process-wide counter: a stamp names one write to one
+ * storage, so a different storage (a resized buffer) never matches either. */
+static _Atomic uint64_t write_stamps;
+
+uint64_t sl_tensor_bump_version(sl_tensor *t) { return t->storage->version = ++write_stamps; }
+
+uint64_t sl_tensor_version(const sl_tensor *t) { return t->storage->version; }
 
 static int flat_index(const sl_tensor *t, const int64_t *idx, int64_t *out) {
   int64_t k = 0;

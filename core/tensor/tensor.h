@@ -95,6 +95,11 @@ bool sl_tensor_owns_storage(const sl_tensor *t);
 bool sl_tensor_shares_storage(const sl_tensor *a, const sl_tensor *b);
 /* Number of references to the storage (headers + views). */
 int sl_tensor_storage_refcount(const sl_tensor *t);
+/* In-place write stamps (shared by the views of one storage): an in-place
+ * module stamps the tensor it overwrote and its backward refuses when the
+ * stamp changed since (another in-place write, or a new buffer). */
+uint64_t sl_tensor_bump_version(sl_tensor *t);
+uint64_t sl_tensor_version(const sl_tensor *t);
 
 /* Element access with flat 0-based index arrays (bounds-checked). */
 int sl_tensor_get(const sl_tensor *t, const int64_t *idx, float *out);

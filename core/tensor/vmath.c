@@ -309,6 +309,14 @@ SL_CLONES void sl_velu_backward_serial_f32(float *gx, const float *x, const floa
   }
 }
 
+/* From the forward's result y (in-place modules, PyTorch's is_result
+ * branch): gx = y <= 0 ? gy * (y + negcoef) : gy * scale. y <= 0 exactly
+ * when x <= 0; a NaN takes the scale branch, as from the input. */
+SL_CLONES void sl_velu_backward_result_serial_f32(float *gx, const float *y, const float *gy, size_t n,
+                                                  float negcoef, float scale) {
+  for (size_t i = 0; i < n; i++) gx[i] = y[i] <= 0.0f ? gy[i] * (y[i] + negcoef) : gy[i] * scale;
+}
+
 /* "x <= 0 ? 0 : x" so NaN propagates like torch.relu. */
 SL_CLONES void sl_vrelu_forward_f32(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
@@ -526,6 +534,16 @@ void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, floa
 void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale) {
   elu_args a = {gx, x, gy, negcoef, scale};
   sl_par_for(n, elu_bwd_range, &a);
+}
+
+static void elu_bwd_result_range(const void *c, size_t b, size_t e) {
+  const elu_args *a = c;
+  sl_velu_backward_result_serial_f32(a->out + b, a->x + b, a->gy + b, e - b, a->negcoef, a->scale);
+}
+
+void sl_velu_backward_result_f32(float *gx, const float *y, const float *gy, size_t n, float negcoef, float scale) {
+  elu_args a = {gx, y, gy, negcoef, scale};
+  sl_par_for(n, elu_bwd_result_range, &a);
 }
 
 typedef struct sgd_args {

@@ -51,6 +51,10 @@ void sl_vrows_softmax_f32(float *g, const float *x, int64_t rows, int64_t c, dou
  * exp(x) : gy * scale. */
 void sl_velu_forward_f32(float *y, const float *x, size_t n, float negcoef, float scale);
 void sl_velu_backward_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale);
+/* The same gradient from the forward's result y (in-place modules):
+ * gx = y <= 0 ? gy * (y + negcoef) : gy * scale, PyTorch's formula for
+ * elu_/selu_ (it cancels for y near -negcoef: only in-place uses it). */
+void sl_velu_backward_result_f32(float *gx, const float *y, const float *gy, size_t n, float negcoef, float scale);
 void sl_vrelu_forward_f32(float *y, const float *x, size_t n);
 void sl_vrelu_backward_f32(float *gx, const float *x, const float *gy, size_t n);
 
@@ -99,6 +103,8 @@ void sl_vzero_f32(float *x, size_t n);
  * one-thread bodies. */
 void sl_velu_forward_serial_f32(float *y, const float *x, size_t n, float negcoef, float scale);
 void sl_velu_backward_serial_f32(float *gx, const float *x, const float *gy, size_t n, float negcoef, float scale);
+void sl_velu_backward_result_serial_f32(float *gx, const float *y, const float *gy, size_t n, float negcoef,
+                                        float scale);
 void sl_vsgd_serial_f32(float *p, const float *g, float *buf, size_t n, float lr, float wd, float mom, float damp1,
                         bool nesterov, bool first);
 void sl_vadam_serial_f32(float *p, const float *g, float *m, float *v, size_t n, float decay_mul, float wd, float b1,

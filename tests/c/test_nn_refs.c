@@ -43,6 +43,72 @@ Test(nn_refs, activations_forward_backward_match_pytorch_on_extreme_inputs_and_o
   NN_LEAK_CHECK();
 }
 
+/* inplace=True: the input becomes the output, the gradient comes from the
+ * result as in PyTorch's float32 kernels. Where y + alpha*scale cancels (x
+ * far below 0) the two sides' 1-ulp differences in y are amplified, hence
+ * the absolute 2.5e-7 (2 ulp of alpha*scale) on top of 1e-5 relative. */
+Test(nn_refs, inplace_activations_match_pytorch_inplace) {
+  for (int c = 0; c < NN_REF_COUNT(nn_ref_inplace); c++) {
+    const nn_ref_act *r = &nn_ref_inplace[c];
+    char what[96];
+    sl_module *m = act_module(r->name, r->param), *plain = act_module(r->name, r->param);
+    cr_assert_not_null(m, "%s", r->name);
+    cr_assert(!sl_activation_inplace(m));
+    cr_assert_eq(sl_activation_set_inplace(m, true), SL_OK, "%s", sl_last_error());
+    cr_assert(sl_activation_inplace(m));
+    sl_tensor *x = nn_t2(r->rows, r->cols, r->x), *x2 = nn_t2(r->rows, r->cols, r->x);
+    sl_tensor *gy = nn_t2(r->rows, r->cols, r->gy);
+    const sl_tensor *y, *yp, *gx;
+    cr_assert_eq(sl_module_forward(plain, x2, &yp), SL_OK, "%s", sl_last_error());
+    cr_assert_eq(sl_module_forward(m, x, &y), SL_OK, "%s", sl_last_error());
+    cr_assert_eq(y, x, "%s: the output is the input tensor", r->name);
+    snprintf(what, sizeof what, "%s(%g) inplace [%d x %d] y", r->name, r->param, r->rows, r->cols);
+    cr_assert_arr_eq(y->data, yp->data, sizeof(float) * (size_t)y->numel, "%s: same values as out of place", what);
+    nn_expect_close(y->data, r->y, y->numel, 1e-5, 1e-6, what);
+    cr_assert_eq(sl_module_backward(m, x, gy, &gx), SL_OK, "%s", sl_last_error());
+    snprintf(what, sizeof what, "%s(%g) inplace [%d x %d] gx", r->name, r->param, r->rows, r->cols);
+    nn_expect_close(gx->data, r->gx, gx->numel, 1e-5, 2.5e-7, what);
+    sl_tensor_release(x);
+    sl_tensor_release(x2);
+    sl_tensor_release(gy);
+    sl_module_release(m);
+    sl_module_release(plain);
+  }
+  NN_LEAK_CHECK();
+}
+
+/* A second in-place write to the same tensor (two in-place modules in a
+ * row) makes the first one's backward an error, not a wrong gradient; other
+ * modules cannot be put in place. */
+Test(nn_refs, inplace_backward_refuses_an_overwritten_result) {
+  sl_module *a = sl_selu_new(), *b = sl_relu_new(), *t = sl_tanh_new();
+  cr_assert_eq(sl_activation_set_inplace(a, true), SL_OK);
+  cr_assert_eq(sl_activation_set_inplace(b, true), SL_OK);
+  cr_assert_eq(sl_activation_set_inplace(t, true), SL_EINVAL);
+  cr_assert(strstr(sl_last_error(), "only SELU, ELU and ReLU"), "%s", sl_last_error());
+  float v[4] = {-1.0f, 2.0f, -0.5f, 0.25f}, ones[4] = {1, 1, 1, 1};
+  sl_tensor *x = nn_t2(1, 4, v), *gy = nn_t2(1, 4, ones);
+  const sl_tensor *y, *gx;
+  cr_assert_eq(sl_module_forward(a, x, &y), SL_OK);
+  cr_assert_eq(sl_module_backward(a, x, gy, &gx), SL_OK, "%s", sl_last_error());
+  cr_assert_eq(sl_module_forward(b, x, &y), SL_OK);
+  cr_assert_eq(sl_module_backward(b, x, gy, &gx), SL_OK, "%s", sl_last_error());
+  cr_assert_eq(sl_module_backward(a, x, gy, &gx), SL_EINVAL);
+  cr_assert(strstr(sl_last_error(), "SELU(inplace).backward: its output (the input it overwrote) was overwritten"),
+            "%s", sl_last_error());
+  cr_assert_eq(sl_module_forward(a, x, &y), SL_OK); /* a new forward stamps it again */
+  cr_assert_eq(sl_module_backward(a, x, gy, &gx), SL_OK, "%s", sl_last_error());
+  cr_assert_eq(sl_activation_set_inplace(a, false), SL_OK); /* back out of place: its own buffer again */
+  cr_assert_eq(sl_module_forward(a, x, &y), SL_OK);
+  cr_assert_neq(y, x);
+  sl_tensor_release(x);
+  sl_tensor_release(gy);
+  sl_module_release(a);
+  sl_module_release(b);
+  sl_module_release(t);
+  NN_LEAK_CHECK();
+}
+
 Test(nn_refs, linear_forward_backward_match_pytorch) {
   for (int c = 0; c < NN_REF_COUNT(nn_ref_linears); c++) {
     const nn_ref_linear *r = &nn_ref_linears[c];

@@ -40,7 +40,7 @@ H.near(y:get(1, 1), l * a * (math.exp(-1) - 1), 1e-6, "custom SELU negative bran
 H.near(y:get(1, 2), 2 * l, 1e-6, "custom SELU positive branch")
 H.check(tostring(nn.SELU()) == "SELU()", "default SELU prints as SELU()")
 H.checkerror("bad argument #1 to 'selut.nn.SELU' (scale must be > 0, got -1.0)", nn.SELU, { scale = -1 })
-H.checkerror("bad argument #1 to 'selut.nn.SELU' (table expected, got number)", nn.SELU, 3)
+H.checkerror("bad argument #1 to 'selut.nn.SELU' (table {alpha=, scale=, inplace=} or boolean (inplace) expected, got number)", nn.SELU, 3)
 
 selut.manual_seed(3)
 local d = nn.AlphaDropout(0.1, { mean = -0.1, var = 2 })
