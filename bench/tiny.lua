@@ -2,12 +2,14 @@
 -- per-step overhead dominates): 2 -> 64 -> 64 -> 1 SELU MLP, batch 32 (one
 -- fixed batch), MSE, SGD lr 0.01 momentum 0.9, STEPS steps after 100 warm-up
 -- steps, through the public Lua API. Same as bench/torch_tiny.py.
---   selut bench/tiny.lua [steps]
+-- A second argument "inplace" uses nn.SELU(true) (PyTorch's inplace=True).
+--   selut bench/tiny.lua [steps] [inplace]
 local selut = require "selut"
 local nn, optim, T = selut.nn, selut.optim, selut.tensor
 local steps = tonumber(arg and arg[1]) or 10000
+local inplace = (arg and arg[2]) == "inplace"
 selut.manual_seed(1)
-local net = nn.Sequential{nn.Linear(2, 64), nn.SELU(), nn.Linear(64, 64), nn.SELU(), nn.Linear(64, 1)}
+local net = nn.Sequential{nn.Linear(2, 64), nn.SELU(inplace), nn.Linear(64, 64), nn.SELU(inplace), nn.Linear(64, 1)}
 local crit = nn.MSELoss()
 local opt = optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
 local x = T.rand(32, 2) * 4 - 2
@@ -28,5 +30,5 @@ local loss
 local t0 = selut.clock()
 for _ = 1, steps do loss = step() end
 local secs = selut.clock() - t0
-print(string.format("selut_tiny us_per_step=%.2f steps=%d loss=%.6f threads=%d", secs / steps * 1e6, steps, loss,
-                    selut.get_num_threads()))
+print(string.format("selut_tiny us_per_step=%.2f steps=%d loss=%.6f threads=%d inplace=%d", secs / steps * 1e6, steps,
+                    loss, selut.get_num_threads(), inplace and 1 or 0))

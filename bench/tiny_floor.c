@@ -4,7 +4,8 @@
  * same shapes, transposes and beta as the Linear layers) and its SELU
  * forward/backward kernels, each timed alone in a loop. Their sum is the
  * floor under any step that keeps the same products and the same exp
- * (docs/performance.md, "Per-step overhead").
+ * (docs/performance.md, "Floors"); and the same with nn.SELU(true), whose
+ * backward works from the result without an exp.
  *   build/bench/tiny_floor [steps]       (one thread, like bench/tiny.lua) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,10 +113,14 @@ int main(int argc, char **argv) {
   TIME_US(selu_f, reps, sl_velu_forward_f32(y1->data, a1->data, B * H, negcoef, scale));
   double selu_b;
   TIME_US(selu_b, reps, sl_velu_backward_f32(gx->data, a1->data, y1->data, B * H, negcoef, scale));
+  double selu_b_result; /* in place (nn.SELU(true)): from the result, no exp */
+  TIME_US(selu_b_result, reps,
+          sl_velu_backward_result_f32(gx->data, y1->data, a1->data, B * H, negcoef, scale));
   double kernels = products + 2.0 * (selu_f + selu_b);
+  double kernels_inplace = products + 2.0 * (selu_f + selu_b_result);
 
-  printf("tiny_floor step_us=%.2f floor_us=%.2f products_us=%.2f selu_us=%.2f loss=%.6f\n", step_us, kernels,
-         products, 2.0 * (selu_f + selu_b), loss);
+  printf("tiny_floor step_us=%.2f floor_us=%.2f floor_inplace_us=%.2f products_us=%.2f selu_us=%.2f loss=%.6f\n",
+         step_us, kernels, kernels_inplace, products, 2.0 * (selu_f + selu_b), loss);
   printf("  whole step through the C API (no Lua):        %6.2f us\n", step_us);
   printf("  products: 64x64 forward x W^T (beta 1)         %6.2f us  (%.0f GFLOP/s)\n", p_fwd,
          2.0 * B * H * H / p_fwd * 1e-3);
@@ -128,6 +133,8 @@ int main(int argc, char **argv) {
          2.0 * (selu_f + selu_b));
   printf("  floor (products + SELU kernels alone):         %6.2f us; the rest of the C step %.2f us\n", kernels,
          step_us - kernels);
+  printf("  with in-place SELU (backward from the result %.2f us per layer): floor %.2f us\n", selu_b_result,
+         kernels_inplace);
 
   sl_tensor *ts[] = {a0, w0, y0, gw0, a1, w1, y1, gw1, a2, w2, y2, gw2, gx, x, y, gout};
   for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) sl_tensor_release(ts[i]);

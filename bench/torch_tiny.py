@@ -1,10 +1,11 @@
 """bench/torch_tiny.py: the tiny-net case in PyTorch, for bench/vs_torch.sh.
 
 2 -> 64 -> 64 -> 1 SELU MLP, batch 32 (one fixed batch), MSE, SGD(lr=0.01,
-momentum=0.9), STEPS training steps after 100 warm-up steps. Prints
-"torch_tiny us_per_step=... steps=... loss=... threads=...".
+momentum=0.9), STEPS training steps after 100 warm-up steps; --inplace uses
+SELU(inplace=True). Prints "torch_tiny us_per_step=... steps=... loss=...
+threads=... inplace=0|1".
 
-  /usr/bin/python3 bench/torch_tiny.py [--threads N] [--steps N]
+  /usr/bin/python3 bench/torch_tiny.py [--threads N] [--steps N] [--inplace]
 """
 import argparse
 import time
@@ -16,11 +17,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=10000)
+    ap.add_argument("--inplace", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.SELU(), torch.nn.Linear(64, 64), torch.nn.SELU(),
-                              torch.nn.Linear(64, 1))
+    net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.SELU(inplace=a.inplace), torch.nn.Linear(64, 64),
+                              torch.nn.SELU(inplace=a.inplace), torch.nn.Linear(64, 1))
     crit = torch.nn.MSELoss()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x = torch.rand(32, 2) * 4 - 2
@@ -39,8 +41,8 @@ def main():
     for _ in range(a.steps):
         loss = step()
     secs = time.perf_counter() - t0
-    print("torch_tiny us_per_step=%.2f steps=%d loss=%.6f threads=%d" % (secs / a.steps * 1e6, a.steps, loss,
-                                                                        a.threads))
+    print("torch_tiny us_per_step=%.2f steps=%d loss=%.6f threads=%d inplace=%d" % (
+        secs / a.steps * 1e6, a.steps, loss, a.threads, a.inplace))
 
 
 if __name__ == "__main__":

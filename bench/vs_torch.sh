@@ -7,7 +7,8 @@
 #     loaded machine; TORCH_THREADS="1 2" to see it), best of each compared;
 #   - the tiny net (2-64-64-1 SELU, batch 32, 10000 SGD steps), per step,
 #     with bench/tiny_floor's floor: the step's products and SELU kernels
-#     timed alone, which bounds the ratio any binding work could reach.
+#     timed alone, which bounds the ratio any binding work could reach; then
+#     both again with SELU(inplace=True).
 # PyTorch runs only when /usr/bin/python3 can import torch (else "skipped").
 # LIMIT=10000 bench/vs_torch.sh build   runs a shorter epoch.
 set -u
@@ -54,4 +55,14 @@ if [ $torch_ok = 1 ]; then
     "$(echo "$tu / $su" | bc -l)"
   printf 'tiny net floor: the products and SELU kernels alone take %.1f us, so %.1fx is the most any step with them reaches\n' \
     "$fu" "$(echo "$tu / $fu" | bc -l)"
+fi
+# the same with SELU(inplace=True) on both sides (backward from the result)
+st=$("$BUILD/selut" --threads 1 "$here/tiny.lua" "$STEPS" inplace); echo "$st"
+su=$(echo "$st" | get us_per_step)
+fi_=$(echo "$fl" | get floor_inplace_us)
+if [ $torch_ok = 1 ]; then
+  tt=$(/usr/bin/python3 "$here/torch_tiny.py" --threads 1 --steps "$STEPS" --inplace); echo "$tt"
+  tu=$(echo "$tt" | get us_per_step)
+  printf 'tiny net, SELU in place: selut %.1f us/step, PyTorch %.1f us/step: %.1fx (floor %.1f us: at most %.1fx)\n' \
+    "$su" "$tu" "$(echo "$tu / $su" | bc -l)" "$fi_" "$(echo "$tu / $fi_" | bc -l)"
 fi
