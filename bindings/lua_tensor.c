@@ -736,6 +736,7 @@ typedef struct printer {
 } printer;
 
 static int fmt_value(char *buf, size_t n, int kind, float v) {
+  if (v != v) return snprintf(buf, n, "nan"); /* either sign (x86's default NaN is negative), as PyTorch prints it */
   switch (kind) {
   case 0: return snprintf(buf, n, "%.0f", (double)v);
   case 1: return snprintf(buf, n, "%.4f", (double)v);

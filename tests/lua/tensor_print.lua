@@ -35,3 +35,7 @@ for l in wide:gmatch("[^\n]+") do check(#l <= 80, "line within 80 columns: " .. 
 
 -- print works too (uses __tostring)
 check(select("#", tostring(T.ones(1))) == 1, "tostring returns one string")
+
+-- NaN prints as "nan" whatever its sign bit (0/0 is a negative NaN on x86), as in PyTorch
+local nans = tostring(T.new { 0 / 0, -(0 / 0), 1 / 0, -1 / 0 })
+check(nans:match("^[^\n]*") == "  nan  nan  inf -inf", "NaN of either sign prints nan: " .. nans)
