@@ -88,20 +88,29 @@ void sl_shm_unlink(const char *name) { shm_unlink(name); }
 
 void sl_shm_unmap(float *base, size_t bytes) { munmap(base, bytes); }
 
+typedef struct shm_mapping {
+  size_t bytes;
+  sl_mem_account *charged; /* the account the mapping is charged to */
+} shm_mapping;
+
 static void shm_release(void *ctx, float *data) {
-  munmap(data, *(size_t *)ctx);
-  free(ctx);
+  shm_mapping *m = ctx;
+  munmap(data, m->bytes);
+  sl_mem_credit(m->charged, m->bytes);
+  free(m);
 }
 
-sl_tensor *sl_shm_wrap(float *base, size_t bytes) {
-  size_t *ctx = malloc(sizeof *ctx);
+sl_tensor *sl_shm_wrap(float *base, size_t bytes, sl_mem_account *charged) {
+  shm_mapping *ctx = malloc(sizeof *ctx);
   int64_t shape[1] = {(int64_t)(bytes / sizeof(float))};
   sl_tensor *t = ctx ? sl_tensor_wrap(1, shape, base, shm_release, ctx) : NULL;
   if (!t) {
     free(ctx);
     munmap(base, bytes);
+    sl_mem_credit(charged, bytes);
   } else {
-    *ctx = bytes;
+    ctx->bytes = bytes;
+    ctx->charged = charged;
   }
   return t;
 }

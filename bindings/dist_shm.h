@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "selut.h"
+#include "tensor/alloc.h"
 
 /* A key equal on ranks of one running machine (host name and boot id);
  * ranks compare it with an allreduce. */
@@ -25,10 +26,11 @@ int sl_shm_sweep_stale(void);
 float *sl_shm_map(const char *name, size_t bytes, int create);
 void sl_shm_unlink(const char *name);
 void sl_shm_unmap(float *base, size_t bytes);
-/* A 1-D tensor over the whole mapping that unmaps it when its last view goes:
- * parameters, gradients and optimizer state are rehomed into it. On failure
- * (NULL) the mapping is unmapped. */
-sl_tensor *sl_shm_wrap(float *base, size_t bytes);
+/* A 1-D tensor over the whole mapping that unmaps it, and credits the
+ * bytes back to the account `charged` (sl_mem_charge), when its last view
+ * goes: parameters, gradients and optimizer state are rehomed into it. On
+ * failure (NULL) the mapping is unmapped and credited at once. */
+sl_tensor *sl_shm_wrap(float *base, size_t bytes, sl_mem_account *charged);
 /* out[j] = sum over q of coef[q] * in[q][j] for j in [a, b), q in order:
  * ((c0 x0 + c1 x1) + c2 x2) + ... (coef NULL: a plain sum); out may be one
  * of in. */

@@ -818,16 +818,29 @@ static void shared_setup(lua_State *L, ldp *d, struct sl_optim *o) {
     sl_shm_name(name, sizeof name, id[1], id[2]);
     base = id[0] ? sl_shm_map(name, bytes, 0) : NULL;
   }
+  /* the mapping counts against this state's memory limit like the private
+   * parameters, state and gradients it replaces (they are freed below) */
+  sl_mem_account *charged = NULL;
   long long ok = base != NULL;
+  if (base && sl_mem_charge(bytes, &charged) != SL_OK) {
+    sl_shm_unmap(base, bytes);
+    base = NULL;
+    ok = -1;
+  }
+  /* 1 everywhere, else the worst: -1 a rank's memory limit, 0 a mapping failed */
   MPI_CHECK(L, "DataParallel:step", "MPI_Allreduce", mpi()->allreduce(&ok, 1, SL_MPI_LONG_LONG, SL_MPI_MIN));
   if (r == 0 && id[0]) sl_shm_unlink(name); /* every rank has mapped it (or given up): the name can go */
-  if (!ok) {
-    if (base) sl_shm_unmap(base, bytes);
-    d->shared_why = "no shared-memory segment (shm_open, posix_fallocate or mmap failed on a rank: "
-                    "/dev/shm too small?)";
+  if (ok != 1) {
+    if (base) {
+      sl_shm_unmap(base, bytes);
+      sl_mem_credit(charged, bytes);
+    }
+    d->shared_why = ok < 0 ? "the shared segment would take a rank over its memory limit (selut.set_memory_limit)"
+                           : "no shared-memory segment (shm_open, posix_fallocate or mmap failed on a rank: "
+                             "/dev/shm too small?)";
     return;
   }
-  if (!(d->seg_t = sl_shm_wrap(base, bytes))) sl_lua_error(L);
+  if (!(d->seg_t = sl_shm_wrap(base, bytes, charged))) sl_lua_error(L);
   d->P = base;
   d->S0 = kinds >= 1 ? base + d->seg : NULL;
   d->S1 = kinds >= 2 ? base + 2 * d->seg : NULL;

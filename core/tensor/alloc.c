@@ -86,6 +86,24 @@ void sl_free(void *p) {
   if (a->closed && a->blocks == 0) free(a); /* the account outlived its owner: last block gone */
 }
 
+int sl_mem_charge(size_t n, sl_mem_account **charged) {
+  sl_mem_account *a = resolve(current);
+  if (a->limit && (n > a->limit || a->bytes > a->limit - n))
+    return sl_fail(SL_ELIMIT, "memory limit exceeded: %zu bytes requested, %zu of %zu bytes in use", n, a->bytes,
+                   a->limit);
+  a->bytes += n;
+  a->blocks++; /* like a block: the account record stays until the credit */
+  *charged = current;
+  return SL_OK;
+}
+
+void sl_mem_credit(sl_mem_account *charged, size_t n) {
+  sl_mem_account *a = resolve(charged);
+  a->bytes -= n;
+  a->blocks--;
+  if (a->closed && a->blocks == 0) free(a);
+}
+
 uint64_t sl_alloc_count(void) { return alloc_count; }
 size_t sl_alloc_bytes(void) { return resolve(current)->bytes; }
 void sl_set_memory_limit(size_t bytes) { resolve(current)->limit = bytes; }

@@ -65,5 +65,11 @@ uint64_t sl_mem_account_blocks(const sl_mem_account *a);
  * is freed. */
 size_t sl_mem_account_limit(const sl_mem_account *a);
 void sl_mem_account_set_limit(sl_mem_account *a, size_t bytes);
+/* Memory the core did not allocate (a shared mapping) charged to the
+ * current account as one live block of n bytes, under its cap (SL_ELIMIT);
+ * *charged says which account (NULL: the thread's default) to give it back
+ * to with sl_mem_credit once it is unmapped. */
+int sl_mem_charge(size_t n, sl_mem_account **charged);
+void sl_mem_credit(sl_mem_account *charged, size_t n);
 
 #endif

@@ -118,6 +118,27 @@ Test(mem_account, core_account_outlives_its_owner_until_its_last_block) {
   LEAK_CHECK();
 }
 
+/* Memory the core did not allocate (selut.dist's shared segment) is charged
+ * like a block: under the cap, refused over it with the cap's message, and
+ * the record of a closed account lives until the charge is credited. */
+Test(mem_account, external_charges_count_against_the_cap) {
+  sl_mem_account *a = sl_mem_account_new(), *charged = NULL;
+  sl_mem_account_use(a);
+  sl_mem_account_set_limit(a, 10 * MB);
+  cr_assert_eq(sl_mem_charge(6 * MB, &charged), SL_OK, "%s", sl_last_error());
+  cr_assert_eq(charged, a);
+  cr_assert_eq(sl_mem_account_bytes(a), 6 * MB);
+  sl_mem_account *other = NULL;
+  cr_assert_eq(sl_mem_charge(5 * MB, &other), SL_ELIMIT);
+  cr_assert(strstr(sl_last_error(), "memory limit exceeded: 5242880 bytes requested, 6291456 of 10485760"),
+            "%s", sl_last_error());
+  cr_assert_null(sl_tensor_zeros(1, (const int64_t[]){(int64_t)(MB)}), "a 4 MB tensor no longer fits either");
+  sl_mem_account_free(a); /* closed while charged: the record stays */
+  cr_assert_eq(sl_mem_account_bytes(a), 6 * MB);
+  sl_mem_credit(charged, 6 * MB); /* frees the record: ASan checks it */
+  LEAK_CHECK();
+}
+
 /* ---- Lua states ---- */
 
 /* State A capped at 8 MB fills near its cap and gets the limit error, while

@@ -202,5 +202,34 @@ for _, m in ipairs(makers) do
         name .. ": weights are private again after close")
 end
 
+-- The shared segment counts against the memory limit of the Lua state
+-- (selut.set_memory_limit), like the private weights, state and gradients
+-- it replaces: over the limit, dp:step takes the allreduce path; under it,
+-- selut.memory() grows by the segment (1 + 1 + size slots of 1 M floats)
+-- less the private copies it frees (weights, momentum, flat gradients).
+for _, room in ipairs { "tight", "ample" } do
+  collectgarbage() -- nothing left for a collection inside dp:step to free
+  collectgarbage()
+  selut.manual_seed(5)
+  local big = nn.Sequential { nn.Linear(1000, 1000) }
+  local opt = selut.optim.SGD(big:parameters(), { lr = 0.01, momentum = 0.9 })
+  local dp = dist.DataParallel(big)
+  for _, p in ipairs(big:parameters()) do p.grad:fill_(rank) end
+  local before, limit0 = selut.memory(), selut.get_memory_limit()
+  if room == "tight" then selut.set_memory_limit(before + (1 << 22)) end -- 4 MB: the momentum fits, a segment not
+  dp:step(opt, 1)
+  selut.set_memory_limit(limit0)
+  local st = dp:stats()
+  if room == "tight" then
+    check(st.shared == false and tostring(st.shared_off):find("memory limit", 1, true),
+          "over the memory limit: the allreduce path (" .. tostring(st.shared_off) .. ")")
+  else
+    check(st.shared == true, "under the memory limit: shared (" .. tostring(st.shared_off) .. ")")
+    check(selut.memory() - before >= (2 + size - 3) * 1000000 * 4,
+          string.format("the segment is charged: memory grew by %d bytes", selut.memory() - before))
+  end
+  do local closing <close> = dp end
+end
+
 dist.finalize()
 if rank == 1 then print("collectives: ok on " .. size .. " ranks") end
