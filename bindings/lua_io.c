@@ -63,6 +63,23 @@ static lua_Integer call_list(lua_State *L, int arg, const char *method, lua_Inte
   return len;
 }
 
+/* The storage format of an entry at idx ({dtype = "F32" | "I64", scalar =
+ * true}, either optional); `what` names the entry in errors. */
+static int read_format(lua_State *L, int idx, int arg, const char *what) {
+  idx = lua_absindex(L, idx);
+  int fmt = SL_ST_F32;
+  int t = lua_getfield(L, idx, "dtype");
+  const char *d = lua_tostring(L, -1);
+  if (t == LUA_TSTRING && strcmp(d, "I64") == 0) fmt = SL_ST_I64;
+  else if (t != LUA_TNIL && !(t == LUA_TSTRING && strcmp(d, "F32") == 0))
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s has dtype %s, expected \"F32\" or \"I64\"", what,
+                                          t == LUA_TSTRING ? d : luaL_typename(L, -1)));
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "scalar") != LUA_TNIL && lua_toboolean(L, -1)) fmt |= SL_ST_SCALAR;
+  lua_pop(L, 1);
+  return fmt;
+}
+
 /* Appends the net's buffers() entries (when it has that method) to the list
  * at out as {name, tensor box, format} (format: SL_ST_F32 or SL_ST_I64, |
  * SL_ST_SCALAR), after the n parameters; returns the new count. */
@@ -89,17 +106,8 @@ static int collect_buffers(lua_State *L, int arg, const char *fname, int out, in
     if (!sl_lua_totensor(L, -1))
       luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I ('%s') has no open tensor 'tensor'", i, s));
     lua_rawseti(L, -2, 2);
-    int fmt = SL_ST_F32;
-    int t = lua_getfield(L, e, "dtype");
-    const char *d = lua_tostring(L, -1);
-    if (t == LUA_TSTRING && strcmp(d, "I64") == 0) fmt = SL_ST_I64;
-    else if (t != LUA_TNIL && !(t == LUA_TSTRING && strcmp(d, "F32") == 0))
-      luaL_argerror(L, arg, lua_pushfstring(L, "buffer %I ('%s') has dtype %s, expected \"F32\" or \"I64\"", i, s,
-                                            t == LUA_TSTRING ? d : luaL_typename(L, -1)));
-    lua_pop(L, 1);
-    if (lua_getfield(L, e, "scalar") != LUA_TNIL && lua_toboolean(L, -1)) fmt |= SL_ST_SCALAR;
-    lua_pop(L, 1);
-    lua_pushinteger(L, fmt);
+    lua_pushinteger(L, read_format(L, e, arg, lua_pushfstring(L, "buffer %I ('%s')", i, s)));
+    lua_remove(L, -2); /* the label */
     lua_rawseti(L, -2, 3);
     lua_rawseti(L, out, ++n);
     lua_settop(L, list);
@@ -185,6 +193,38 @@ static int collect_targets(lua_State *L, int arg, const char *fname, int *is_net
   return n;
 }
 
+/* save(path, tensors, metadata, formats): formats[name] = {dtype=,
+ * scalar=} for tensors of the table (what load(path) returns third), set as
+ * the entries' formats in the list at `list`. */
+static void apply_formats(lua_State *L, int formats, int list, int n, int is_net) {
+  if (is_net) luaL_argerror(L, formats, "formats are for a table of tensors (a net's buffers() give theirs)");
+  lua_pushnil(L);
+  while (lua_next(L, formats)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_argerror(L, formats, lua_pushfstring(L, "formats keys must be tensor names (strings), got a %s key",
+                                                luaL_typename(L, -2)));
+    const char *name = lua_tostring(L, -2);
+    if (!lua_istable(L, -1))
+      luaL_argerror(L, formats, lua_pushfstring(L, "format of '%s' is a %s, expected {dtype=, scalar=}", name,
+                                                luaL_typename(L, -1)));
+    int i = 1;
+    for (; i <= n; i++, lua_pop(L, 1)) {
+      lua_rawgeti(L, list, i);
+      lua_rawgeti(L, -1, 1);
+      int same = strcmp(lua_tostring(L, -1), name) == 0;
+      lua_pop(L, 1);
+      if (same) break;
+    }
+    if (i > n) luaL_argerror(L, formats, lua_pushfstring(L, "formats name '%s', which is not in the table", name));
+    int value = lua_gettop(L) - 1;
+    int fmt = read_format(L, value, formats, lua_pushfstring(L, "format of '%s'", name));
+    lua_pop(L, 1); /* the label */
+    lua_pushinteger(L, fmt);
+    lua_rawseti(L, -2, 3);
+    lua_pop(L, 2); /* the entry and the value: the key stays for lua_next */
+  }
+}
+
 /* ---- selut.save ---- */
 
 static int io_save(lua_State *L) {
@@ -192,9 +232,13 @@ static int io_save(lua_State *L) {
   luaL_argcheck(L, *path, 1, "empty path");
   if (lua_isnoneornil(L, 2)) luaL_typeerror(L, 2, "net (with a parameters method) or table of tensors");
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  lua_settop(L, 3);
+  int has_formats = !lua_isnoneornil(L, 4);
+  if (has_formats) luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4); /* 2 target, 3 metadata, 4 formats */
   int is_net;
-  int n = collect_targets(L, 2, "save", &is_net); /* 4 */
+  int n = collect_targets(L, 2, "save", &is_net); /* 5 */
+  if (has_formats) apply_formats(L, 4, 5, n, is_net);
+  lua_remove(L, 4); /* the list back at 4, as below expects */
   /* metadata: sorted keys, values as strings */
   lua_newtable(L); /* 5: list of {key, value} */
   int nmeta = 0;
@@ -331,7 +375,20 @@ static int io_load(lua_State *L) {
       lua_setfield(L, -2, sl_safetensors_name(st, i));
     }
     push_metadata(L, st);
-    return 2;
+    lua_newtable(L); /* formats of the tensors not stored as plain F32: save(path, t, meta, formats) keeps them */
+    for (int i = 0; i < count; i++) {
+      int fmt = sl_safetensors_format(st, i);
+      if (fmt == SL_ST_F32) continue;
+      lua_createtable(L, 0, 2);
+      lua_pushstring(L, (fmt & ~SL_ST_SCALAR) == SL_ST_I64 ? "I64" : "F32");
+      lua_setfield(L, -2, "dtype");
+      if (fmt & SL_ST_SCALAR) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "scalar");
+      }
+      lua_setfield(L, -2, sl_safetensors_name(st, i));
+    }
+    return 3;
   }
 
   /* Validate everything before copying anything. */

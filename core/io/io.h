@@ -222,6 +222,9 @@ const char *sl_safetensors_name(const sl_safetensors *st, int i);
 sl_tensor *sl_safetensors_tensor(const sl_safetensors *st, int i);
 /* SL_ST_F32 or SL_ST_I64 (the dtype in the file) of entry i, -1 if out of range. */
 int sl_safetensors_dtype(const sl_safetensors *st, int i);
+/* The same | SL_ST_SCALAR when the file stores it with shape [] (0-dim): the
+ * format sl_safetensors_save_ex writes it back with. -1 if out of range. */
+int sl_safetensors_format(const sl_safetensors *st, int i);
 /* Index of the tensor called name, or -1. */
 int sl_safetensors_find(const sl_safetensors *st, const char *name);
 /* Metadata entries (borrowed strings); lookup returns NULL if absent. */

@@ -328,7 +328,7 @@ struct sl_safetensors {
   int n;
   char **names;
   sl_tensor **tensors;
-  int *dtypes; /* SL_ST_F32 or SL_ST_I64: the dtype in the file */
+  int *dtypes; /* SL_ST_F32 or SL_ST_I64 (the dtype in the file) | SL_ST_SCALAR for shape [] */
   int nmeta;
   char **mkeys, **mvals;
 };
@@ -894,8 +894,9 @@ sl_safetensors *sl_safetensors_load(const char *path) {
     out->names[i] = e->name;
     e->name = NULL;
     out->n = i + 1;
+    out->dtypes[i] = e->ndim ? 0 : SL_ST_SCALAR;
     if (strcmp(e->dtype, "I64") == 0) {
-      out->dtypes[i] = SL_ST_I64;
+      out->dtypes[i] |= SL_ST_I64;
       if (read_i64(f, t, path, out->names[i])) goto fail;
       continue;
     }
@@ -933,6 +934,10 @@ sl_tensor *sl_safetensors_tensor(const sl_safetensors *st, int i) {
 }
 
 int sl_safetensors_dtype(const sl_safetensors *st, int i) {
+  return st && i >= 0 && i < st->n ? st->dtypes[i] & ~SL_ST_SCALAR : -1;
+}
+
+int sl_safetensors_format(const sl_safetensors *st, int i) {
   return st && i >= 0 && i < st->n ? st->dtypes[i] : -1;
 }
 

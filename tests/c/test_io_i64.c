@@ -47,6 +47,9 @@ Test(safetensors_i64, writes_i64_and_scalars_as_pytorch_does) {
   cr_assert_eq(sl_safetensors_dtype(st, 0), SL_ST_F32);
   cr_assert_eq(sl_safetensors_dtype(st, 1), SL_ST_I64);
   cr_assert_eq(sl_safetensors_dtype(st, 2), -1);
+  cr_assert_eq(sl_safetensors_format(st, 0), SL_ST_F32);
+  cr_assert_eq(sl_safetensors_format(st, 1), SL_ST_I64 | SL_ST_SCALAR, "the 0-dim shape is remembered");
+  cr_assert_eq(sl_safetensors_format(st, 2), -1);
   sl_tensor *t = sl_safetensors_tensor(st, 1);
   cr_assert_eq(t->ndim, 1); /* a 0-dim tensor loads as [1] */
   cr_assert_eq(t->shape[0], 1);

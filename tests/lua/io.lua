@@ -106,3 +106,35 @@ checkerror(bad, selut.load, bad)
 checkerror("No such file", selut.load, "/nonexistent/x.safetensors")
 check(slurp(path) == good, "loading bad files never touches another checkpoint")
 os.remove(path); os.remove(tpath); os.remove(bad)
+
+-- load(path) without a target returns the storage formats third (only for
+-- tensors not stored as plain F32): save(path, tensors, metadata, formats)
+-- writes them back the same way, so a BatchNorm's num_batches_tracked stays
+-- a 0-dim I64 (PyTorch's layout) through a load/save round trip.
+do
+  local bn = nn.Sequential { nn.Linear(3, 4), nn.BatchNorm1d(4) }
+  bn:forward(T.randn(5, 3))
+  bn:forward(T.randn(5, 3))
+  local p1, p2, p3 = os.tmpname(), os.tmpname(), os.tmpname()
+  selut.save(p1, bn, { epoch = 3 })
+  local t, m, fmt = selut.load(p1)
+  check(fmt["1.num_batches_tracked"] and fmt["1.num_batches_tracked"].dtype == "I64"
+        and fmt["1.num_batches_tracked"].scalar == true, "formats: num_batches_tracked is a 0-dim I64")
+  check(fmt["0.weight"] == nil and fmt["1.running_mean"] == nil, "plain F32 tensors are not listed")
+  selut.save(p2, t, m, fmt)
+  local kept = slurp(p2)
+  check(kept:find('"1.num_batches_tracked":{"dtype":"I64","shape":[],', 1, true), "written back as a 0-dim I64")
+  check(select(3, selut.load(p2))["1.num_batches_tracked"].dtype == "I64", "and read back as one")
+  selut.save(p3, t, m)
+  check(slurp(p3):find('"1.num_batches_tracked":{"dtype":"F32","shape":[1],', 1, true), "without formats: F32")
+  checkerror("bad argument #4 to 'selut.save' (formats name 'nope', which is not in the table)", selut.save, p3, t,
+             m, { nope = { dtype = "I64" } })
+  checkerror("(format of '1.running_mean' has dtype F16, expected \"F32\" or \"I64\")", selut.save, p3, t, m,
+             { ["1.running_mean"] = { dtype = "F16" } })
+  checkerror("(format of '1.running_mean' is a string, expected {dtype=, scalar=})", selut.save, p3, t, m,
+             { ["1.running_mean"] = "I64" })
+  checkerror("(formats are for a table of tensors (a net's buffers() give theirs))", selut.save, p3, bn, m, fmt)
+  checkerror("is stored as I64 but element 1 is", selut.save, p3, t, m, { ["1.running_mean"] = { dtype = "I64" } })
+  check(slurp(p2) == kept, "failed saves leave other files alone")
+  os.remove(p1); os.remove(p2); os.remove(p3)
+end
