@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "dist_shm.h"
+#include "nn/batchnorm.h"
 #include "sl_lua.h"
 
 #ifdef SELUT_MPI
@@ -74,6 +75,7 @@ typedef struct ldp {
   int64_t seg;            /* floats per segment (total rounded up to 16) */
   int shared_rank;        /* this rank (0-based): its gradients are at G + shared_rank * seg */
   int swept;              /* stale segments of dead jobs the creator unlinked (dp:stats().swept) */
+  int nbn;                /* BatchNorm1d layers with synchronized statistics (user value 2 keeps them) */
   struct sl_optim *opt;   /* the optimizer it steps (kept alive in user value 1) */
 } ldp;
 
@@ -487,6 +489,16 @@ static void dp_unshare(lua_State *L, ldp *d) {
 static int dp_gc(lua_State *L) {
   ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
   dp_unshare(L, d);
+  if (d->nbn && lua_getiuservalue(L, 1, 2) == LUA_TTABLE) { /* the BatchNorms go back to local statistics */
+    for (int i = 1; i <= d->nbn; i++) {
+      lua_rawgeti(L, -1, i);
+      sl_module *m = sl_lua_tomodule(L, -1);
+      if (m) sl_batchnorm_set_reducer(m, NULL, NULL);
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, 1);
+  d->nbn = 0;
   sl_tensor_release(d->seg_t);
   d->seg_t = NULL;
   for (int i = 0; i < d->n; i++) {
@@ -510,10 +522,70 @@ static int dp_gc(lua_State *L) {
   return 0;
 }
 
-/* DataParallel(net | {{param=, grad=}, ...}); a net's buffers (net:buffers())
- * are kept too, for broadcast_parameters. */
+/* sync_batchnorm: the BatchNorm1d statistics summed over every rank (an
+ * in-place MPI_Allreduce of doubles; batchnorm.h). */
+static int bn_allreduce(void *ctx, double *buf, int n) {
+  (void)ctx;
+  int r, size;
+  if (!sl_lua_dist_info(&r, &size) || size < 2) return SL_OK;
+#ifdef SELUT_MPI
+  int rc = mpi()->allreduce(buf, n, SL_MPI_DOUBLE, SL_MPI_SUM);
+  if (rc != 0) {
+    char msg[256];
+    mpi()->error_string(rc, msg, sizeof msg);
+    return sl_fail(SL_EIO, "selut.dist: MPI_Allreduce of BatchNorm1d statistics failed: %s", msg);
+  }
+#else
+  (void)buf, (void)n;
+#endif
+  return SL_OK;
+}
+
+/* Appends the BatchNorm1d layers of the module at idx (itself, or inside
+ * nested .modules lists) to the list at out, with the reducer set; returns
+ * the new count. */
+static int collect_batchnorms(lua_State *L, int idx, int out, int count, int depth) {
+  sl_module *m = sl_lua_tomodule(L, idx);
+  if (m) {
+    if (strcmp(sl_module_type(m), "BatchNorm1d") == 0) {
+      sl_lua_check(L, sl_batchnorm_set_reducer(m, bn_allreduce, NULL));
+      lua_pushvalue(L, idx);
+      lua_rawseti(L, out, ++count);
+    }
+    return count;
+  }
+  if (depth > 64 || !lua_istable(L, idx)) return count;
+  if (lua_getfield(L, idx, "modules") == LUA_TTABLE) {
+    int list = lua_gettop(L);
+    for (lua_Integer i = 1; lua_geti(L, list, i) != LUA_TNIL; i++) {
+      count = collect_batchnorms(L, lua_gettop(L), out, count, depth + 1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return count;
+}
+
+/* DataParallel(net | {{param=, grad=}, ...}[, {sync_batchnorm = false}]); a
+ * net's buffers (net:buffers()) are kept too, for broadcast_parameters. */
 static int dist_dataparallel(lua_State *L) {
   luaL_checkany(L, 1);
+  int sync_bn = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "sync_batchnorm") != 0) {
+        lua_pushvalue(L, -2);
+        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (expected sync_batchnorm)",
+                                                   luaL_tolstring(L, -1, NULL)));
+      }
+      luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean (option sync_batchnorm)");
+      sync_bn = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+    }
+  }
   lua_settop(L, 1);
   /* a module (anything with a parameters method) or a parameter list */
   int t1 = lua_type(L, 1);
@@ -532,7 +604,7 @@ static int dist_dataparallel(lua_State *L) {
   lua_Integer n = luaL_len(L, list);
   if (n < 1 || n > INT_MAX / 2)
     return luaL_argerror(L, 1, lua_pushfstring(L, "expected a model with parameters, got %I parameters", n));
-  ldp *d = lua_newuserdatauv(L, sizeof *d, 1); /* 3; user value 1: the optimizer of dp:step */
+  ldp *d = lua_newuserdatauv(L, sizeof *d, 2); /* 3; user values: 1 the optimizer of dp:step, 2 synced BatchNorms */
   memset(d, 0, sizeof *d);
   luaL_setmetatable(L, SL_LUA_DP);
   d->params = calloc((size_t)n, sizeof *d->params);
@@ -587,6 +659,12 @@ static int dist_dataparallel(lua_State *L) {
       }
     }
     lua_pop(L, 1);
+  }
+  if (sync_bn && is_module) {
+    lua_newtable(L);
+    int out = lua_gettop(L);
+    d->nbn = collect_batchnorms(L, 1, out, 0, 0);
+    lua_setiuservalue(L, 3, 2);
   }
   int64_t shape[1] = {total + 1};
   if (!(d->flat = sl_tensor_empty(1, shape))) return sl_lua_error(L);
@@ -1096,6 +1174,8 @@ static int dp_stats(lua_State *L) {
   lua_setfield(L, -2, "shared");
   lua_pushinteger(L, d->swept);
   lua_setfield(L, -2, "swept");
+  lua_pushinteger(L, d->nbn);
+  lua_setfield(L, -2, "sync_batchnorm");
   if (d->shared_why) {
     lua_pushstring(L, d->shared_why);
     lua_setfield(L, -2, "shared_off");

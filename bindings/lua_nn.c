@@ -48,6 +48,11 @@ static lmodule *testmodule(lua_State *L, int idx) {
   return ok ? b : NULL;
 }
 
+sl_module *sl_lua_tomodule(lua_State *L, int idx) {
+  lmodule *b = testmodule(L, idx);
+  return b ? b->m : NULL;
+}
+
 static sl_module *checkmodule(lua_State *L, int idx) {
   lmodule *b = testmodule(L, idx);
   if (!b) luaL_typeerror(L, idx, "selut.nn module");

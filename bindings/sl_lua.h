@@ -78,6 +78,9 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t);
 /* The tensor at arg, raising "selut.Tensor expected" or "attempt to use a
  * closed tensor". */
 sl_tensor *sl_lua_checktensor(lua_State *L, int arg);
+/* The C layer (selut.nn module userdata) at idx, NULL if it is none or
+ * released; raises nothing. */
+struct sl_module *sl_lua_tomodule(lua_State *L, int idx);
 /* The userdata at idx when its metatable has the key tag (a light
  * userdata address) set to a boolean, else NULL: how losses and optimizers
  * recognize their boxes without a name lookup per call. */

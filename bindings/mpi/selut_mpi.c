@@ -9,7 +9,10 @@
 #include <string.h>
 
 static MPI_Datatype dtype(int type) {
-  return type == SL_MPI_LONG_LONG ? MPI_LONG_LONG : type == SL_MPI_BYTE ? MPI_BYTE : MPI_FLOAT;
+  return type == SL_MPI_LONG_LONG ? MPI_LONG_LONG
+         : type == SL_MPI_BYTE    ? MPI_BYTE
+         : type == SL_MPI_DOUBLE  ? MPI_DOUBLE
+                                  : MPI_FLOAT;
 }
 
 static MPI_Op op_of(int op) { return op == SL_MPI_MAX ? MPI_MAX : op == SL_MPI_MIN ? MPI_MIN : MPI_SUM; }

@@ -10,11 +10,11 @@
 #define SELUT_MPI_H
 #include <stddef.h>
 
-#define SL_MPI_API_VERSION 1
+#define SL_MPI_API_VERSION 2 /* 2: SL_MPI_DOUBLE */
 #define SL_MPI_API_SYMBOL "sl_mpi_glue" /* a const sl_mpi_api, found with dlsym */
 #define SL_MPI_GLUE_NAME "selut_mpi.so"
 
-enum { SL_MPI_FLOAT, SL_MPI_LONG_LONG, SL_MPI_BYTE };
+enum { SL_MPI_FLOAT, SL_MPI_LONG_LONG, SL_MPI_BYTE, SL_MPI_DOUBLE };
 enum { SL_MPI_SUM, SL_MPI_MAX, SL_MPI_MIN };
 
 typedef struct sl_mpi_api {

@@ -16,6 +16,10 @@ typedef struct bn_state {
   sl_tensor *num_batches_tracked;        /* [1], an integer count in a float; NULL unless tracked */
   double *mean, *invstd; /* (C) each, of the last forward */
   bool batch_stats;      /* the last forward normalized with batch statistics */
+  sl_batchnorm_reduce_fn reduce; /* synchronized statistics (NULL: local) */
+  void *reduce_ctx;
+  double *sums;          /* (2C + 1) scratch for the reductions, with a reducer */
+  double count;          /* the (global) batch count of the last forward */
 } bn_state;
 
 sl_batchnorm_opts sl_batchnorm_defaults(void) {
@@ -50,33 +54,75 @@ static void channel_stats(const float *x, int64_t n, int64_t cs, int64_t l, int6
   *var = ss / (double)(n * l);
 }
 
+/* Synchronized statistics of every channel: the global count and sums, then
+ * the squared deviations from the global means, each summed over the
+ * processes by the reducer; the same two passes as channel_stats. */
+static int synced_stats(bn_state *s, const float *x, int64_t n, int64_t l, double *total) {
+  const int64_t cs = s->c;
+  double *buf = s->sums;
+  buf[0] = (double)(n * l);
+  for (int64_t c = 0; c < cs; c++) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < l; k++) sum += (double)x[(i * cs + c) * l + k];
+    buf[1 + c] = sum;
+  }
+  int st = s->reduce(s->reduce_ctx, buf, (int)(cs + 1));
+  if (st) return st;
+  *total = buf[0];
+  if (!(*total > 1.0)) return SL_OK; /* the caller refuses it, on every process alike */
+  for (int64_t c = 0; c < cs; c++) s->mean[c] = buf[1 + c] / *total;
+  for (int64_t c = 0; c < cs; c++) {
+    double mu = s->mean[c], ss = 0.0;
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t k = 0; k < l; k++) {
+        double d = (double)x[(i * cs + c) * l + k] - mu;
+        ss += d * d;
+      }
+    buf[c] = ss;
+  }
+  if ((st = s->reduce(s->reduce_ctx, buf, (int)cs))) return st;
+  for (int64_t c = 0; c < cs; c++) s->invstd[c] = buf[c] / *total; /* the variance, for now */
+  return SL_OK;
+}
+
 static int bn_forward(sl_module *m, const sl_tensor *x) {
   bn_state *s = m->state;
   int64_t n, l;
   int st = bn_dims(m, x, "forward", &n, &l);
   if (st) return st;
-  const int64_t cs = s->c, count = n * l;
+  const int64_t cs = s->c;
+  double count = (double)(n * l);
   bool batch = m->training || !s->o.track_running_stats;
-  if (batch && count <= 1) {
+  bool synced = batch && s->reduce;
+  if (synced && (st = synced_stats(s, x->data, n, l, &count))) return st;
+  if (batch && count <= 1.0) {
     char buf[160];
     return sl_fail(SL_EINVAL, "BatchNorm1d.forward: expected more than 1 value per channel when training, "
-                   "got input of shape %s", sl_shape_str(x, buf, sizeof buf));
+                   "got input of shape %s%s", sl_shape_str(x, buf, sizeof buf),
+                   synced ? " (synchronized: over all processes)" : "");
   }
+  s->count = count;
   if ((st = sl_tensor_ensure(&m->output, x->ndim, x->shape))) return st;
   const float *w = s->o.affine ? m->params[0]->data : NULL, *b = s->o.affine ? m->params[1]->data : NULL;
   for (int64_t c = 0; c < cs; c++) {
     double mean, var;
-    if (batch) {
+    if (synced) {
+      mean = s->mean[c];
+      var = s->invstd[c];
+    } else if (batch) {
       channel_stats(x->data, n, cs, l, c, &mean, &var);
+    } else {
+      mean = (double)s->running_mean->data[c];
+      var = (double)s->running_var->data[c];
+    }
+    if (batch) {
       if (m->training && s->o.track_running_stats) {
-        double mom = s->o.momentum, unbiased = var * (double)count / (double)(count - 1);
+        double mom = s->o.momentum, unbiased = var * count / (count - 1.0);
         float *rm = s->running_mean->data + c, *rv = s->running_var->data + c;
         *rm = (float)((1.0 - mom) * (double)*rm + mom * mean);
         *rv = (float)((1.0 - mom) * (double)*rv + mom * unbiased);
       }
-    } else {
-      mean = (double)s->running_mean->data[c];
-      var = (double)s->running_var->data[c];
     }
     double invstd = 1.0 / sqrt(var + s->o.eps);
     s->mean[c] = mean;
@@ -111,20 +157,47 @@ static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
     return sl_fail(SL_EINVAL, "BatchNorm1d.backward: input shape %s differs from the last forward's; call "
                    "forward first", sl_shape_str(x, a, sizeof a));
   if ((st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
-  const int64_t cs = s->c, count = n * l;
+  const int64_t cs = s->c;
   const float *w = s->o.affine ? m->params[0]->data : NULL;
   float *gw = s->o.affine ? m->grads[0]->data : NULL, *gb = s->o.affine ? m->grads[1]->data : NULL;
   float *gx = m->grad_input->data;
+  /* synchronized: the input gradient takes the sums over every process's
+   * batch (global count); the parameter gradients keep this process's */
+  bool synced = s->batch_stats && s->reduce;
+  double count = synced ? s->count : (double)(n * l);
+  if (synced) {
+    for (int64_t c = 0; c < cs; c++) {
+      const double mean = s->mean[c], invstd = s->invstd[c];
+      double sum_gy = 0.0, sum_gy_xhat = 0.0;
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < l; k++) {
+          int64_t j = (i * cs + c) * l + k;
+          double dy = (double)gy->data[j];
+          sum_gy += dy;
+          sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
+        }
+      s->sums[2 * c] = sum_gy;
+      s->sums[2 * c + 1] = sum_gy_xhat;
+      if (gw) gw[c] += (float)sum_gy_xhat;
+      if (gb) gb[c] += (float)sum_gy;
+    }
+    if ((st = s->reduce(s->reduce_ctx, s->sums, (int)(2 * cs)))) return st;
+  }
   for (int64_t c = 0; c < cs; c++) {
     const double mean = s->mean[c], invstd = s->invstd[c], g = w ? (double)w[c] : 1.0;
     double sum_gy = 0.0, sum_gy_xhat = 0.0;
-    for (int64_t i = 0; i < n; i++)
-      for (int64_t k = 0; k < l; k++) {
-        int64_t j = (i * cs + c) * l + k;
-        double dy = (double)gy->data[j];
-        sum_gy += dy;
-        sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
-      }
+    if (synced) {
+      sum_gy = s->sums[2 * c];
+      sum_gy_xhat = s->sums[2 * c + 1];
+    } else {
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < l; k++) {
+          int64_t j = (i * cs + c) * l + k;
+          double dy = (double)gy->data[j];
+          sum_gy += dy;
+          sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
+        }
+    }
     double f = g * invstd;
     for (int64_t i = 0; i < n; i++)
       for (int64_t k = 0; k < l; k++) {
@@ -132,16 +205,17 @@ static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
         double dy = (double)gy->data[j];
         if (s->batch_stats) {
           double xhat = ((double)x->data[j] - mean) * invstd;
-          gx[j] = (float)(f * (dy - sum_gy / (double)count - xhat * sum_gy_xhat / (double)count));
+          gx[j] = (float)(f * (dy - sum_gy / count - xhat * sum_gy_xhat / count));
         } else {
           gx[j] = (float)(f * dy);
         }
       }
-    if (gw) gw[c] += (float)sum_gy_xhat;
-    if (gb) gb[c] += (float)sum_gy;
+    if (!synced && gw) gw[c] += (float)sum_gy_xhat;
+    if (!synced && gb) gb[c] += (float)sum_gy;
   }
   return SL_OK;
 }
+
 
 static void bn_destroy(sl_module *m) {
   bn_state *s = m->state;
@@ -151,6 +225,7 @@ static void bn_destroy(sl_module *m) {
   sl_tensor_release(s->num_batches_tracked);
   sl_free(s->mean);
   sl_free(s->invstd);
+  sl_free(s->sums);
   sl_free(s);
 }
 
@@ -211,5 +286,16 @@ int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor
   *running_mean = s->running_mean;
   *running_var = s->running_var;
   *num_batches_tracked = s->num_batches_tracked;
+  return SL_OK;
+}
+
+int sl_batchnorm_set_reducer(sl_module *m, sl_batchnorm_reduce_fn reduce, void *ctx) {
+  if (!m || m->vt != &batchnorm1d_vt)
+    return sl_fail(SL_EINVAL, "BatchNorm1d reducer: module is a %s, not a BatchNorm1d", sl_module_type(m));
+  bn_state *s = m->state;
+  if (reduce && !s->sums && !(s->sums = sl_calloc((size_t)(2 * s->c + 1), sizeof(double))))
+    return sl_last_status();
+  s->reduce = reduce;
+  s->reduce_ctx = ctx;
   return SL_OK;
 }

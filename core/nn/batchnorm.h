@@ -42,4 +42,17 @@ int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **ru
 int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor **running_var,
                          sl_tensor **num_batches_tracked);
 
+/* Synchronized batch statistics (PyTorch's SyncBatchNorm, for data
+ * parallelism): with a reducer set, a training forward sums the per-channel
+ * counts and sums, then the squared deviations from the global mean, over
+ * every process through reduce(ctx, buf, n) (an in-place elementwise sum of
+ * n doubles across processes, SL_OK or an error set with sl_fail), and the
+ * backward sums its two per-channel gradient sums the same way, so every
+ * process normalizes with the statistics of the global batch and gets the
+ * input gradient of the global batch; the weight and bias gradients stay the
+ * process's own sums (the gradient allreduce adds them up). Every training
+ * forward and backward is then collective. NULL reduce: local statistics. */
+typedef int (*sl_batchnorm_reduce_fn)(void *ctx, double *buf, int n);
+int sl_batchnorm_set_reducer(sl_module *m, sl_batchnorm_reduce_fn reduce, void *ctx);
+
 #endif

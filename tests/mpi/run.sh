@@ -3,6 +3,7 @@
 # selut is built with MPI. Each mpirun is bounded by a timeout so a hang fails.
 #   1. collectives on 2 ranks                          tests/mpi/collectives.lua
 #   2. 2 ranks x batch b == 1 rank x batch 2b          tests/mpi/equivalence.lua
+#      ... with BatchNorm1d, sync_batchnorm             tests/mpi/syncbn.lua
 #   3. examples/train.lua --distributed on 2 ranks == one process (metrics.csv and
 #      the weights; default recipe with AlphaDropout)
 #   4. a failing rank brings the job down with its message
@@ -38,6 +39,7 @@ elif command -v lua5.4 > /dev/null && [ -e "$B/selut.so" ] && [ -e "$B/selut_mpi
   echo "tests/mpi: stock lua5.4 finds the MPI glue beside selut.so (allreduce on 2 ranks)"
 fi
 "${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/equivalence.lua || fail "equivalence"
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/syncbn.lua || fail "syncbn"
 
 # train.lua: same recipe, default AlphaDropout 0.05 included, one process vs 2 ranks sharing each global
 # batch of 64 (2999 samples: the last global batch of 55 is split 27 + 28)
