@@ -571,21 +571,7 @@ static int collect_batchnorms(lua_State *L, int idx, int out, int count, int dep
  * net's buffers (net:buffers()) are kept too, for broadcast_parameters. */
 static int dist_dataparallel(lua_State *L) {
   luaL_checkany(L, 1);
-  int sync_bn = 0;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "sync_batchnorm") != 0) {
-        lua_pushvalue(L, -2);
-        return luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s' (expected sync_batchnorm)",
-                                                   luaL_tolstring(L, -1, NULL)));
-      }
-      luaL_argexpected(L, lua_isboolean(L, -1), 2, "boolean (option sync_batchnorm)");
-      sync_bn = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-    }
-  }
+  int sync_bn = sl_lua_onlyboolopt(L, 2, "sync_batchnorm", 0);
   lua_settop(L, 1);
   /* a module (anything with a parameters method) or a parameter list */
   int t1 = lua_type(L, 1);

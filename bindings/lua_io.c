@@ -340,22 +340,7 @@ static const char *check_integral(lua_State *L, const char *name, const sl_tenso
  * load(path, net_or_table[, {strict=true}]) -> metadata */
 static int io_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  int strict = 1;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 3)) {
-      if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "strict") != 0) {
-        lua_pushvalue(L, -2);
-        luaL_argerror(L, 3, lua_pushfstring(L, "unknown option '%s' (expected strict)", luaL_tolstring(L, -1, NULL)));
-      }
-      lua_pop(L, 1);
-    }
-    int t = lua_getfield(L, 3, "strict");
-    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-      luaL_argerror(L, 3, lua_pushfstring(L, "option 'strict' must be a boolean, got %s", luaL_typename(L, -1)));
-    if (t == LUA_TBOOLEAN) strict = lua_toboolean(L, -1);
-  }
+  int strict = sl_lua_onlyboolopt(L, 3, "strict", 1);
   int has_target = !lua_isnoneornil(L, 2);
   lua_settop(L, 3);
   int n = 0, is_net = 0;

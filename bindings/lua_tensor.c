@@ -44,6 +44,23 @@ void sl_lua_check(lua_State *L, int status) {
   if (status != SL_OK) sl_lua_error(L);
 }
 
+int sl_lua_onlyboolopt(lua_State *L, int arg, const char *key, int def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), key) != 0) {
+      lua_pushvalue(L, -2);
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (expected %s)", luaL_tolstring(L, -1, NULL), key));
+    }
+    if (!lua_isboolean(L, -1))
+      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1)));
+    def = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return def;
+}
+
 double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def) {
   if (lua_isnoneornil(L, arg)) return def;
   double v = def;

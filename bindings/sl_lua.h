@@ -108,6 +108,10 @@ int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape);
  * field is absent (or arg is none/nil); raises "field 'key' must be a finite
  * number, got ..." otherwise. */
 double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def);
+/* An options table at arg (nil/none: def) whose only key is the boolean
+ * `key`: its value, def when absent; raises "unknown option 'x' (expected
+ * key)" or "option 'key' must be a boolean, got T". */
+int sl_lua_onlyboolopt(lua_State *L, int arg, const char *key, int def);
 
 /* Writes "[2 x 3]" into buf (for messages); returns buf. */
 const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n);

@@ -141,6 +141,21 @@ static int bn_forward(sl_module *m, const sl_tensor *x) {
   return SL_OK;
 }
 
+/* Channel c's sum(gy) and sum(gy xhat) over this process's batch. */
+static void channel_grad_sums(const float *x, const float *gy, int64_t n, int64_t cs, int64_t l, int64_t c,
+                              double mean, double invstd, double *sum_gy, double *sum_gy_xhat) {
+  double s1 = 0.0, s2 = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t k = 0; k < l; k++) {
+      int64_t j = (i * cs + c) * l + k;
+      double dy = (double)gy[j];
+      s1 += dy;
+      s2 += dy * ((double)x[j] - mean) * invstd;
+    }
+  *sum_gy = s1;
+  *sum_gy_xhat = s2;
+}
+
 /* Batch statistics: gx = g invstd / M (M gy - sum gy - xhat sum(gy xhat));
  * running statistics (constants): gx = g invstd gy. Parameters: dweight +=
  * sum(gy xhat), dbias += sum(gy). */
@@ -167,15 +182,8 @@ static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
   double count = synced ? s->count : (double)(n * l);
   if (synced) {
     for (int64_t c = 0; c < cs; c++) {
-      const double mean = s->mean[c], invstd = s->invstd[c];
-      double sum_gy = 0.0, sum_gy_xhat = 0.0;
-      for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < l; k++) {
-          int64_t j = (i * cs + c) * l + k;
-          double dy = (double)gy->data[j];
-          sum_gy += dy;
-          sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
-        }
+      double sum_gy, sum_gy_xhat;
+      channel_grad_sums(x->data, gy->data, n, cs, l, c, s->mean[c], s->invstd[c], &sum_gy, &sum_gy_xhat);
       s->sums[2 * c] = sum_gy;
       s->sums[2 * c + 1] = sum_gy_xhat;
       if (gw) gw[c] += (float)sum_gy_xhat;
@@ -185,18 +193,12 @@ static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
   }
   for (int64_t c = 0; c < cs; c++) {
     const double mean = s->mean[c], invstd = s->invstd[c], g = w ? (double)w[c] : 1.0;
-    double sum_gy = 0.0, sum_gy_xhat = 0.0;
+    double sum_gy, sum_gy_xhat;
     if (synced) {
       sum_gy = s->sums[2 * c];
       sum_gy_xhat = s->sums[2 * c + 1];
     } else {
-      for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < l; k++) {
-          int64_t j = (i * cs + c) * l + k;
-          double dy = (double)gy->data[j];
-          sum_gy += dy;
-          sum_gy_xhat += dy * ((double)x->data[j] - mean) * invstd;
-        }
+      channel_grad_sums(x->data, gy->data, n, cs, l, c, mean, invstd, &sum_gy, &sum_gy_xhat);
     }
     double f = g * invstd;
     for (int64_t i = 0; i < n; i++)

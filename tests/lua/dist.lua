@@ -222,3 +222,16 @@ bnet:buffers()[1].tensor:fill_(2)
 local dpb = dist.DataParallel(bnet)
 dpb:broadcast_parameters()
 H.check(bnet:buffers()[1].tensor:max() == 2, "one process: buffers unchanged")
+
+-- DataParallel options: sync_batchnorm (one process: the layers are found and counted, statistics stay local)
+do
+  local bnnet = nn.Sequential { nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Sequential { nn.BatchNorm1d(4) } }
+  local sdp = dist.DataParallel(bnnet, { sync_batchnorm = true })
+  H.check(sdp:stats().sync_batchnorm == 2, "two BatchNorm1d layers found: " .. sdp:stats().sync_batchnorm)
+  H.check(dist.DataParallel(bnnet):stats().sync_batchnorm == 0, "off by default")
+  local y = bnnet:forward(T.randn(5, 3))
+  H.check(y:size(1) == 5, "a synced forward in one process")
+  H.checkerror("(unknown option 'sync' (expected sync_batchnorm))", dist.DataParallel, bnnet, { sync = true })
+  H.checkerror("(option 'sync_batchnorm' must be a boolean, got number)", dist.DataParallel, bnnet,
+               { sync_batchnorm = 1 })
+end
