@@ -38,52 +38,48 @@ static int bn_dims(const sl_module *m, const sl_tensor *x, const char *what, int
   return SL_OK;
 }
 
-/* Batch statistics of channel c: mean and biased variance (two passes). */
-static void channel_stats(const float *x, int64_t n, int64_t cs, int64_t l, int64_t c, double *mean,
-                          double *var) {
+/* Channel c's sum, and its sum of squared deviations from mu. */
+static double channel_sum(const float *x, int64_t n, int64_t cs, int64_t l, int64_t c) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; i++)
     for (int64_t k = 0; k < l; k++) sum += (double)x[(i * cs + c) * l + k];
-  double mu = sum / (double)(n * l), ss = 0.0;
+  return sum;
+}
+
+static double channel_sqdev(const float *x, int64_t n, int64_t cs, int64_t l, int64_t c, double mu) {
+  double ss = 0.0;
   for (int64_t i = 0; i < n; i++)
     for (int64_t k = 0; k < l; k++) {
       double d = (double)x[(i * cs + c) * l + k] - mu;
       ss += d * d;
     }
-  *mean = mu;
-  *var = ss / (double)(n * l);
+  return ss;
 }
 
-/* Synchronized statistics of every channel: the global count and sums, then
- * the squared deviations from the global means, each summed over the
- * processes by the reducer; the same two passes as channel_stats. */
+/* Batch statistics of channel c: mean and biased variance (two passes). */
+static void channel_stats(const float *x, int64_t n, int64_t cs, int64_t l, int64_t c, double *mean,
+                          double *var) {
+  double mu = channel_sum(x, n, cs, l, c) / (double)(n * l);
+  *mean = mu;
+  *var = channel_sqdev(x, n, cs, l, c, mu) / (double)(n * l);
+}
+
+/* Synchronized statistics of every channel, the same two passes as
+ * channel_stats with each summed over the processes by the reducer: leaves
+ * the global means in s->mean and the global sums of squared deviations in
+ * s->sums[0..C), and the global count in *total. */
 static int synced_stats(bn_state *s, const float *x, int64_t n, int64_t l, double *total) {
   const int64_t cs = s->c;
   double *buf = s->sums;
   buf[0] = (double)(n * l);
-  for (int64_t c = 0; c < cs; c++) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-      for (int64_t k = 0; k < l; k++) sum += (double)x[(i * cs + c) * l + k];
-    buf[1 + c] = sum;
-  }
+  for (int64_t c = 0; c < cs; c++) buf[1 + c] = channel_sum(x, n, cs, l, c);
   int st = s->reduce(s->reduce_ctx, buf, (int)(cs + 1));
   if (st) return st;
   *total = buf[0];
   if (!(*total > 1.0)) return SL_OK; /* the caller refuses it, on every process alike */
   for (int64_t c = 0; c < cs; c++) s->mean[c] = buf[1 + c] / *total;
-  for (int64_t c = 0; c < cs; c++) {
-    double mu = s->mean[c], ss = 0.0;
-    for (int64_t i = 0; i < n; i++)
-      for (int64_t k = 0; k < l; k++) {
-        double d = (double)x[(i * cs + c) * l + k] - mu;
-        ss += d * d;
-      }
-    buf[c] = ss;
-  }
-  if ((st = s->reduce(s->reduce_ctx, buf, (int)cs))) return st;
-  for (int64_t c = 0; c < cs; c++) s->invstd[c] = buf[c] / *total; /* the variance, for now */
-  return SL_OK;
+  for (int64_t c = 0; c < cs; c++) buf[c] = channel_sqdev(x, n, cs, l, c, s->mean[c]);
+  return s->reduce(s->reduce_ctx, buf, (int)cs);
 }
 
 static int bn_forward(sl_module *m, const sl_tensor *x) {
@@ -109,7 +105,7 @@ static int bn_forward(sl_module *m, const sl_tensor *x) {
     double mean, var;
     if (synced) {
       mean = s->mean[c];
-      var = s->invstd[c];
+      var = s->sums[c] / count;
     } else if (batch) {
       channel_stats(x->data, n, cs, l, c, &mean, &var);
     } else {
