@@ -14,6 +14,7 @@
 local dist, T, nn, optim = selut.dist, selut.tensor, selut.nn, selut.optim
 local rank, size = dist.init()
 local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
+local train = dofile(arg[0]:gsub("[^/]*$", "") .. "_train.lua")
 
 local N, D, C, b, EPOCHS = 203, 16, 4, 8, 3 -- 203 = 12 x 16 + 11: an uneven last global batch
 selut.manual_seed(7)
@@ -35,29 +36,8 @@ local function run(distributed, scaled)
   local crit = nn.CrossEntropyLoss()
   local dp = distributed and dist.DataParallel(net) or nil
   if dp then dp:broadcast_parameters() end
-  local losses = {}
-  for epoch = 1, EPOCHS do
-    selut.manual_seed(100 + epoch)
-    local function batches()
-      if dp then return dp:batches(ds, b, { shuffle = true }) end
-      return ds:batches(size * b, { shuffle = true })
-    end
-    for xb, yb in batches() do
-      local out = net:forward(xb)
-      local loss = crit:forward(out, yb)
-      opt:zero_grad()
-      local gy = crit:backward(out, yb)
-      if dp and scaled then gy:mul_(dp:loss_scale(#yb)) end
-      net:backward(xb, gy)
-      if dp then
-        dp:allreduce_gradients(#yb)
-        loss = dist.allreduce(T.new { loss * #yb, #yb }):totable()
-        loss = loss[1] / loss[2]
-      end
-      opt:step()
-      losses[#losses + 1] = loss
-    end
-  end
+  local losses = train { net = net, opt = opt, crit = crit, dp = dp, ds = ds, b = b, size = size, epochs = EPOCHS,
+                         seed = 100, scaled = scaled }
   return net, losses
 end
 

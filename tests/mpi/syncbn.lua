@@ -9,6 +9,7 @@
 local dist, T, nn, optim = selut.dist, selut.tensor, selut.nn, selut.optim
 local rank, size = dist.init()
 local function check(cond, msg) if not cond then error(string.format("rank %d: %s", rank, msg), 2) end end
+local train = dofile(arg[0]:gsub("[^/]*$", "") .. "_train.lua")
 
 local N, D, C, b, EPOCHS = 203, 12, 3, 8, 2 -- an uneven last global batch of 11 samples
 selut.manual_seed(5)
@@ -31,26 +32,8 @@ local function run(mode)
     check(dp:stats().sync_batchnorm == (mode == "sync" and 2 or 0), "synced BatchNorm layers: " .. dp:stats().sync_batchnorm)
     dp:broadcast_parameters()
   end
-  local losses = {}
-  for epoch = 1, EPOCHS do
-    selut.manual_seed(200 + epoch)
-    local it = dp and dp:batches(ds, b, { shuffle = true }) or ds:batches(size * b, { shuffle = true })
-    for xb, yb in it do
-      local out = net:forward(xb)
-      local loss = crit:forward(out, yb)
-      opt:zero_grad()
-      local gy = crit:backward(out, yb)
-      if dp then gy:mul_(dp:loss_scale(#yb)) end
-      net:backward(xb, gy)
-      if dp then
-        dp:allreduce_gradients(#yb)
-        loss = dist.allreduce(T.new { loss * #yb, #yb }):totable()
-        loss = loss[1] / loss[2]
-      end
-      opt:step()
-      losses[#losses + 1] = loss
-    end
-  end
+  local losses = train { net = net, opt = opt, crit = crit, dp = dp, ds = ds, b = b, size = size, epochs = EPOCHS,
+                         seed = 200, scaled = true }
   if dp then do local closing <close> = dp end end
   return net, losses
 end
