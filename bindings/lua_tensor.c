@@ -102,6 +102,8 @@ void sl_lua_pushtensor(lua_State *L, sl_tensor *t) {
 /* registry[&tensor_mt_key] = the tensor metatable: checked without looking
  * its name up (luaL_checkudata interns the name on every call). */
 static const char tensor_mt_key = 0;
+/* registry[&tensor_methods_key] = the method table (sl_lua_tensor_extend). */
+static const char tensor_methods_key = 0;
 
 sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
   sl_tensor **box = lua_touserdata(L, arg);
@@ -1013,6 +1015,8 @@ void sl_lua_open_tensor(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_TENSOR)) {
     sl_lua_setfuncs(L, tensor_metamethods);
     sl_lua_newlib(L, tensor_methods);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tensor_methods_key);
     lua_pushcclosure(L, tensor_index, 1); /* methods table as upvalue; not wrapped (sl_lua.h) */
     lua_setfield(L, -2, "__index");
   }
@@ -1022,4 +1026,19 @@ void sl_lua_open_tensor(lua_State *L) {
   sl_lua_setfuncs(L, selut_funcs); /* into the selut table */
   sl_lua_newlib(L, tensor_funcs);
   lua_setfield(L, -2, "tensor");
+}
+
+void sl_lua_tensor_extend(lua_State *L, const luaL_Reg *methods, const luaL_Reg *tensor_fns,
+                          const luaL_Reg *selut_fns) {
+  if (methods) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_methods_key);
+    sl_lua_setfuncs(L, methods);
+    lua_pop(L, 1);
+  }
+  if (tensor_fns) {
+    lua_getfield(L, -1, "tensor");
+    sl_lua_setfuncs(L, tensor_fns);
+    lua_pop(L, 1);
+  }
+  if (selut_fns) sl_lua_setfuncs(L, selut_fns);
 }

@@ -17,6 +17,11 @@
  * (empty tables) when they run. */
 static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_tensor,
+    sl_lua_open_tensor_elementwise,
+    sl_lua_open_tensor_reduce,
+    sl_lua_open_tensor_shape,
+    sl_lua_open_tensor_index,
+    sl_lua_open_tensor_random,
     sl_lua_open_nn,
     sl_lua_open_optim,
     sl_lua_open_sys,

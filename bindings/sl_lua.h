@@ -120,6 +120,18 @@ const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n);
  * leaves the stack as it found it. Adding an area = defining its opener and
  * adding one line to the table in selut_lua.c. */
 void sl_lua_open_tensor(lua_State *L);
+/* Tensor op families, one binding file each (lua_tensor_<family>.c), opened
+ * right after sl_lua_open_tensor. */
+void sl_lua_open_tensor_elementwise(lua_State *L);
+void sl_lua_open_tensor_reduce(lua_State *L);
+void sl_lua_open_tensor_shape(lua_State *L);
+void sl_lua_open_tensor_index(lua_State *L);
+void sl_lua_open_tensor_random(lua_State *L);
+/* With the selut table on top: adds methods to the tensor method table,
+ * tensor_fns to selut.tensor and selut_fns to selut itself (each may be
+ * NULL; an entry replaces an earlier one of the same name). */
+void sl_lua_tensor_extend(lua_State *L, const luaL_Reg *methods, const luaL_Reg *tensor_fns,
+                          const luaL_Reg *selut_fns);
 void sl_lua_open_nn(lua_State *L);
 void sl_lua_open_optim(lua_State *L);
 void sl_lua_open_data(lua_State *L);
