@@ -17,6 +17,7 @@ extern "C" {
 #include "nn/nn.h"
 #include "nn/snn.h"
 #include "nn/batchnorm.h"
+#include "nn/conv.h"
 #include "io/io.h"
 #include "viz/viz.h"
 
