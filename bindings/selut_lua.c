@@ -31,6 +31,7 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_io,
     sl_lua_open_viz,
     sl_lua_open_snn,
+    sl_lua_open_rl,
     sl_lua_open_host,
     NULL,
 };

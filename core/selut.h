@@ -20,6 +20,7 @@ extern "C" {
 #include "nn/conv.h"
 #include "io/io.h"
 #include "viz/viz.h"
+#include "rl/env.h"
 
 #define SELUT_VERSION "0.1.0"
 
