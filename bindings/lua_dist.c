@@ -26,7 +26,6 @@
 #include <time.h>
 
 #include "dist_shm.h"
-#include "nn/batchnorm.h"
 #include "sl_lua.h"
 
 #ifdef SELUT_MPI
@@ -493,7 +492,7 @@ static int dp_gc(lua_State *L) {
     for (int i = 1; i <= d->nbn; i++) {
       lua_rawgeti(L, -1, i);
       sl_module *m = sl_lua_tomodule(L, -1);
-      if (m) sl_batchnorm_set_reducer(m, NULL, NULL);
+      if (m) sl_module_set_reducer(m, NULL, NULL);
       lua_pop(L, 1);
     }
   }
@@ -547,8 +546,8 @@ static int bn_allreduce(void *ctx, double *buf, int n) {
 static int collect_batchnorms(lua_State *L, int idx, int out, int count, int depth) {
   sl_module *m = sl_lua_tomodule(L, idx);
   if (m) {
-    if (strcmp(sl_module_type(m), "BatchNorm1d") == 0) {
-      sl_lua_check(L, sl_batchnorm_set_reducer(m, bn_allreduce, NULL));
+    if (m->vt->set_reducer) { /* layers with batch statistics (BatchNorm1d) */
+      sl_lua_check(L, sl_module_set_reducer(m, bn_allreduce, NULL));
       lua_pushvalue(L, idx);
       lua_rawseti(L, out, ++count);
     }

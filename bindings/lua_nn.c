@@ -1,8 +1,12 @@
 /*
  * selut.nn (C half): layers and losses as userdata. A layer value is a box
- * holding one module reference; each layer type has its own metatable
- * ("selut.nn.Linear", ...) sharing one method table. nn.Sequential, nn.Module
- * and the nn.init wrappers that walk containers live in scripts/nn.lua.
+ * holding one module reference; each registered layer type (core/nn/registry.c)
+ * gets a metatable ("selut.nn.Linear", ...) sharing one method table, and a
+ * constructor nn.<Type> built from its descriptor unless one is written
+ * below (those keep their argument messages). Printing, m.<hparam>,
+ * m:buffers() and nn.describe read the descriptor: no code here knows a
+ * layer by name. nn.Sequential, nn.Module, nn.modules and the nn.init walk
+ * live in scripts/nn.lua.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +16,6 @@
 
 typedef struct lmodule {
   sl_module *m;
-  double arg; /* ELU alpha, LeakyReLU slope, dropout p: for tostring */
 } lmodule;
 
 enum { LOSS_CE, LOSS_MSE };
@@ -33,10 +36,6 @@ enum { UV_LOSS_GRAD = 1 }; /* a loss box's user value: the box of its grad buffe
 
 #define LOSS_CE_NAME "selut.nn.CrossEntropyLoss"
 #define LOSS_MSE_NAME "selut.nn.MSELoss"
-
-static const char *const module_types[] = {
-    "Linear", "SELU", "ELU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU",
-    "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "BatchNorm1d", NULL};
 
 /* ---- boxes ---- */
 
@@ -64,7 +63,6 @@ static sl_module *checkmodule(lua_State *L, int idx) {
 static lmodule *newmodule(lua_State *L, const char *type) {
   lmodule *b = lua_newuserdatauv(L, sizeof *b, MODULE_NUV);
   b->m = NULL;
-  b->arg = 0;
   lua_pushfstring(L, "selut.nn.%s", type);
   luaL_getmetatable(L, lua_tostring(L, -1));
   lua_setmetatable(L, -3);
@@ -140,18 +138,12 @@ static int nn_relu(lua_State *L) {
   simple(L, "ReLU", sl_relu_new);
   return with_inplace(L, inplace);
 }
-static int nn_tanh(lua_State *L) { return simple(L, "Tanh", sl_tanh_new); }
-static int nn_sigmoid(lua_State *L) { return simple(L, "Sigmoid", sl_sigmoid_new); }
-static int nn_gelu(lua_State *L) { return simple(L, "GELU", sl_gelu_new); }
-static int nn_softmax(lua_State *L) { return simple(L, "Softmax", sl_softmax_new); }
-static int nn_log_softmax(lua_State *L) { return simple(L, "LogSoftmax", sl_log_softmax_new); }
 
 static int nn_elu(lua_State *L) {
   double alpha = luaL_optnumber(L, 1, 1.0);
   luaL_argcheck(L, isfinite(alpha), 1, "alpha must be finite");
   bool inplace = check_inplace(L, 2);
   lmodule *b = newmodule(L, "ELU");
-  b->arg = alpha;
   if (!(b->m = sl_elu_new(alpha))) return sl_lua_error(L);
   return with_inplace(L, inplace);
 }
@@ -160,7 +152,6 @@ static int nn_leaky_relu(lua_State *L) {
   double slope = luaL_optnumber(L, 1, 0.01);
   luaL_argcheck(L, isfinite(slope), 1, "negative_slope must be finite");
   lmodule *b = newmodule(L, "LeakyReLU");
-  b->arg = slope;
   if (!(b->m = sl_leaky_relu_new(slope))) return sl_lua_error(L);
   return 1;
 }
@@ -170,7 +161,6 @@ static int dropout(lua_State *L, const char *type, sl_module *(*ctor)(double, sl
   luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
   sl_rng *rng = &sl_lua_context(L)->rng;
   lmodule *b = newmodule(L, type);
-  b->arg = p;
   keep_context(L);
   if (!(b->m = ctor(p, rng))) return sl_lua_error(L);
   sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
@@ -259,9 +249,7 @@ static int module_evaluate(lua_State *L) {
   return 1;
 }
 
-/* ---- SNN additions (issue 10): SELU{alpha=, scale=}, AlphaDropout(p, {mean=,
- * var=}), BatchNorm1d, and the fields m.alpha, m.scale, m.p, m.running_mean,
- * m.running_var, m.num_batches_tracked ---- */
+/* ---- SELU{alpha=, scale=}, AlphaDropout(p, {mean=, var=}), BatchNorm1d ---- */
 
 static int opt_bool(lua_State *L, int arg, const char *key, int def) {
   int t = lua_getfield(L, arg, key), v = def;
@@ -311,7 +299,6 @@ static int nn_alpha_dropout_fixed_point(lua_State *L) {
   }
   sl_rng *rng = &sl_lua_context(L)->rng;
   lmodule *b = newmodule(L, "AlphaDropout");
-  b->arg = p;
   keep_context(L);
   if (!(b->m = sl_alpha_dropout_new_ex(p, mean, var, alpha_prime, rng))) return sl_lua_error(L);
   sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
@@ -337,82 +324,31 @@ static int nn_batchnorm1d(lua_State *L) {
   return 1;
 }
 
-/* Pushes the printed form of SELU / BatchNorm1d modules; 0 for other types. */
-static int snn_tostring(lua_State *L, sl_module *m) {
-  const char *type = m->vt->type;
-  double a, s;
-  sl_batchnorm_opts o;
-  int64_t c;
-  if (strcmp(type, "SELU") == 0 && sl_activation_constants(m, &a, &s) == SL_OK) {
-    if ((float)a == (float)SL_SELU_ALPHA && (float)s == (float)SL_SELU_SCALE) return 0;
-    lua_pushfstring(L, "SELU(alpha=%s, scale=%s)", lua_pushfstring(L, "%f", a), lua_pushfstring(L, "%f", s));
-    return 1;
-  }
-  if (strcmp(type, "BatchNorm1d") == 0 && sl_batchnorm_state(m, &c, NULL, NULL, NULL, &o) == SL_OK) {
-    char buf[160];
-    snprintf(buf, sizeof buf, "BatchNorm1d(%lld, eps=%g, momentum=%g, affine=%s, track_running_stats=%s)",
-             (long long)c, o.eps, o.momentum, o.affine ? "true" : "false",
-             o.track_running_stats ? "true" : "false");
-    lua_pushstring(L, buf);
-    return 1;
-  }
-  return 0;
-}
-
-/* m.alpha / m.scale (SELU, ELU), m.p (dropouts), m.running_mean /
- * m.running_var / m.num_batches_tracked (BatchNorm1d). Pushes and returns 1
- * when k is one of them for this module. */
-static int snn_index(lua_State *L, sl_module *m, const char *k) {
-  double a, s, p;
-  sl_tensor *rm, *rv;
-  int64_t nbt;
-  if ((strcmp(k, "alpha") == 0 || strcmp(k, "scale") == 0) && strcmp(m->vt->type, "LeakyReLU") != 0 &&
-      sl_activation_constants(m, &a, &s) == SL_OK) {
-    lua_pushnumber(L, k[0] == 'a' ? a : s);
-    return 1;
-  }
-  if (strcmp(k, "inplace") == 0 && (strcmp(m->vt->type, "SELU") == 0 || strcmp(m->vt->type, "ELU") == 0 ||
-                                    strcmp(m->vt->type, "ReLU") == 0)) {
-    lua_pushboolean(L, sl_activation_inplace(m));
-    return 1;
-  }
-  if (strcmp(k, "p") == 0 && sl_dropout_coeffs_of(m, &p, NULL, NULL, NULL) == SL_OK) {
-    lua_pushnumber(L, p);
-    return 1;
-  }
-  if (strcmp(m->vt->type, "BatchNorm1d") == 0 && sl_batchnorm_state(m, NULL, &rm, &rv, &nbt, NULL) == SL_OK) {
-    if (strcmp(k, "num_batches_tracked") == 0) {
-      lua_pushinteger(L, (lua_Integer)nbt);
-      return 1;
-    }
-    sl_tensor *t = strcmp(k, "running_mean") == 0 ? rm : strcmp(k, "running_var") == 0 ? rv : NULL;
-    if (t) {
-      sl_lua_pushtensor(L, t);
-      return 1;
-    }
-  }
-  return 0;
+/* A value of kind k as Lua sees it. */
+static void push_value(lua_State *L, sl_value_kind k, double v) {
+  if (k == SL_VALUE_BOOL) lua_pushboolean(L, v != 0);
+  else if (k == SL_VALUE_INT) lua_pushinteger(L, (lua_Integer)v);
+  else lua_pushnumber(L, v);
 }
 
 /* m:buffers(): the state a checkpoint keeps beside the parameters (PyTorch's
- * state_dict buffers), as {name=, tensor=[, dtype="I64", scalar=true]}:
- * BatchNorm1d's running_mean, running_var, num_batches_tracked (an integer
- * count, saved as a 0-dim I64 like PyTorch's); {} for other layers. */
+ * state_dict buffers), as {name=, tensor=[, dtype="I64", scalar=true]}. */
 static int module_buffers(lua_State *L) {
   sl_module *m = checkmodule(L, 1);
-  sl_tensor *t[3] = {NULL, NULL, NULL};
-  static const char *const names[3] = {"running_mean", "running_var", "num_batches_tracked"};
-  if (strcmp(m->vt->type, "BatchNorm1d") == 0) sl_lua_check(L, sl_batchnorm_buffers(m, &t[0], &t[1], &t[2]));
-  lua_createtable(L, t[0] ? 3 : 0, 0);
-  for (int i = 0; i < 3 && t[0]; i++) {
+  sl_buffer bufs[SL_MAX_BUFFERS];
+  int n = sl_module_buffers(m, bufs);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, names[i]);
+    lua_pushstring(L, bufs[i].name);
     lua_setfield(L, -2, "name");
-    sl_lua_pushtensor(L, t[i]);
+    sl_lua_pushtensor(L, bufs[i].tensor);
     lua_setfield(L, -2, "tensor");
-    if (i == 2) {
+    if (bufs[i].integer) {
       lua_pushliteral(L, "I64");
       lua_setfield(L, -2, "dtype");
+    }
+    if (bufs[i].scalar) {
       lua_pushboolean(L, 1);
       lua_setfield(L, -2, "scalar");
     }
@@ -427,32 +363,14 @@ static int module_tostring(lua_State *L) {
     lua_pushliteral(L, "selut.nn module (released)");
     return 1;
   }
-  sl_module *m = b->m;
-  const char *type = m->vt->type;
-  if (strcmp(type, "Linear") == 0) {
-    lua_pushfstring(L, "Linear(in_features=%I, out_features=%I, bias=%s)",
-                    (lua_Integer)m->params[0]->shape[1], (lua_Integer)m->params[0]->shape[0],
-                    m->nparams > 1 ? "true" : "false");
-  } else if (strcmp(type, "ELU") == 0) {
-    lua_pushfstring(L, "ELU(alpha=%s)", lua_pushfstring(L, "%f", b->arg));
-  } else if (strcmp(type, "LeakyReLU") == 0) {
-    lua_pushfstring(L, "LeakyReLU(negative_slope=%s)", lua_pushfstring(L, "%f", b->arg));
-  } else if (strcmp(type, "Dropout") == 0 || strcmp(type, "AlphaDropout") == 0) {
-    lua_pushfstring(L, "%s(p=%s)", type, lua_pushfstring(L, "%f", b->arg));
-  } else if (snn_tostring(L, m)) {
-    /* SELU with custom constants, BatchNorm1d */
-  } else {
-    lua_pushfstring(L, "%s()", type);
-  }
-  if (sl_activation_inplace(m)) { /* "SELU()" -> "SELU(inplace=true)", "ELU(alpha=1)" -> "ELU(alpha=1, inplace=true)" */
-    size_t len;
-    const char *str = lua_tolstring(L, -1, &len);
-    lua_pushfstring(L, "%s%sinplace=true)", lua_pushlstring(L, str, len - 1), len >= 2 && str[len - 2] == '(' ? "" : ", ");
-  }
+  char buf[512];
+  lua_pushstring(L, sl_module_repr(b->m, buf, sizeof buf));
   return 1;
 }
 
-/* m.weight, m.bias (tensors sharing the parameter), m.training; else methods. */
+/* m.weight, m.bias (tensors sharing the parameter), m.training, the
+ * hyper-parameters (m.alpha, m.p, ...) and buffers (m.running_mean; integer
+ * scalars such as num_batches_tracked as numbers); else methods. */
 static int module_index(lua_State *L) {
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
@@ -468,8 +386,100 @@ static int module_index(lua_State *L) {
       sl_lua_pushtensor(L, m->params[i]);
       return 1;
     }
-  if (snn_index(L, m, k)) return 1;
+  sl_hparam hp[SL_MAX_HPARAMS];
+  for (int i = 0, n = sl_module_hparams(m, hp); i < n; i++)
+    if (strcmp(k, hp[i].name) == 0) {
+      push_value(L, hp[i].kind, hp[i].value);
+      return 1;
+    }
+  sl_buffer bufs[SL_MAX_BUFFERS];
+  for (int i = 0, n = sl_module_buffers(m, bufs); i < n; i++)
+    if (strcmp(k, bufs[i].name) == 0) {
+      if (bufs[i].integer && bufs[i].scalar) lua_pushinteger(L, (lua_Integer)bufs[i].tensor->data[0]);
+      else sl_lua_pushtensor(L, bufs[i].tensor);
+      return 1;
+    }
   lua_pushnil(L);
+  return 1;
+}
+
+/* nn.<Type>(args...) for a layer with a generic constructor (upvalue 1: its
+ * descriptor): the arguments of l->args by position, or one table of them
+ * by name; absent ones take their defaults. */
+static int nn_generic(lua_State *L) {
+  const sl_layer *l = lua_touserdata(L, sl_lua_upvalueindex(1));
+  double v[SL_MAX_HPARAMS];
+  int named = lua_istable(L, 1) && !sl_lua_totensor(L, 1);
+  for (int i = 0; l->args && l->args[i].name && i < SL_MAX_HPARAMS; i++) {
+    const sl_hparam *a = &l->args[i];
+    int arg = named ? 1 : i + 1, t = named ? lua_getfield(L, 1, a->name) : lua_type(L, arg);
+    int idx = named ? -1 : arg;
+    if (t == LUA_TNIL || t == LUA_TNONE) {
+      if (a->flags & SL_HP_REQUIRED)
+        return luaL_argerror(L, arg, lua_pushfstring(L, "%s expected", a->name));
+      v[i] = a->value;
+    } else if (a->kind == SL_VALUE_BOOL) {
+      if (t != LUA_TBOOLEAN)
+        return luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a boolean, got %s", a->name, lua_typename(L, t)));
+      v[i] = lua_toboolean(L, idx);
+    } else {
+      int ok;
+      v[i] = a->kind == SL_VALUE_INT ? (double)lua_tointegerx(L, idx, &ok) : (double)lua_tonumberx(L, idx, &ok);
+      if (!ok)
+        return luaL_argerror(L, arg, lua_pushfstring(L, "%s must be %s, got %s", a->name,
+                                                     a->kind == SL_VALUE_INT ? "an integer" : "a number",
+                                                     luaL_typename(L, idx)));
+    }
+    if (named) lua_pop(L, 1);
+  }
+  sl_rng *rng = &sl_lua_context(L)->rng;
+  lmodule *b = newmodule(L, l->type);
+  if (l->flags & SL_LAYER_STOCHASTIC) keep_context(L);
+  if (!(b->m = sl_layer_create(l, v, rng))) return sl_lua_error(L);
+  return 1;
+}
+
+/* nn.describe(m) -> what the C layer's descriptor says, nil for other
+ * values: {type=, activation=, self_normalizing=, stochastic=,
+ * normalization=, output=, hparams = {name = value}, params = {name =
+ * "fan" | "zero" | "keep"}, saturation = {rule = "below" | "atmost", at=}}. */
+static int nn_describe(lua_State *L) {
+  sl_module *m = sl_lua_tomodule(L, 1);
+  if (!m) return lua_pushnil(L), 1;
+  static const char *const flags[] = {"activation", "self_normalizing", "stochastic", "normalization", "output",
+                                      "container"};
+  lua_createtable(L, 0, 12);
+  lua_pushstring(L, sl_module_type(m));
+  lua_setfield(L, -2, "type");
+  for (int i = 0; i < 6; i++) {
+    lua_pushboolean(L, (m->vt->flags >> i) & 1);
+    lua_setfield(L, -2, flags[i]);
+  }
+  sl_hparam hp[SL_MAX_HPARAMS];
+  int n = sl_module_hparams(m, hp);
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    push_value(L, hp[i].kind, hp[i].value);
+    lua_setfield(L, -2, hp[i].name);
+  }
+  lua_setfield(L, -2, "hparams");
+  static const char *const roles[] = {"keep", "fan", "zero"};
+  lua_createtable(L, 0, m->nparams);
+  for (int i = 0; i < m->nparams; i++) {
+    lua_pushstring(L, roles[sl_module_param_init(m, i)]);
+    lua_setfield(L, -2, m->param_names[i]);
+  }
+  lua_setfield(L, -2, "params");
+  double at;
+  sl_saturation sat = sl_module_saturation(m, &at);
+  if (sat != SL_SAT_NONE) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, sat == SL_SAT_BELOW ? "below" : "atmost");
+    lua_setfield(L, -2, "rule");
+    lua_pushnumber(L, at);
+    lua_setfield(L, -2, "at");
+    lua_setfield(L, -2, "saturation");
+  }
   return 1;
 }
 
@@ -597,12 +607,13 @@ static int nn_init_lecun_normal(lua_State *L) { return init_apply(L, sl_init_lec
 static int nn_init_he_normal(lua_State *L) { return init_apply(L, sl_init_he_normal); }
 static int nn_init_xavier_uniform(lua_State *L) { return init_apply(L, sl_init_xavier_uniform); }
 
+/* Constructors with their own argument handling; every other registered
+ * layer with a generic constructor gets nn_generic. */
 static const luaL_Reg nn_funcs[] = {
     {"Linear", nn_linear}, {"SELU", nn_selu}, {"ELU", nn_elu}, {"ReLU", nn_relu},
-    {"LeakyReLU", nn_leaky_relu}, {"Tanh", nn_tanh}, {"Sigmoid", nn_sigmoid}, {"GELU", nn_gelu},
-    {"Softmax", nn_softmax}, {"LogSoftmax", nn_log_softmax}, {"Dropout", nn_dropout},
-    {"AlphaDropout", nn_alpha_dropout}, {"CrossEntropyLoss", nn_cross_entropy}, {"MSELoss", nn_mse},
-    {"BatchNorm1d", nn_batchnorm1d}, {NULL, NULL}};
+    {"LeakyReLU", nn_leaky_relu}, {"Dropout", nn_dropout}, {"AlphaDropout", nn_alpha_dropout},
+    {"CrossEntropyLoss", nn_cross_entropy}, {"MSELoss", nn_mse}, {"BatchNorm1d", nn_batchnorm1d},
+    {"describe", nn_describe}, {NULL, NULL}};
 
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward}, {"backward", module_backward}, {"parameters", module_parameters},
@@ -626,8 +637,9 @@ static const luaL_Reg init_funcs[] = {
 void sl_lua_open_nn(lua_State *L) {
   sl_lua_newlib(L, module_methods); /* shared by every layer type */
   int methods = lua_gettop(L);
-  for (int i = 0; module_types[i]; i++) {
-    lua_pushfstring(L, "selut.nn.%s", module_types[i]);
+  const sl_layer *const *layers = sl_layers();
+  for (int i = 0; layers[i]; i++) {
+    lua_pushfstring(L, "selut.nn.%s", layers[i]->type);
     if (luaL_newmetatable(L, lua_tostring(L, -1))) {
       sl_lua_setfuncs(L, module_metamethods);
       lua_pushvalue(L, methods);
@@ -651,6 +663,16 @@ void sl_lua_open_nn(lua_State *L) {
     lua_pop(L, 1);
   }
   sl_lua_newlib(L, nn_funcs);
+  for (int i = 0; layers[i]; i++) {
+    if (!layers[i]->create || lua_getfield(L, -1, layers[i]->type) != LUA_TNIL) {
+      if (layers[i]->create) lua_pop(L, 1);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, (void *)layers[i]);
+    sl_lua_pushcclosure(L, nn_generic, 1);
+    lua_setfield(L, -2, layers[i]->type);
+  }
   sl_lua_newlib(L, init_funcs);
   lua_setfield(L, -2, "init");
   lua_setfield(L, -2, "nn");

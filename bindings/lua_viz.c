@@ -18,8 +18,6 @@
 
 #include "sl_lua.h"
 
-#define SELU_LAMBDA_ALPHA 1.7580993408473766 /* PyTorch's literal, as AlphaDropout */
-#define SATURATION 0.95 /* a unit is saturated below 0.95 x the lower bound */
 
 /* ---- small helpers ---- */
 
@@ -132,7 +130,7 @@ static void restore_mode(lua_State *L, int net, int layers, int n, int saved) {
 
 /* ---- the walk ---- */
 
-enum sat_kind { SAT_NONE, SAT_BELOW, SAT_ATMOST };
+enum sat_kind { SAT_NONE = SL_SAT_NONE, SAT_BELOW = SL_SAT_BELOW, SAT_ATMOST = SL_SAT_ATMOST };
 
 typedef struct layer_info {
   int slot;            /* histogram slot, -1 when the layer is not shown */
@@ -665,32 +663,12 @@ static int viz_plot(lua_State *L) {
 
 /* ---- selut.nn.stats(net, x) ---- */
 
-/* How a layer type saturates (see docs/api.md, selut.nn.stats). */
-static void saturation_rule(lua_State *L, int module, const char *type, layer_info *li) {
+/* How a C layer's output saturates: its descriptor says (docs/api.md,
+ * selut.nn.stats); other modules have no rule. */
+static void saturation_rule(lua_State *L, int module, layer_info *li) {
+  sl_module *m = sl_lua_tomodule(L, module);
   li->sat = SAT_NONE;
-  module = lua_absindex(L, module);
-  if (strcmp(type, "SELU") == 0) {
-    /* nn.SELU{alpha=, scale=}: the limit is -scale*alpha (m.alpha, m.scale) */
-    double lim = SELU_LAMBDA_ALPHA;
-    int na = lua_getfield(L, module, "alpha") == LUA_TNUMBER, ns = lua_getfield(L, module, "scale") == LUA_TNUMBER;
-    if (na && ns && fabs(lua_tonumber(L, -1) * lua_tonumber(L, -2) - lim) > 1e-6)
-      lim = lua_tonumber(L, -1) * lua_tonumber(L, -2);
-    lua_pop(L, 2);
-    li->sat = SAT_BELOW, li->sat_at = -SATURATION * lim;
-  } else if (strcmp(type, "ELU") == 0) {
-    /* alpha is private to the core module; its tostring prints it */
-    double alpha = 1;
-    const char *s = luaL_tolstring(L, module, NULL);
-    if (sscanf(s, "ELU(alpha=%lf)", &alpha) != 1 || !(alpha > 0)) alpha = 1;
-    lua_pop(L, 1);
-    li->sat = SAT_BELOW, li->sat_at = -SATURATION * alpha;
-  } else if (strcmp(type, "ReLU") == 0) {
-    li->sat = SAT_ATMOST, li->sat_at = 0;
-  } else if (strcmp(type, "Tanh") == 0) {
-    li->sat = SAT_BELOW, li->sat_at = -SATURATION;
-  } else if (strcmp(type, "Sigmoid") == 0) {
-    li->sat = SAT_BELOW, li->sat_at = 1 - SATURATION;
-  }
+  if (m) li->sat = (enum sat_kind)sl_module_saturation(m, &li->sat_at);
 }
 
 static int nn_stats(lua_State *L) {
@@ -705,9 +683,8 @@ static int nn_stats(lua_State *L) {
     info[i] = (layer_info){-1, SAT_NONE, 0};
     if (i == 0) continue;
     lua_geti(L, layers, i);
-    lua_rawgeti(L, types, i);
-    saturation_rule(L, -2, lua_tostring(L, -1), &info[i]);
-    lua_pop(L, 2);
+    saturation_rule(L, -1, &info[i]);
+    lua_pop(L, 1);
   }
   lua_createtable(L, n, 0);
   int results = lua_gettop(L);

@@ -27,6 +27,64 @@ local function argerror(n, fname, msg)
 end
 
 ---------------------------------------------------------------------------
+-- The walker (docs/architecture.md, "One walker"). A module's children are
+-- m:named_children() when it defines that ({{name, module}, ...} in order),
+-- else its `modules` list named "0", "1", ... (nn.Sequential); C layers
+-- have none. nn.modules(net) yields (name, module) in PyTorch's
+-- named_modules order: the net itself as "", then depth first "0", "1",
+-- "1.0", "2.fc1", ...; a module reached twice is yielded once. Parameter,
+-- buffer and checkpoint names, nn.init, snn.check and DataParallel all walk
+-- through it.
+
+local function children(m)
+  if type(m) == "table" then
+    if type(m.named_children) == "function" then return m:named_children() end
+    if type(m.modules) == "table" then
+      local out = {}
+      for i, c in ipairs(m.modules) do out[i] = { tostring(i - 1), c } end
+      return out
+    end
+  end
+  return {}
+end
+nn.children = children
+
+function nn.modules(net)
+  local list, seen = {}, {}
+  local function walk(prefix, m)
+    if seen[m] then return end
+    seen[m] = true
+    list[#list + 1] = { prefix, m }
+    for _, c in ipairs(children(m)) do walk(prefix == "" and c[1] or prefix .. "." .. c[1], c[2]) end
+  end
+  walk("", net)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
+-- The entries of method `what` ("parameters" or "buffers") of every module
+-- without children, named "<module name>.<entry name>"; the entry tables
+-- are copied with the new name.
+local function named_entries(net, what)
+  local out = {}
+  for prefix, m in nn.modules(net) do
+    if m ~= net and #children(m) == 0 and m[what] then
+      for k, e in ipairs(m[what](m)) do
+        local c = {}
+        for key, v in pairs(e) do c[key] = v end
+        c.name = prefix .. "." .. (e.name or (k - 1))
+        out[#out + 1] = c
+      end
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
 -- nn.Module: the base of modules written in Lua.
 
 local Module = {}
@@ -208,29 +266,10 @@ function Sequential:backward(x, gy, need_input_grad)
   return g
 end
 
-function Sequential:parameters()
-  local out = {}
-  for i, m in ipairs(self.modules) do
-    for k, p in ipairs(m:parameters()) do
-      out[#out + 1] = { param = p.param, grad = p.grad, name = (i - 1) .. "." .. (p.name or (k - 1)) }
-    end
-  end
-  return out
-end
-
--- Buffers of the children, named like parameters ("3.running_mean").
-function Sequential:buffers()
-  local out = {}
-  for i, m in ipairs(self.modules) do
-    if m.buffers then
-      for k, b in ipairs(m:buffers()) do
-        out[#out + 1] = { tensor = b.tensor, name = (i - 1) .. "." .. (b.name or (k - 1)), dtype = b.dtype,
-                          scalar = b.scalar }
-      end
-    end
-  end
-  return out
-end
+-- The parameters and buffers of the modules inside, named by the walker
+-- ("0.weight", "3.running_mean", nested "1.0.weight").
+function Sequential:parameters() return named_entries(self, "parameters") end
+function Sequential:buffers() return named_entries(self, "buffers") end
 
 function Sequential:zero_grad()
   for _, m in ipairs(self.modules) do m:zero_grad() end
@@ -249,24 +288,20 @@ function Sequential:evaluate()
 end
 
 ---------------------------------------------------------------------------
--- nn.init: the C functions handle C modules; here they learn to walk
--- containers (any module with a `modules` list). Lua-defined leaf modules
+-- nn.init: the C functions initialize one C layer as its descriptor says
+-- (which parameters are drawn from their fan-in, which zeroed); the walker
+-- brings them to every C layer of the net, in order. Lua-defined modules
 -- are left alone (they initialize themselves).
 
 local c_init = nn.init
 local init = {}
 for _, name in ipairs { "lecun_normal", "he_normal", "xavier_uniform" } do
   local f = c_init[name]
-  local function walk(m)
-    if type(m) == "userdata" then
-      f(m)
-    elseif type(m) == "table" and type(m.modules) == "table" then
-      for _, c in ipairs(m.modules) do walk(c) end
-    end
-  end
   init[name] = function(m)
     if not is_module(m) then argerror(1, name, "module expected, got " .. type(m)) end
-    walk(m)
+    for _, c in nn.modules(m) do
+      if type(c) == "userdata" then f(c) end
+    end
     return m
   end
 end

@@ -40,31 +40,39 @@ end
 ---------------------------------------------------------------------------
 -- snn.check
 
-local ACTIVATIONS = { SELU = true, ELU = true, ReLU = true, LeakyReLU = true, Tanh = true, Sigmoid = true,
-                      GELU = true }
-
+-- What the check needs to know of a layer comes from its descriptor
+-- (nn.describe): SELU is the activation that is self-normalizing,
+-- AlphaDropout the stochastic layer that is; Lua modules are unknown.
 local function type_of(m)
-  if type(m) == "userdata" then
-    local name = getmetatable(m).__name
-    return name and name:match("^selut%.nn%.(.+)$") or "?"
-  end
+  local d = nn.describe(m)
+  if d then return d.type end
   return m.name or (getmetatable(m) or {}).__name or "Module"
 end
 
--- leaves of nested containers, in order: {module=, type=, index=}
-local function flatten(m, out)
-  if type(m) == "table" and type(m.modules) == "table" then
-    for _, c in ipairs(m.modules) do flatten(c, out) end
-  else
-    out[#out + 1] = { module = m, type = type_of(m), index = #out + 1 }
+-- the modules without children, in the walker's order: {module=, type=, index=, info=}
+local function flatten(net)
+  local out = {}
+  for _, m in nn.modules(net) do
+    if #nn.children(m) == 0 then
+      out[#out + 1] = { module = m, type = type_of(m), index = #out + 1, info = nn.describe(m) or {} }
+    end
   end
   return out
 end
 
+local function is_selu(l) return l.info.activation and l.info.self_normalizing end
+
+-- the weight nn.init draws from its fan-in, if the layer has one
+local function fan_weight(l)
+  for name, role in pairs(l.info.params or {}) do
+    if role == "fan" then return l.module[name] end
+  end
+end
+
 local function describe(l)
-  if l.type == "Linear" then
-    local w = l.module.weight
-    return string.format("layer %d (Linear %d->%d)", l.index, w:size(2), w:size(1))
+  local w = fan_weight(l)
+  if w and w:dim() == 2 then
+    return string.format("layer %d (%s %d->%d)", l.index, l.type, w:size(2), w:size(1))
   end
   return string.format("layer %d (%s)", l.index, l.type)
 end
@@ -102,13 +110,12 @@ function snn.check(net, x, opts)
     findings[#findings + 1] = { kind = kind, layer = layer, message = msg }
   end
 
-  local layers = flatten(net, {})
+  local layers = flatten(net)
   local selus, others = {}, {}
   for i, l in ipairs(layers) do
-    if l.type == "SELU" then
+    if is_selu(l) then
       selus[#selus + 1] = l
-    elseif ACTIVATIONS[l.type] or l.type == "BatchNorm1d"
-        or ((l.type == "Softmax" or l.type == "LogSoftmax") and i < #layers) then
+    elseif l.info.activation or l.info.normalization or (l.info.output and i < #layers) then
       others[#others + 1] = l
     end
   end
@@ -139,8 +146,8 @@ function snn.check(net, x, opts)
   -- plain Dropout after a SELU
   local seen_selu = false
   for _, l in ipairs(layers) do
-    if l.type == "SELU" then seen_selu = true end
-    if l.type == "Dropout" and seen_selu then
+    if is_selu(l) then seen_selu = true end
+    if l.info.stochastic and not l.info.self_normalizing and seen_selu then
       add("dropout", l.index, describe(l) .. " is plain Dropout after a SELU: zeroing units and scaling the rest "
         .. "by 1/(1-p) moves the activations away from the fixed point " .. target .. ", and evaluation mode "
         .. "then sees a different variance. Use nn.AlphaDropout(p), which sets dropped units to the SELU's "
@@ -150,9 +157,9 @@ function snn.check(net, x, opts)
 
   -- weight variance vs 1/fan_in
   for _, l in ipairs(layers) do
-    local w = l.type == "Linear" and l.module.weight
-    if w and w:numel() > 1 then
-      local fan_in = w:size(2)
+    local w = fan_weight(l)
+    if w and w:numel() > 1 and w:dim() >= 2 then
+      local fan_in = w:numel() // w:size(1)
       local ratio = w:var() * fan_in
       local tol = math.max(o.init_tol, 5 * math.sqrt(2 / w:numel()))
       if math.abs(ratio - 1) > tol then
@@ -174,20 +181,14 @@ function snn.check(net, x, opts)
 
   -- activation statistics after each SELU (evaluation mode, like nn.stats)
   local saved = {}
-  local function save(m)
-    saved[#saved + 1] = { m, m.training }
-    if type(m) == "table" and type(m.modules) == "table" then
-      for _, c in ipairs(m.modules) do save(c) end
-    end
-  end
-  save(net)
+  for _, m in nn.modules(net) do saved[#saved + 1] = { m, m.training } end
   net:evaluate()
   local ok, err = pcall(function()
     local h = x
     local drift = {}
     for _, l in ipairs(layers) do
       h = l.module:forward(h)
-      if l.type == "SELU" then
+      if is_selu(l) then
         local m, v = h:mean(), h:var()
         if math.abs(m - target_mean) > o.drift_mean or v / target_var < o.drift_var[1]
             or v / target_var > o.drift_var[2] then

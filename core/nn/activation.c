@@ -140,6 +140,7 @@ enum act_kind { ACT_ELU, ACT_RELU, ACT_LEAKY, ACT_TANH, ACT_SIGMOID, ACT_GELU, A
 typedef struct act_state {
   enum act_kind kind;
   float alpha, scale; /* ELU/SELU; LeakyReLU uses alpha as the slope */
+  double arg_alpha, arg_scale; /* as given to the constructor (printed, m.alpha) */
   bool inplace;       /* ELU/SELU/ReLU: the output is the input tensor, overwritten */
   uint64_t stamp;     /* in place: the input's write stamp after the last forward */
 } act_state;
@@ -235,17 +236,111 @@ static int act_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
 
 static void act_destroy(sl_module *m) { sl_free(m->state); }
 
-static const sl_module_vtable selu_vt = {"SELU", act_forward, act_backward, act_destroy};
-static const sl_module_vtable elu_vt = {"ELU", act_forward, act_backward, act_destroy};
-static const sl_module_vtable relu_vt = {"ReLU", act_forward, act_backward, act_destroy};
-static const sl_module_vtable leaky_vt = {"LeakyReLU", act_forward, act_backward, act_destroy};
-static const sl_module_vtable tanh_vt = {"Tanh", act_forward, act_backward, act_destroy};
-static const sl_module_vtable sigmoid_vt = {"Sigmoid", act_forward, act_backward, act_destroy};
-static const sl_module_vtable gelu_vt = {"GELU", act_forward, act_backward, act_destroy};
-static const sl_module_vtable softmax_vt = {"Softmax", act_forward, act_backward, act_destroy};
-static const sl_module_vtable log_softmax_vt = {"LogSoftmax", act_forward, act_backward, act_destroy};
+/* ---- descriptors ------------------------------------------------------- */
 
-static sl_module *act_new(const sl_module_vtable *vt, enum act_kind kind, double alpha, double scale) {
+#define ACT_FLAGS SL_LAYER_ACTIVATION
+
+static bool has_inplace(const sl_module *m);
+
+/* inplace shows only when on (PyTorch prints it only then). */
+static int push_inplace(const sl_module *m, sl_hparam *out, int k) {
+  if (has_inplace(m))
+    out[k++] = (sl_hparam){"inplace", SL_VALUE_BOOL, ((const act_state *)m->state)->inplace,
+                           ((const act_state *)m->state)->inplace ? 0 : SL_HP_HIDDEN};
+  return k;
+}
+
+/* SELU's alpha and scale are the float32 constants of its kernel; they show
+ * when they are not PyTorch's. */
+static int selu_hparams(const sl_module *m, sl_hparam *out) {
+  const act_state *s = m->state;
+  unsigned hide = s->alpha == (float)SL_SELU_ALPHA && s->scale == (float)SL_SELU_SCALE ? SL_HP_HIDDEN : 0;
+  out[0] = (sl_hparam){"alpha", SL_VALUE_FLOAT, s->alpha, hide};
+  out[1] = (sl_hparam){"scale", SL_VALUE_FLOAT, s->scale, hide};
+  return push_inplace(m, out, 2);
+}
+
+static int elu_hparams(const sl_module *m, sl_hparam *out) {
+  out[0] = (sl_hparam){"alpha", SL_VALUE_FLOAT, ((const act_state *)m->state)->arg_alpha, 0};
+  return push_inplace(m, out, 1);
+}
+
+static int relu_hparams(const sl_module *m, sl_hparam *out) { return push_inplace(m, out, 0); }
+
+static int leaky_hparams(const sl_module *m, sl_hparam *out) {
+  out[0] = (sl_hparam){"negative_slope", SL_VALUE_FLOAT, ((const act_state *)m->state)->arg_alpha, 0};
+  return 1;
+}
+
+/* Lower bounds: SELU -scale*alpha (PyTorch's literal lambda*alpha for the
+ * standard constants), ELU -alpha, Tanh -1, Sigmoid 0; ReLU is saturated at 0. */
+static sl_saturation selu_saturation(const sl_module *m, double *at) {
+  const act_state *s = m->state;
+  double lim = 1.7580993408473766, own = (double)s->alpha * (double)s->scale;
+  if (fabs(own - lim) > 1e-6) lim = own;
+  *at = -SL_SATURATION * lim;
+  return SL_SAT_BELOW;
+}
+
+static sl_saturation elu_saturation(const sl_module *m, double *at) {
+  double alpha = ((const act_state *)m->state)->arg_alpha;
+  *at = -SL_SATURATION * (alpha > 0 ? alpha : 1);
+  return SL_SAT_BELOW;
+}
+
+static sl_saturation relu_saturation(const sl_module *m, double *at) {
+  (void)m;
+  *at = 0;
+  return SL_SAT_ATMOST;
+}
+
+static sl_saturation tanh_saturation(const sl_module *m, double *at) {
+  (void)m;
+  *at = -SL_SATURATION;
+  return SL_SAT_BELOW;
+}
+
+static sl_saturation sigmoid_saturation(const sl_module *m, double *at) {
+  (void)m;
+  *at = 1 - SL_SATURATION;
+  return SL_SAT_BELOW;
+}
+
+static sl_module *tanh_create(const double *args, sl_rng *rng);
+static sl_module *sigmoid_create(const double *args, sl_rng *rng);
+static sl_module *gelu_create(const double *args, sl_rng *rng);
+static sl_module *softmax_create(const double *args, sl_rng *rng);
+static sl_module *log_softmax_create(const double *args, sl_rng *rng);
+static const sl_hparam no_args[] = {{NULL, SL_VALUE_FLOAT, 0, 0}};
+
+const sl_layer sl_selu_layer = {.type = "SELU", .flags = ACT_FLAGS | SL_LAYER_SELF_NORMALIZING,
+                                .forward = act_forward, .backward = act_backward, .destroy = act_destroy,
+                                .hparams = selu_hparams, .saturation = selu_saturation};
+const sl_layer sl_elu_layer = {.type = "ELU", .flags = ACT_FLAGS, .forward = act_forward, .backward = act_backward,
+                               .destroy = act_destroy, .hparams = elu_hparams, .saturation = elu_saturation};
+const sl_layer sl_relu_layer = {.type = "ReLU", .flags = ACT_FLAGS, .forward = act_forward,
+                                .backward = act_backward, .destroy = act_destroy, .hparams = relu_hparams,
+                                .saturation = relu_saturation};
+const sl_layer sl_leaky_relu_layer = {.type = "LeakyReLU", .flags = ACT_FLAGS, .forward = act_forward,
+                                      .backward = act_backward, .destroy = act_destroy, .hparams = leaky_hparams};
+const sl_layer sl_tanh_layer = {.type = "Tanh", .flags = ACT_FLAGS, .forward = act_forward,
+                                .backward = act_backward, .destroy = act_destroy, .args = no_args,
+                                .create = tanh_create, .saturation = tanh_saturation};
+const sl_layer sl_sigmoid_layer = {.type = "Sigmoid", .flags = ACT_FLAGS, .forward = act_forward,
+                                   .backward = act_backward, .destroy = act_destroy, .args = no_args,
+                                   .create = sigmoid_create, .saturation = sigmoid_saturation};
+const sl_layer sl_gelu_layer = {.type = "GELU", .flags = ACT_FLAGS, .forward = act_forward,
+                                .backward = act_backward, .destroy = act_destroy, .args = no_args,
+                                .create = gelu_create};
+const sl_layer sl_softmax_layer = {.type = "Softmax", .flags = SL_LAYER_OUTPUT, .forward = act_forward,
+                                   .backward = act_backward, .destroy = act_destroy, .args = no_args,
+                                   .create = softmax_create};
+const sl_layer sl_log_softmax_layer = {.type = "LogSoftmax", .flags = SL_LAYER_OUTPUT, .forward = act_forward,
+                                       .backward = act_backward, .destroy = act_destroy, .args = no_args,
+                                       .create = log_softmax_create};
+
+
+static sl_module *act_new(const sl_layer *vt, enum act_kind kind, double alpha, double scale) {
   sl_module *m = sl_module_new(vt);
   if (!m) return NULL;
   act_state *s = sl_malloc(sizeof *s);
@@ -257,39 +352,53 @@ static sl_module *act_new(const sl_module_vtable *vt, enum act_kind kind, double
   s->kind = kind;
   s->alpha = (float)alpha;
   s->scale = (float)scale;
+  s->arg_alpha = alpha;
+  s->arg_scale = scale;
   m->state = s;
   return m;
 }
 
-sl_module *sl_selu_new(void) { return act_new(&selu_vt, ACT_ELU, SL_SELU_ALPHA, SL_SELU_SCALE); }
+sl_module *sl_selu_new(void) { return act_new(&sl_selu_layer, ACT_ELU, SL_SELU_ALPHA, SL_SELU_SCALE); }
 
 sl_module *sl_selu_new_custom(double alpha, double scale) {
   if (!isfinite(alpha) || !isfinite(scale))
     return sl_fail_null(SL_EINVAL, "SELU: alpha and scale must be finite, got %g and %g", alpha, scale);
-  return act_new(&selu_vt, ACT_ELU, alpha, scale);
+  return act_new(&sl_selu_layer, ACT_ELU, alpha, scale);
 }
 
 sl_module *sl_elu_new(double alpha) {
   if (!isfinite(alpha)) return sl_fail_null(SL_EINVAL, "ELU: alpha must be finite, got %g", alpha);
-  return act_new(&elu_vt, ACT_ELU, alpha, 1.0);
+  return act_new(&sl_elu_layer, ACT_ELU, alpha, 1.0);
 }
 
-sl_module *sl_relu_new(void) { return act_new(&relu_vt, ACT_RELU, 0.0, 1.0); }
+sl_module *sl_relu_new(void) { return act_new(&sl_relu_layer, ACT_RELU, 0.0, 1.0); }
 
 sl_module *sl_leaky_relu_new(double negative_slope) {
   if (!isfinite(negative_slope))
     return sl_fail_null(SL_EINVAL, "LeakyReLU: negative_slope must be finite, got %g", negative_slope);
-  return act_new(&leaky_vt, ACT_LEAKY, negative_slope, 1.0);
+  return act_new(&sl_leaky_relu_layer, ACT_LEAKY, negative_slope, 1.0);
 }
 
-sl_module *sl_tanh_new(void) { return act_new(&tanh_vt, ACT_TANH, 0.0, 1.0); }
-sl_module *sl_sigmoid_new(void) { return act_new(&sigmoid_vt, ACT_SIGMOID, 0.0, 1.0); }
-sl_module *sl_gelu_new(void) { return act_new(&gelu_vt, ACT_GELU, 0.0, 1.0); }
-sl_module *sl_softmax_new(void) { return act_new(&softmax_vt, ACT_SOFTMAX, 0.0, 1.0); }
-sl_module *sl_log_softmax_new(void) { return act_new(&log_softmax_vt, ACT_LOG_SOFTMAX, 0.0, 1.0); }
+sl_module *sl_tanh_new(void) { return act_new(&sl_tanh_layer, ACT_TANH, 0.0, 1.0); }
+sl_module *sl_sigmoid_new(void) { return act_new(&sl_sigmoid_layer, ACT_SIGMOID, 0.0, 1.0); }
+sl_module *sl_gelu_new(void) { return act_new(&sl_gelu_layer, ACT_GELU, 0.0, 1.0); }
+sl_module *sl_softmax_new(void) { return act_new(&sl_softmax_layer, ACT_SOFTMAX, 0.0, 1.0); }
+sl_module *sl_log_softmax_new(void) { return act_new(&sl_log_softmax_layer, ACT_LOG_SOFTMAX, 0.0, 1.0); }
+
+static sl_module *tanh_create(const double *args, sl_rng *rng) { return (void)args, (void)rng, sl_tanh_new(); }
+static sl_module *sigmoid_create(const double *args, sl_rng *rng) { return (void)args, (void)rng, sl_sigmoid_new(); }
+static sl_module *gelu_create(const double *args, sl_rng *rng) { return (void)args, (void)rng, sl_gelu_new(); }
+static sl_module *softmax_create(const double *args, sl_rng *rng) { return (void)args, (void)rng, sl_softmax_new(); }
+static sl_module *log_softmax_create(const double *args, sl_rng *rng) {
+  return (void)args, (void)rng, sl_log_softmax_new();
+}
+
+static bool has_inplace(const sl_module *m) {
+  return m->vt == &sl_selu_layer || m->vt == &sl_elu_layer || m->vt == &sl_relu_layer;
+}
 
 int sl_activation_set_inplace(sl_module *m, bool inplace) {
-  if (!m || (m->vt != &selu_vt && m->vt != &elu_vt && m->vt != &relu_vt))
+  if (!m || !has_inplace(m))
     return sl_fail(SL_EINVAL, "inplace: only SELU, ELU and ReLU can run in place, not a %s", sl_module_type(m));
   act_state *s = m->state;
   if (s->inplace != inplace) { /* the output buffer changes hands: drop it */
@@ -301,13 +410,13 @@ int sl_activation_set_inplace(sl_module *m, bool inplace) {
 }
 
 bool sl_activation_inplace(const sl_module *m) {
-  return m && (m->vt == &selu_vt || m->vt == &elu_vt || m->vt == &relu_vt) && ((const act_state *)m->state)->inplace;
+  return m && has_inplace(m) && ((const act_state *)m->state)->inplace;
 }
 
-/* ---- constants of ELU-family modules (issue 10) ---- */
+/* ---- constants of ELU-family modules (snn.h) ---- */
 
 int sl_activation_constants(const sl_module *m, double *alpha, double *scale) {
-  if (!m || (m->vt != &selu_vt && m->vt != &elu_vt && m->vt != &leaky_vt))
+  if (!m || (m->vt != &sl_selu_layer && m->vt != &sl_elu_layer && m->vt != &sl_leaky_relu_layer))
     return sl_fail(SL_EINVAL, "activation constants: module is a %s, not a SELU/ELU/LeakyReLU",
                    sl_module_type(m));
   const act_state *s = m->state;

@@ -227,7 +227,35 @@ static void bn_destroy(sl_module *m) {
   sl_free(s);
 }
 
-static const sl_module_vtable batchnorm1d_vt = {"BatchNorm1d", bn_forward, bn_backward, bn_destroy};
+static int bn_hparams(const sl_module *m, sl_hparam *out) {
+  const bn_state *s = m->state;
+  out[0] = (sl_hparam){"num_features", SL_VALUE_INT, (double)s->c, SL_HP_POSITIONAL};
+  out[1] = (sl_hparam){"eps", SL_VALUE_FLOAT, s->o.eps, 0};
+  out[2] = (sl_hparam){"momentum", SL_VALUE_FLOAT, s->o.momentum, 0};
+  out[3] = (sl_hparam){"affine", SL_VALUE_BOOL, s->o.affine, 0};
+  out[4] = (sl_hparam){"track_running_stats", SL_VALUE_BOOL, s->o.track_running_stats, 0};
+  return 5;
+}
+
+/* PyTorch's state_dict buffers; none without running statistics. */
+static int bn_buffers(const sl_module *m, sl_buffer *out) {
+  const bn_state *s = m->state;
+  if (!s->running_mean) return 0;
+  out[0] = (sl_buffer){"running_mean", s->running_mean, false, false};
+  out[1] = (sl_buffer){"running_var", s->running_var, false, false};
+  out[2] = (sl_buffer){"num_batches_tracked", s->num_batches_tracked, true, true};
+  return 3;
+}
+
+static int bn_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx);
+
+/* Only the bias is zeroed by nn.init: the weight (ones) is kept. */
+static const sl_param_spec bn_params[] = {{"weight", SL_INIT_KEEP}, {"bias", SL_INIT_ZERO}, {NULL, SL_INIT_KEEP}};
+
+const sl_layer sl_batchnorm1d_layer = {.type = "BatchNorm1d", .flags = SL_LAYER_NORMALIZATION,
+                                       .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy,
+                                       .params = bn_params, .hparams = bn_hparams, .buffers = bn_buffers,
+                                       .set_reducer = bn_set_reducer};
 
 sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
   if (num_features < 1)
@@ -236,7 +264,7 @@ sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
     return sl_fail_null(SL_EINVAL, "BatchNorm1d: eps must be > 0, got %g", o.eps);
   if (!(o.momentum >= 0.0 && o.momentum <= 1.0))
     return sl_fail_null(SL_EINVAL, "BatchNorm1d: momentum must be in [0, 1], got %g", o.momentum);
-  sl_module *m = sl_module_new(&batchnorm1d_vt);
+  sl_module *m = sl_module_new(&sl_batchnorm1d_layer);
   if (!m) return NULL;
   bn_state *s = sl_calloc(1, sizeof *s);
   if (!s) goto fail;
@@ -264,7 +292,7 @@ fail:
 
 int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **running_mean, sl_tensor **running_var,
                        int64_t *num_batches_tracked, sl_batchnorm_opts *opts) {
-  if (!m || m->vt != &batchnorm1d_vt)
+  if (!m || m->vt != &sl_batchnorm1d_layer)
     return sl_fail(SL_EINVAL, "BatchNorm1d state: module is a %s, not a BatchNorm1d", sl_module_type(m));
   const bn_state *s = m->state;
   if (num_features) *num_features = s->c;
@@ -278,7 +306,7 @@ int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **ru
 
 int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor **running_var,
                          sl_tensor **num_batches_tracked) {
-  if (!m || m->vt != &batchnorm1d_vt)
+  if (!m || m->vt != &sl_batchnorm1d_layer)
     return sl_fail(SL_EINVAL, "BatchNorm1d buffers: module is a %s, not a BatchNorm1d", sl_module_type(m));
   const bn_state *s = m->state;
   *running_mean = s->running_mean;
@@ -288,8 +316,12 @@ int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor
 }
 
 int sl_batchnorm_set_reducer(sl_module *m, sl_batchnorm_reduce_fn reduce, void *ctx) {
-  if (!m || m->vt != &batchnorm1d_vt)
+  if (!m || m->vt != &sl_batchnorm1d_layer)
     return sl_fail(SL_EINVAL, "BatchNorm1d reducer: module is a %s, not a BatchNorm1d", sl_module_type(m));
+  return bn_set_reducer(m, reduce, ctx);
+}
+
+static int bn_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx) {
   bn_state *s = m->state;
   if (reduce && !s->sums && !(s->sums = sl_calloc((size_t)(2 * s->c + 1), sizeof(double))))
     return sl_last_status();

@@ -52,7 +52,7 @@ int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor
  * input gradient of the global batch; the weight and bias gradients stay the
  * process's own sums (the gradient allreduce adds them up). Every training
  * forward and backward is then collective. NULL reduce: local statistics. */
-typedef int (*sl_batchnorm_reduce_fn)(void *ctx, double *buf, int n);
+typedef sl_reduce_fn sl_batchnorm_reduce_fn; /* nn.h */
 int sl_batchnorm_set_reducer(sl_module *m, sl_batchnorm_reduce_fn reduce, void *ctx);
 
 #endif

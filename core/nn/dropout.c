@@ -107,11 +107,20 @@ static void dropout_destroy(sl_module *m) {
   sl_free(s);
 }
 
-static const sl_module_vtable dropout_vt = {"Dropout", dropout_forward, dropout_backward, dropout_destroy};
-static const sl_module_vtable alpha_dropout_vt = {"AlphaDropout", dropout_forward, dropout_backward,
-                                                  dropout_destroy};
+static int dropout_hparams(const sl_module *m, sl_hparam *out) {
+  out[0] = (sl_hparam){"p", SL_VALUE_FLOAT, ((const dropout_state *)m->state)->p, 0};
+  return 1;
+}
 
-static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng) {
+const sl_layer sl_dropout_layer = {.type = "Dropout", .flags = SL_LAYER_STOCHASTIC, .forward = dropout_forward,
+                                   .backward = dropout_backward, .destroy = dropout_destroy,
+                                   .hparams = dropout_hparams};
+const sl_layer sl_alpha_dropout_layer = {.type = "AlphaDropout",
+                                         .flags = SL_LAYER_STOCHASTIC | SL_LAYER_SELF_NORMALIZING,
+                                         .forward = dropout_forward, .backward = dropout_backward,
+                                         .destroy = dropout_destroy, .hparams = dropout_hparams};
+
+static sl_module *dropout_new(const sl_layer *vt, double p, sl_rng *rng) {
   if (!(p >= 0.0 && p < 1.0)) /* also rejects NaN */
     return sl_fail_null(SL_EINVAL, "%s: probability p has to be in [0, 1), got %g", vt->type, p);
   if (!rng) return sl_fail_null(SL_EINVAL, "%s: a random generator is required", vt->type);
@@ -126,7 +135,7 @@ static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng)
   m->rng = rng;
   s->p = p;
   s->threshold = sl_dropout_threshold(p);
-  s->alpha = vt == &alpha_dropout_vt;
+  s->alpha = vt == &sl_alpha_dropout_layer;
   if (s->alpha) {
     double a, b, dropped;
     sl_alpha_dropout_coeffs(p, &a, &b, &dropped);
@@ -139,10 +148,10 @@ static sl_module *dropout_new(const sl_module_vtable *vt, double p, sl_rng *rng)
   return m;
 }
 
-sl_module *sl_dropout_new(double p, sl_rng *rng) { return dropout_new(&dropout_vt, p, rng); }
-sl_module *sl_alpha_dropout_new(double p, sl_rng *rng) { return dropout_new(&alpha_dropout_vt, p, rng); }
+sl_module *sl_dropout_new(double p, sl_rng *rng) { return dropout_new(&sl_dropout_layer, p, rng); }
+sl_module *sl_alpha_dropout_new(double p, sl_rng *rng) { return dropout_new(&sl_alpha_dropout_layer, p, rng); }
 
-/* ---- AlphaDropout for any fixed point (issue 10, see snn.h) ---- */
+/* ---- AlphaDropout for any fixed point (snn.h) ---- */
 
 sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alpha_prime, sl_rng *rng) {
   if (isnan(alpha_prime)) {
@@ -156,7 +165,7 @@ sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alp
   }
   double a, b, dropped;
   if (sl_snn_alpha_dropout_coeffs(p, mean, var, alpha_prime, &a, &b, &dropped)) return NULL;
-  sl_module *m = dropout_new(&alpha_dropout_vt, p, rng);
+  sl_module *m = dropout_new(&sl_alpha_dropout_layer, p, rng);
   if (!m) return NULL;
   dropout_state *s = m->state;
   s->keep_scale = (float)a;
@@ -166,7 +175,7 @@ sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alp
 }
 
 int sl_dropout_bind_sample_offset(sl_module *m, const int64_t *sample_offset) {
-  if (!m || (m->vt != &dropout_vt && m->vt != &alpha_dropout_vt))
+  if (!m || (m->vt != &sl_dropout_layer && m->vt != &sl_alpha_dropout_layer))
     return sl_fail(SL_EINVAL, "dropout sample offset: module is a %s, not a Dropout/AlphaDropout",
                    sl_module_type(m));
   dropout_state *s = m->state;
@@ -175,7 +184,7 @@ int sl_dropout_bind_sample_offset(sl_module *m, const int64_t *sample_offset) {
 }
 
 int sl_dropout_coeffs_of(const sl_module *m, double *p, double *a, double *b, double *dropped) {
-  if (!m || (m->vt != &dropout_vt && m->vt != &alpha_dropout_vt))
+  if (!m || (m->vt != &sl_dropout_layer && m->vt != &sl_alpha_dropout_layer))
     return sl_fail(SL_EINVAL, "dropout coefficients: module is a %s, not a Dropout/AlphaDropout",
                    sl_module_type(m));
   const dropout_state *s = m->state;

@@ -1,7 +1,8 @@
-/* Weight initializers. Each walks the module tree in order and, for every
- * module with a "weight" parameter of 2+ dims (fan_in = size of dims 1..,
- * fan_out = dim 0 times the receptive field), draws the weights from the
- * explicit generator and zeroes the "bias": same seed => same bits. */
+/* Weight initializers. Each walks the module tree in order and treats each
+ * parameter as its layer's descriptor says (sl_param_spec): SL_INIT_FAN
+ * parameters of 2+ dims (fan_in = size of dims 1.., fan_out = dim 0 times
+ * the receptive field) are drawn from the explicit generator, SL_INIT_ZERO
+ * ones (biases) zeroed: same seed => same bits. */
 #include <math.h>
 #include <string.h>
 
@@ -26,9 +27,10 @@ static void init_tensor(sl_tensor *w, enum init_kind kind, sl_rng *rng) {
 static void init_module(sl_module *m, enum init_kind kind, sl_rng *rng) {
   for (int i = 0; i < m->nparams; i++) {
     sl_tensor *p = m->params[i];
-    if (strcmp(m->param_names[i], "weight") == 0 && p->ndim >= 2 && p->numel > 0)
+    sl_param_init role = sl_module_param_init(m, i);
+    if (role == SL_INIT_FAN && p->ndim >= 2 && p->numel > 0)
       init_tensor(p, kind, rng);
-    else if (strcmp(m->param_names[i], "bias") == 0)
+    else if (role == SL_INIT_ZERO)
       memset(p->data, 0, (size_t)p->numel * sizeof(float));
   }
   for (int i = 0; i < m->nchildren; i++) init_module(m->children[i], kind, rng);

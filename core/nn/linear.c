@@ -72,13 +72,24 @@ static int linear_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy
 
 static void linear_destroy(sl_module *m) { sl_free(m->state); }
 
-static const sl_module_vtable linear_vt = {"Linear", linear_forward, linear_backward, linear_destroy};
+static int linear_hparams(const sl_module *m, sl_hparam *out) {
+  const linear_state *s = m->state;
+  out[0] = (sl_hparam){"in_features", SL_VALUE_INT, (double)s->in, 0};
+  out[1] = (sl_hparam){"out_features", SL_VALUE_INT, (double)s->out, 0};
+  out[2] = (sl_hparam){"bias", SL_VALUE_BOOL, s->bias, 0};
+  return 3;
+}
+
+static const sl_param_spec linear_params[] = {{"weight", SL_INIT_FAN}, {"bias", SL_INIT_ZERO}, {NULL, SL_INIT_KEEP}};
+
+const sl_layer sl_linear_layer = {.type = "Linear", .forward = linear_forward, .backward = linear_backward,
+                                  .destroy = linear_destroy, .params = linear_params, .hparams = linear_hparams};
 
 sl_module *sl_linear_new(int64_t in_features, int64_t out_features, bool bias, sl_rng *rng) {
   if (in_features <= 0 || out_features <= 0)
     return sl_fail_null(SL_EINVAL, "Linear: in_features and out_features must be positive, got %" PRId64
                         " and %" PRId64, in_features, out_features);
-  sl_module *m = sl_module_new(&linear_vt);
+  sl_module *m = sl_module_new(&sl_linear_layer);
   if (!m) return NULL;
   linear_state *s = sl_malloc(sizeof *s);
   if (!s) {

@@ -9,7 +9,7 @@
 #include "../tensor/ops.h"
 #include "nn.h"
 
-sl_module *sl_module_new(const sl_module_vtable *vt) {
+sl_module *sl_module_new(const sl_layer *vt) {
   if (!vt) return sl_fail_null(SL_EINVAL, "module: NULL vtable");
   sl_module *m = sl_calloc(1, sizeof *m);
   if (!m) return NULL;
@@ -142,13 +142,14 @@ static int sequential_backward(sl_module *m, const sl_tensor *x, const sl_tensor
   return SL_OK;
 }
 
-static const sl_module_vtable sequential_vt = {"Sequential", sequential_forward, sequential_backward, NULL};
+const sl_layer sl_sequential_layer = {.type = "Sequential", .flags = SL_LAYER_CONTAINER,
+                                      .forward = sequential_forward, .backward = sequential_backward};
 
-sl_module *sl_sequential_new(void) { return sl_module_new(&sequential_vt); }
+sl_module *sl_sequential_new(void) { return sl_module_new(&sl_sequential_layer); }
 
 int sl_sequential_add(sl_module *seq, sl_module *child) {
   if (!seq || !child) return sl_fail(SL_EINVAL, "Sequential.add: %s is NULL", seq ? "child" : "container");
-  if (seq->vt != &sequential_vt)
+  if (seq->vt != &sl_sequential_layer)
     return sl_fail(SL_EINVAL, "Sequential.add: container is a %s, not a Sequential", sl_module_type(seq));
   if (child == seq) return sl_fail(SL_EINVAL, "Sequential.add: a container cannot contain itself");
   /* Each child keeps its own output for backward, so one instance cannot

@@ -22,18 +22,105 @@
 #include "../tensor/tensor.h"
 
 #define SL_MAX_PARAMS 4
+#define SL_MAX_HPARAMS 8 /* hyper-parameters a layer describes */
+#define SL_MAX_BUFFERS 4 /* buffers a layer describes */
 
 typedef struct sl_module sl_module;
 
-typedef struct sl_module_vtable {
-  const char *type; /* "Linear", "SELU", ... (PyTorch class names) */
+/* ---- The layer descriptor (docs/architecture.md, "Adding a layer") ------
+ * Each C layer type has one `const sl_layer` next to its kernels, listed once
+ * in the registry (core/nn/registry.c). Everything that would otherwise
+ * guess by the type name reads it: printing (sl_module_repr), the Lua
+ * constructors, m.<hparam> fields, checkpoints (buffers), nn.init (parameter
+ * roles), the statistics sheets (saturation), snn.check (flags) and
+ * DataParallel (set_reducer). Optional hooks are NULL when they do not apply. */
+
+typedef enum sl_value_kind { SL_VALUE_FLOAT, SL_VALUE_INT, SL_VALUE_BOOL } sl_value_kind;
+
+/* A hyper-parameter: in sl_layer.args a constructor argument with its
+ * default; from sl_module_hparams the module's value. Ints are exact up to
+ * 2^53; bools are 0/1. */
+typedef struct sl_hparam {
+  const char *name;   /* PyTorch's name: "alpha", "p", "eps", "in_features" (static) */
+  sl_value_kind kind;
+  double value;
+  unsigned flags;     /* SL_HP_* */
+} sl_hparam;
+enum {
+  SL_HP_POSITIONAL = 1u << 0, /* printed without "name=" (BatchNorm1d's num_features) */
+  SL_HP_HIDDEN = 1u << 1,     /* not printed (PyTorch hides it at its default) */
+  SL_HP_REQUIRED = 1u << 2,   /* args only: no default */
+};
+
+/* How nn.init treats a parameter (PyTorch's fan rule: fan_in = numel /
+ * shape[0], fan_out = shape[0] * receptive field). */
+typedef enum sl_param_init {
+  SL_INIT_KEEP, /* left as constructed (BatchNorm's weight) */
+  SL_INIT_FAN,  /* drawn by the initializer from its fan-in / fan-out (2+ dims) */
+  SL_INIT_ZERO, /* zeroed (biases) */
+} sl_param_init;
+typedef struct sl_param_spec {
+  const char *name; /* "weight", "bias": the name sl_module_add_param is given */
+  sl_param_init init;
+} sl_param_spec;
+
+/* A buffer: state a checkpoint keeps beside the parameters (PyTorch's
+ * state_dict buffers), borrowed from the module. */
+typedef struct sl_buffer {
+  const char *name;  /* "running_mean" (static) */
+  sl_tensor *tensor;
+  bool integer;      /* holds an integer count: saved as I64 */
+  bool scalar;       /* saved with shape [] (the tensor is [1]) */
+} sl_buffer;
+
+/* Facts about a layer type (sl_layer.flags). */
+enum {
+  SL_LAYER_ACTIVATION = 1u << 0,       /* an elementwise nonlinearity */
+  SL_LAYER_SELF_NORMALIZING = 1u << 1, /* keeps the SELU fixed point (SELU, AlphaDropout) */
+  SL_LAYER_STOCHASTIC = 1u << 2,       /* draws from its generator in training mode */
+  SL_LAYER_NORMALIZATION = 1u << 3,    /* normalizes with batch statistics */
+  SL_LAYER_OUTPUT = 1u << 4,           /* an output head (Softmax, LogSoftmax) */
+  SL_LAYER_CONTAINER = 1u << 5,        /* holds child modules */
+};
+
+/* Where a unit counts as saturated (the statistics sheets' frac_saturated):
+ * y < at (BELOW) or y <= at (ATMOST). */
+typedef enum sl_saturation { SL_SAT_NONE, SL_SAT_BELOW, SL_SAT_ATMOST } sl_saturation;
+#define SL_SATURATION 0.95 /* a unit within 5% of its lower bound's reach is saturated */
+
+/* An in-place elementwise sum of n doubles across processes (SL_OK, or an
+ * error set with sl_fail): synchronized batch statistics. */
+typedef int (*sl_reduce_fn)(void *ctx, double *buf, int n);
+
+typedef struct sl_layer {
+  const char *type; /* PyTorch's class name: "Linear", "SELU", ... */
+  unsigned flags;   /* SL_LAYER_* */
   int (*forward)(sl_module *m, const sl_tensor *x);
   int (*backward)(sl_module *m, const sl_tensor *x, const sl_tensor *gy);
-  void (*destroy)(sl_module *m); /* frees type-specific state only */
-} sl_module_vtable;
+  void (*destroy)(sl_module *m); /* frees type-specific state only; NULL: none */
+  /* The parameters the layer may own and their init roles, ending with a
+   * NULL name; NULL: none. */
+  const sl_param_spec *params;
+  /* Constructor arguments in PyTorch's order with defaults (ending with a
+   * NULL name) and the constructor taking their values (args[i] for
+   * argument i, kinds as declared) and the state's generator: a binding
+   * builds the layer with no code of its own. NULL create: constructed by
+   * its own function only. */
+  const sl_hparam *args;
+  sl_module *(*create)(const double *args, sl_rng *rng);
+  /* The module's hyper-parameters in printing order (<= SL_MAX_HPARAMS). */
+  int (*hparams)(const sl_module *m, sl_hparam *out);
+  /* The module's buffers (<= SL_MAX_BUFFERS). */
+  int (*buffers)(const sl_module *m, sl_buffer *out);
+  /* The saturation rule of the module's output; *at is the threshold. */
+  sl_saturation (*saturation)(const sl_module *m, double *at);
+  /* Synchronize batch statistics across processes (NULL reduce: local). */
+  int (*set_reducer)(sl_module *m, sl_reduce_fn reduce, void *ctx);
+} sl_layer;
+typedef sl_layer sl_module_vtable; /* the former name */
 
 struct sl_module {
-  const sl_module_vtable *vt;
+  const sl_layer *vt;                  /* its descriptor */
   int refcount;
   bool training;                       /* default true */
   sl_tensor *output;                   /* owned, reused */
@@ -64,6 +151,41 @@ void sl_module_zero_grad(sl_module *m);            /* recursive */
 void sl_module_train(sl_module *m, bool training); /* recursive */
 sl_module *sl_module_retain(sl_module *m);
 void sl_module_release(sl_module *m);
+
+/* For implementers of C layers: a zeroed module of descriptor l with
+ * refcount 1, training mode on and no parameters; NULL on allocation
+ * failure. */
+sl_module *sl_module_new(const sl_layer *l);
+/* Adds a zero-filled parameter and its zero gradient of this shape under a
+ * static name ("weight"); SL_EINVAL past SL_MAX_PARAMS. */
+int sl_module_add_param(sl_module *m, const char *name, int ndim, const int64_t *shape);
+/* The module's PyTorch class name ("Linear", "Sequential", ...). */
+const char *sl_module_type(const sl_module *m);
+
+/* ---- The registry and what reads the descriptors (core/nn/registry.c) -- */
+
+/* Every C layer type, NULL-terminated, in registry order. */
+const sl_layer *const *sl_layers(void);
+/* The descriptor of a type name ("Hardtanh"), NULL when there is none. */
+const sl_layer *sl_layer_find(const char *type);
+/* A module of layer l from its constructor arguments (values in the order of
+ * l->args); SL_EINVAL when l has no generic constructor. */
+sl_module *sl_layer_create(const sl_layer *l, const double *args, sl_rng *rng);
+/* The module's hyper-parameters / buffers into out (SL_MAX_HPARAMS /
+ * SL_MAX_BUFFERS entries); returns how many (0 when it has none). */
+int sl_module_hparams(const sl_module *m, sl_hparam *out);
+int sl_module_buffers(const sl_module *m, sl_buffer *out);
+/* The init role of parameter i (by its name in the descriptor; KEEP when
+ * the descriptor does not list it). */
+sl_param_init sl_module_param_init(const sl_module *m, int i);
+/* The saturation rule of the module's output (SL_SAT_NONE for most). */
+sl_saturation sl_module_saturation(const sl_module *m, double *at);
+/* Synchronized batch statistics for layers with set_reducer (batchnorm.h
+ * explains the protocol); SL_EINVAL for other layers. */
+int sl_module_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx);
+/* Writes PyTorch's repr into buf ("ELU(alpha=0.5, inplace=true)"; numbers
+ * as Lua prints them, booleans true/false) and returns buf. */
+const char *sl_module_repr(const sl_module *m, char *buf, size_t n);
 
 /* Layers. Constructors return refcount-1 modules or NULL (sl_last_error).
  * Linear weights start as PyTorch's default U(-1/sqrt(in), 1/sqrt(in)) only
@@ -100,6 +222,9 @@ sl_module *sl_alpha_dropout_new(double p, sl_rng *rng);
  * when the processes draw the same keys. Borrowed; must outlive the module.
  * SL_EINVAL when m is not a Dropout/AlphaDropout. */
 int sl_dropout_bind_sample_offset(sl_module *m, const int64_t *sample_offset);
+/* AlphaDropout's affine constants for drop probability p (docs/snn.md):
+ * kept units become a*x + b, dropped units become `dropped` = a*alpha' + b. */
+void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped);
 /* Sequential: forward chains the children's outputs; backward walks them in
  * reverse, giving child i the output of child i-1 as its input (so call it
  * after the matching forward). Its output / grad_input are the last / first
@@ -133,12 +258,25 @@ int sl_cross_entropy_forward(const sl_tensor *logits, const sl_tensor *labels, d
 int sl_cross_entropy_backward(sl_tensor *grad, const sl_tensor *logits, const sl_tensor *labels);
 int sl_mse_forward(const sl_tensor *pred, const sl_tensor *target, double *loss);
 int sl_mse_backward(sl_tensor *grad, const sl_tensor *pred, const sl_tensor *target);
+/* Cross entropy with labels numbered from label_base (0 for C callers, 1 for
+ * the Lua API) so error messages name the label as the caller wrote it.
+ * sl_cross_entropy_forward/backward are the label_base = 0 forms. */
+int sl_cross_entropy_forward_ex(const sl_tensor *logits, const sl_tensor *labels, int label_base,
+                                double *loss);
+int sl_cross_entropy_backward_ex(sl_tensor *grad, const sl_tensor *logits, const sl_tensor *labels,
+                                 int label_base);
 
 /* Optimizers over a fixed list of (param, grad) pairs; state buffers are
  * allocated at construction, step() allocates nothing. */
 typedef struct sl_optim sl_optim;
 typedef struct sl_sgd_opts { double lr, momentum, dampening, weight_decay; bool nesterov; } sl_sgd_opts;
 typedef struct sl_adam_opts { double lr, beta1, beta2, eps, weight_decay; bool amsgrad_unused; bool decoupled /* AdamW */; } sl_adam_opts;
+/* PyTorch's defaults for the option structs. */
+sl_sgd_opts sl_sgd_defaults(double lr);  /* momentum 0, dampening 0, wd 0, no nesterov */
+sl_adam_opts sl_adam_defaults(void);     /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
+sl_adam_opts sl_adamw_defaults(void);    /* as Adam with decoupled = true, wd 1e-2 */
+/* "SGD", "Adam" or "AdamW". */
+const char *sl_optim_type(const sl_optim *o);
 /* PyTorch defaults: SGD lr required (no default), momentum 0; Adam lr 1e-3,
  * betas (0.9, 0.999), eps 1e-8, weight_decay 0 (AdamW: 1e-2). */
 sl_optim *sl_sgd_new(sl_tensor **params, sl_tensor **grads, int n, sl_sgd_opts opts);
@@ -171,35 +309,5 @@ void sl_optim_set_external(sl_optim *o, const char *owner);
 /* Learning-rate schedules as plain functions of the epoch/step. */
 double sl_lr_step(double base_lr, int64_t epoch, int64_t step_size, double gamma);
 double sl_lr_cosine(double base_lr, int64_t t, int64_t t_max, double eta_min);
-
-/* ---- Additions (issue 3) ---------------------------------------------- */
-
-/* For implementers of C modules: a zeroed module with refcount 1, training
- * mode on and no parameters; NULL on allocation failure. */
-sl_module *sl_module_new(const sl_module_vtable *vt);
-/* Adds a zero-filled parameter and its zero gradient of this shape under a
- * static name ("weight"); SL_EINVAL past SL_MAX_PARAMS. */
-int sl_module_add_param(sl_module *m, const char *name, int ndim, const int64_t *shape);
-/* The module's PyTorch class name ("Linear", "Sequential", ...). */
-const char *sl_module_type(const sl_module *m);
-
-/* Cross entropy with labels numbered from label_base (0 for C callers, 1 for
- * the Lua API) so error messages name the label as the caller wrote it.
- * sl_cross_entropy_forward/backward are the label_base = 0 forms. */
-int sl_cross_entropy_forward_ex(const sl_tensor *logits, const sl_tensor *labels, int label_base,
-                                double *loss);
-int sl_cross_entropy_backward_ex(sl_tensor *grad, const sl_tensor *logits, const sl_tensor *labels,
-                                 int label_base);
-
-/* AlphaDropout's affine constants for drop probability p (DESIGN.md §2):
- * kept units become a*x + b, dropped units become `dropped` = a*alpha' + b. */
-void sl_alpha_dropout_coeffs(double p, double *a, double *b, double *dropped);
-
-/* PyTorch's defaults for the option structs. */
-sl_sgd_opts sl_sgd_defaults(double lr);  /* momentum 0, dampening 0, wd 0, no nesterov */
-sl_adam_opts sl_adam_defaults(void);     /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
-sl_adam_opts sl_adamw_defaults(void);    /* as Adam with decoupled = true, wd 1e-2 */
-/* "SGD", "Adam" or "AdamW". */
-const char *sl_optim_type(const sl_optim *o);
 
 #endif
