@@ -268,8 +268,13 @@ static void conv_destroy(sl_module *m) {
   sl_free(s);
 }
 
-static const sl_module_vtable conv1d_vt = {"Conv1d", conv_forward, conv_backward, conv_destroy};
-static const sl_module_vtable conv2d_vt = {"Conv2d", conv_forward, conv_backward, conv_destroy};
+/* nn.init draws the weight from its fan-in and zeroes the bias. */
+static const sl_param_spec conv_params[] = {{"weight", SL_INIT_FAN}, {"bias", SL_INIT_ZERO}, {NULL, SL_INIT_KEEP}};
+
+const sl_layer sl_conv1d_layer = {.type = "Conv1d", .forward = conv_forward, .backward = conv_backward,
+                                  .destroy = conv_destroy, .params = conv_params};
+const sl_layer sl_conv2d_layer = {.type = "Conv2d", .forward = conv_forward, .backward = conv_backward,
+                                  .destroy = conv_destroy, .params = conv_params};
 
 /* kernel, stride, padding, dilation as (h, w); Conv1d passes h = 1. */
 static sl_module *conv_new(int nd, int64_t in, int64_t out, const int64_t k[2], const int64_t stride[2],
@@ -300,7 +305,7 @@ static sl_module *conv_new(int nd, int64_t in, int64_t out, const int64_t k[2], 
   if (nd == 1) wshape[2] = k[1];
   int64_t numel;
   if (sl_shape_check(nd + 2, wshape, &numel)) return NULL;
-  sl_module *m = sl_module_new(nd == 1 ? &conv1d_vt : &conv2d_vt);
+  sl_module *m = sl_module_new(nd == 1 ? &sl_conv1d_layer : &sl_conv2d_layer);
   if (!m) return NULL;
   conv_state *s = sl_calloc(1, sizeof *s);
   if (!s) goto fail;
@@ -343,7 +348,7 @@ sl_module *sl_conv1d_new(int64_t in_channels, int64_t out_channels, int64_t kern
 }
 
 int sl_conv_info_of(const sl_module *m, sl_conv_info *info) {
-  if (!m || (m->vt != &conv1d_vt && m->vt != &conv2d_vt))
+  if (!m || (m->vt != &sl_conv1d_layer && m->vt != &sl_conv2d_layer))
     return sl_fail(SL_EINVAL, "conv info: module is a %s, not a Conv1d or Conv2d", sl_module_type(m));
   const conv_state *s = m->state;
   int d0 = s->nd == 1 ? 1 : 0; /* Conv1d reports its one dim in [0] */
@@ -364,7 +369,7 @@ int sl_conv_info_of(const sl_module *m, sl_conv_info *info) {
 }
 
 int sl_conv_set_col_max(sl_module *m, int64_t max_floats) {
-  if (!m || (m->vt != &conv1d_vt && m->vt != &conv2d_vt))
+  if (!m || (m->vt != &sl_conv1d_layer && m->vt != &sl_conv2d_layer))
     return sl_fail(SL_EINVAL, "conv col_max: module is a %s, not a Conv1d or Conv2d", sl_module_type(m));
   if (max_floats < 1) return sl_fail(SL_EINVAL, "conv col_max: must be >= 1, got %" PRId64, max_floats);
   ((conv_state *)m->state)->col_max = max_floats;

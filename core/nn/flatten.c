@@ -57,13 +57,14 @@ static int flatten_backward(sl_module *m, const sl_tensor *x, const sl_tensor *g
 
 static void flatten_destroy(sl_module *m) { sl_free(m->state); }
 
-static const sl_module_vtable flatten_vt = {"Flatten", flatten_forward, flatten_backward, flatten_destroy};
+const sl_layer sl_flatten_layer = {.type = "Flatten", .forward = flatten_forward, .backward = flatten_backward,
+                                   .destroy = flatten_destroy};
 
 sl_module *sl_flatten_new(int start_dim, int end_dim) {
   if (start_dim < -SL_MAX_DIMS || start_dim >= SL_MAX_DIMS || end_dim < -SL_MAX_DIMS || end_dim >= SL_MAX_DIMS)
     return sl_fail_null(SL_EINVAL, "Flatten: start_dim %d and end_dim %d must be in -%d..%d", start_dim, end_dim,
                         SL_MAX_DIMS, SL_MAX_DIMS - 1);
-  sl_module *m = sl_module_new(&flatten_vt);
+  sl_module *m = sl_module_new(&sl_flatten_layer);
   if (!m) return NULL;
   flatten_state *s = sl_malloc(sizeof *s);
   if (!s) {
@@ -77,7 +78,7 @@ sl_module *sl_flatten_new(int start_dim, int end_dim) {
 }
 
 int sl_flatten_dims(const sl_module *m, int *start_dim, int *end_dim) {
-  if (!m || m->vt != &flatten_vt)
+  if (!m || m->vt != &sl_flatten_layer)
     return sl_fail(SL_EINVAL, "Flatten dims: module is a %s, not a Flatten", sl_module_type(m));
   const flatten_state *s = m->state;
   *start_dim = s->start;

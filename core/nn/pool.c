@@ -212,10 +212,11 @@ static void pool_destroy(sl_module *m) {
   sl_free(s);
 }
 
-static const sl_module_vtable pool_vts[] = {
-    {"MaxPool2d", pool_forward, pool_backward, pool_destroy},
-    {"AvgPool2d", pool_forward, pool_backward, pool_destroy},
-    {"AdaptiveAvgPool2d", pool_forward, pool_backward, pool_destroy}};
+/* Indexed by enum pool_kind. */
+const sl_layer sl_pool_layers[3] = {
+    {.type = "MaxPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy},
+    {.type = "AvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy},
+    {.type = "AdaptiveAvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy}};
 
 static sl_module *pool_new(enum pool_kind kind, const int64_t k[2], sl_pool_opts o) {
   const char *name = pool_names[kind];
@@ -238,7 +239,7 @@ static sl_module *pool_new(enum pool_kind kind, const int64_t k[2], sl_pool_opts
       return sl_fail_null(SL_EINVAL, "%s: padding (%s) must be between 0 and half the kernel size %" PRId64
                           ", got %" PRId64, name, dim, k[d], o.padding[d]);
   }
-  sl_module *m = sl_module_new(&pool_vts[kind]);
+  sl_module *m = sl_module_new(&sl_pool_layers[kind]);
   if (!m) return NULL;
   pool_state *s = sl_calloc(1, sizeof *s);
   if (!s) {
@@ -260,7 +261,7 @@ sl_module *sl_adaptive_avgpool2d_new(const int64_t output_size[2]) {
 }
 
 int sl_pool_info_of(const sl_module *m, sl_pool_info *info) {
-  if (!m || (m->vt != &pool_vts[0] && m->vt != &pool_vts[1] && m->vt != &pool_vts[2]))
+  if (!m || (m->vt != &sl_pool_layers[0] && m->vt != &sl_pool_layers[1] && m->vt != &sl_pool_layers[2]))
     return sl_fail(SL_EINVAL, "pool info: module is a %s, not a pooling layer", sl_module_type(m));
   const pool_state *s = m->state;
   info->kernel[0] = s->k[0];
