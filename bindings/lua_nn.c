@@ -70,6 +70,8 @@ static lmodule *newmodule(lua_State *L, const char *type) {
   return b;
 }
 
+sl_module **sl_lua_newmodule(lua_State *L, const char *type) { return &newmodule(L, type)->m; }
+
 /* The module borrows the context's rng: keep the context alive with it. */
 static void keep_context(lua_State *L) {
   sl_lua_pushcontext(L);

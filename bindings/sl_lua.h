@@ -133,6 +133,11 @@ void sl_lua_open_tensor_random(lua_State *L);
 void sl_lua_tensor_extend(lua_State *L, const luaL_Reg *methods, const luaL_Reg *tensor_fns,
                           const luaL_Reg *selut_fns);
 void sl_lua_open_nn(lua_State *L);
+/* Pushes an empty box of layer type ("Conv2d": metatable selut.nn.Conv2d,
+ * which lua_nn.c registers) and returns its slot: store the new module there,
+ * then raise if it is NULL. */
+struct sl_module **sl_lua_newmodule(lua_State *L, const char *type);
+void sl_lua_open_nn_spatial(lua_State *L); /* Conv1d/2d, pools, Flatten (lua_nn_spatial.c) */
 void sl_lua_open_optim(lua_State *L);
 void sl_lua_open_data(lua_State *L);
 void sl_lua_open_io(lua_State *L);

@@ -268,13 +268,62 @@ static void conv_destroy(sl_module *m) {
   sl_free(s);
 }
 
+/* Appends to buf (PyTorch's repr pieces). */
+static void appendf(char *buf, size_t n, const char *fmt, int64_t a, int64_t b, int nd) {
+  size_t len = strlen(buf);
+  if (len + 1 >= n) return;
+  if (nd == 1)
+    snprintf(buf + len, n - len, fmt, a);
+  else
+    snprintf(buf + len, n - len, fmt, a, b);
+}
+
+/* Conv2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), groups=2):
+ * PyTorch's repr (defaults left out), Lua's booleans. */
+static void conv_repr(const sl_module *m, char *buf, size_t n) {
+  const conv_state *s = m->state;
+  int d = s->nd == 1 ? 1 : 0, nd = s->nd; /* Conv1d: its one dim is [1] */
+  const char *two = nd == 1 ? "(%" PRId64 ",)" : "(%" PRId64 ", %" PRId64 ")";
+  char fmt[64];
+  snprintf(buf, n, "%s(%" PRId64 ", %" PRId64 ", ", conv_name(s), s->cin, s->cout);
+  snprintf(fmt, sizeof fmt, "kernel_size=%s", two);
+  appendf(buf, n, fmt, s->k[d], s->k[1], nd);
+  snprintf(fmt, sizeof fmt, ", stride=%s", two);
+  appendf(buf, n, fmt, s->stride[d], s->stride[1], nd);
+  if (s->pad[d] != s->pad_end[d] || s->pad[1] != s->pad_end[1]) {
+    appendf(buf, n, ", padding=same", 0, 0, 1);
+  } else if (s->pad[d] || s->pad[1]) {
+    snprintf(fmt, sizeof fmt, ", padding=%s", two);
+    appendf(buf, n, fmt, s->pad[d], s->pad[1], nd);
+  }
+  if (s->dil[d] != 1 || s->dil[1] != 1) {
+    snprintf(fmt, sizeof fmt, ", dilation=%s", two);
+    appendf(buf, n, fmt, s->dil[d], s->dil[1], nd);
+  }
+  if (s->groups != 1) appendf(buf, n, ", groups=%" PRId64, s->groups, 0, 1);
+  appendf(buf, n, s->bias ? ")" : ", bias=false)", 0, 0, 1);
+}
+
+/* m.in_channels, m.out_channels, m.groups, m.bias (the sizes are lists:
+ * printed only). */
+static int conv_hparams(const sl_module *m, sl_hparam *out) {
+  const conv_state *s = m->state;
+  out[0] = (sl_hparam){"in_channels", SL_VALUE_INT, (double)s->cin, SL_HP_POSITIONAL};
+  out[1] = (sl_hparam){"out_channels", SL_VALUE_INT, (double)s->cout, SL_HP_POSITIONAL};
+  out[2] = (sl_hparam){"groups", SL_VALUE_INT, (double)s->groups, 0};
+  out[3] = (sl_hparam){"bias", SL_VALUE_BOOL, s->bias ? 1.0 : 0.0, 0};
+  return 4;
+}
+
 /* nn.init draws the weight from its fan-in and zeroes the bias. */
 static const sl_param_spec conv_params[] = {{"weight", SL_INIT_FAN}, {"bias", SL_INIT_ZERO}, {NULL, SL_INIT_KEEP}};
 
 const sl_layer sl_conv1d_layer = {.type = "Conv1d", .forward = conv_forward, .backward = conv_backward,
-                                  .destroy = conv_destroy, .params = conv_params};
+                                  .destroy = conv_destroy, .params = conv_params, .hparams = conv_hparams,
+                                  .repr = conv_repr};
 const sl_layer sl_conv2d_layer = {.type = "Conv2d", .forward = conv_forward, .backward = conv_backward,
-                                  .destroy = conv_destroy, .params = conv_params};
+                                  .destroy = conv_destroy, .params = conv_params, .hparams = conv_hparams,
+                                  .repr = conv_repr};
 
 /* kernel, stride, padding, dilation as (h, w); Conv1d passes h = 1. */
 static sl_module *conv_new(int nd, int64_t in, int64_t out, const int64_t k[2], const int64_t stride[2],

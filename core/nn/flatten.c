@@ -3,6 +3,7 @@
  * layer keeps the module protocol (outputs owned by the module, no header
  * made per step). */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../tensor/alloc.h"
@@ -57,8 +58,16 @@ static int flatten_backward(sl_module *m, const sl_tensor *x, const sl_tensor *g
 
 static void flatten_destroy(sl_module *m) { sl_free(m->state); }
 
+/* Flatten(start_dim=2, end_dim=-1): dims numbered from 1 as the Lua API
+ * takes them (PyTorch prints start_dim=1 for the same layer). */
+static void flatten_repr(const sl_module *m, char *buf, size_t n) {
+  const flatten_state *s = m->state;
+  snprintf(buf, n, "Flatten(start_dim=%d, end_dim=%d)", s->start >= 0 ? s->start + 1 : s->start,
+           s->end >= 0 ? s->end + 1 : s->end);
+}
+
 const sl_layer sl_flatten_layer = {.type = "Flatten", .forward = flatten_forward, .backward = flatten_backward,
-                                   .destroy = flatten_destroy};
+                                   .destroy = flatten_destroy, .repr = flatten_repr};
 
 sl_module *sl_flatten_new(int start_dim, int end_dim) {
   if (start_dim < -SL_MAX_DIMS || start_dim >= SL_MAX_DIMS || end_dim < -SL_MAX_DIMS || end_dim >= SL_MAX_DIMS)

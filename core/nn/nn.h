@@ -116,6 +116,10 @@ typedef struct sl_layer {
   sl_saturation (*saturation)(const sl_module *m, double *at);
   /* Synchronize batch statistics across processes (NULL reduce: local). */
   int (*set_reducer)(sl_module *m, sl_reduce_fn reduce, void *ctx);
+  /* PyTorch's repr written into buf, for a layer whose hyper-parameters are
+   * not all numbers (Conv2d's kernel_size=(3, 3), padding=same); NULL: the
+   * hparams are printed. */
+  void (*repr)(const sl_module *m, char *buf, size_t n);
 } sl_layer;
 typedef sl_layer sl_module_vtable; /* the former name */
 

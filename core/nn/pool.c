@@ -5,6 +5,8 @@
  * backward, in a buffer grown only. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +79,34 @@ static int pool_geometry(const sl_module *m, const sl_tensor *x, const char *wha
 static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const pool_state *s, const pool_geom *g) {
   const int64_t kh = s->k[0], kw = s->k[1], sh = s->o.stride[0], sw = s->o.stride[1];
   const int64_t ph = s->o.padding[0], pw = s->o.padding[1], dh = s->o.dilation[0], dw = s->o.dilation[1];
+  if (ph == 0 && pw == 0 && dh == 1 && dw == 1 && !s->o.ceil_mode) {
+    /* every window lies inside the input: no clipping (the common case) */
+    for (int64_t p = 0; p < g->planes; p++) {
+      const float *xp = x + p * g->h * g->w;
+      float *yp = y + p * g->oh * g->ow;
+      int64_t *ap = argmax + p * g->oh * g->ow;
+      for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+          int64_t base = oy * sh * g->w + ox * sw, best = base;
+          float mx = -INFINITY;
+          for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++) {
+              /* masks, not branches: on real data the comparison is a coin toss the predictor loses */
+              float v = xp[base + i * g->w + j];
+              int64_t take = -(int64_t)((v > mx) | (v != v));
+              uint32_t vb, mb;
+              memcpy(&vb, &v, sizeof vb);
+              memcpy(&mb, &mx, sizeof mb);
+              mb = (mb & ~(uint32_t)take) | (vb & (uint32_t)take);
+              memcpy(&mx, &mb, sizeof mx);
+              best = (best & ~take) | ((base + i * g->w + j) & take);
+            }
+          yp[oy * g->ow + ox] = mx;
+          ap[oy * g->ow + ox] = best;
+        }
+    }
+    return;
+  }
   for (int64_t p = 0; p < g->planes; p++) {
     const float *xp = x + p * g->h * g->w;
     for (int64_t oy = 0; oy < g->oh; oy++)
@@ -212,11 +242,43 @@ static void pool_destroy(sl_module *m) {
   sl_free(s);
 }
 
+/* MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=false) */
+static void pool_repr(const sl_module *m, char *buf, size_t n) {
+  const pool_state *s = m->state;
+  if (s->kind == POOL_ADAPTIVE) {
+    snprintf(buf, n, "AdaptiveAvgPool2d(output_size=(%" PRId64 ", %" PRId64 "))", s->k[0], s->k[1]);
+    return;
+  }
+  int len = snprintf(buf, n, "%s(kernel_size=(%" PRId64 ", %" PRId64 "), stride=(%" PRId64 ", %" PRId64
+                     "), padding=(%" PRId64 ", %" PRId64 ")", pool_names[s->kind], s->k[0], s->k[1], s->o.stride[0],
+                     s->o.stride[1], s->o.padding[0], s->o.padding[1]);
+  if (len < 0 || (size_t)len >= n) return;
+  if (s->kind == POOL_MAX)
+    snprintf(buf + len, n - (size_t)len, ", dilation=(%" PRId64 ", %" PRId64 "), ceil_mode=%s)", s->o.dilation[0],
+             s->o.dilation[1], s->o.ceil_mode ? "true" : "false");
+  else
+    snprintf(buf + len, n - (size_t)len, ", ceil_mode=%s, count_include_pad=%s)", s->o.ceil_mode ? "true" : "false",
+             s->o.count_include_pad ? "true" : "false");
+}
+
+/* m.ceil_mode, m.count_include_pad (the sizes are pairs: printed only). */
+static int pool_hparams(const sl_module *m, sl_hparam *out) {
+  const pool_state *s = m->state;
+  if (s->kind == POOL_ADAPTIVE) return 0;
+  out[0] = (sl_hparam){"ceil_mode", SL_VALUE_BOOL, s->o.ceil_mode ? 1.0 : 0.0, 0};
+  if (s->kind == POOL_MAX) return 1;
+  out[1] = (sl_hparam){"count_include_pad", SL_VALUE_BOOL, s->o.count_include_pad ? 1.0 : 0.0, 0};
+  return 2;
+}
+
 /* Indexed by enum pool_kind. */
 const sl_layer sl_pool_layers[3] = {
-    {.type = "MaxPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy},
-    {.type = "AvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy},
-    {.type = "AdaptiveAvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy}};
+    {.type = "MaxPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
+     .hparams = pool_hparams, .repr = pool_repr},
+    {.type = "AvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
+     .hparams = pool_hparams, .repr = pool_repr},
+    {.type = "AdaptiveAvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
+     .repr = pool_repr}};
 
 static sl_module *pool_new(enum pool_kind kind, const int64_t k[2], sl_pool_opts o) {
   const char *name = pool_names[kind];

@@ -76,6 +76,11 @@ static void number_str(char *buf, size_t n, double v, sl_value_kind kind) {
 
 const char *sl_module_repr(const sl_module *m, char *buf, size_t n) {
   if (!n) return buf;
+  if (m && m->vt->repr) {
+    buf[0] = '\0';
+    m->vt->repr(m, buf, n);
+    return buf;
+  }
   sl_hparam hp[SL_MAX_HPARAMS];
   int k = sl_module_hparams(m, hp);
   size_t len = (size_t)snprintf(buf, n, "%s(", sl_module_type(m));
