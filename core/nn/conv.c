@@ -304,15 +304,14 @@ static void conv_repr(const sl_module *m, char *buf, size_t n) {
   appendf(buf, n, s->bias ? ")" : ", bias=false)", 0, 0, 1);
 }
 
-/* m.in_channels, m.out_channels, m.groups, m.bias (the sizes are lists:
- * printed only). */
+/* m.in_channels, m.out_channels, m.groups (the sizes are lists: printed
+ * only; m.bias is the parameter, nil without one, as PyTorch's None). */
 static int conv_hparams(const sl_module *m, sl_hparam *out) {
   const conv_state *s = m->state;
   out[0] = (sl_hparam){"in_channels", SL_VALUE_INT, (double)s->cin, SL_HP_POSITIONAL};
   out[1] = (sl_hparam){"out_channels", SL_VALUE_INT, (double)s->cout, SL_HP_POSITIONAL};
   out[2] = (sl_hparam){"groups", SL_VALUE_INT, (double)s->groups, 0};
-  out[3] = (sl_hparam){"bias", SL_VALUE_BOOL, s->bias ? 1.0 : 0.0, 0};
-  return 4;
+  return 3;
 }
 
 /* nn.init draws the weight from its fan-in and zeroes the bias. */

@@ -13,6 +13,8 @@ local function shape(t) return table.concat(t:shape(), "x") end
 local c = nn.Conv2d(4, 6, 3, {stride = 2, padding = 1, groups = 2})
 check(tostring(c) == "Conv2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), groups=2)", tostring(c))
 check(shape(c.weight) == "6x2x3x3" and shape(c.bias) == "6", "Conv2d weight (out, in/groups, kh, kw)")
+check(c.in_channels == 4 and c.out_channels == 6 and c.groups == 2, "hyper-parameters as fields")
+check(nn.describe(c).type == "Conv2d", "described by the registry")
 check(shape(c:forward(T.randn(2, 4, 7, 9))) == "2x6x4x5", "stride 2, padding 1")
 check(shape(c:forward(T.randn(4, 7, 9))) == "6x4x5", "unbatched input")
 local d = nn.Conv2d(2, 3, {3, 2}, 1, {2, 1}, {1, 2}, 1, false) -- every argument positionally
