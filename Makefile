@@ -86,9 +86,10 @@ $(BUILD)/%.o: %.c
 # -fno-math-errno turns sqrtf into one instruction and -fno-trapping-math lets
 # the AVX2/SSE2 clones vectorize the selects; none changes a result bit.
 $(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
-# selut.dist: MPI headers for lua_dist.c only; rebuilt when MPI= changes
-$(BUILD)/bindings/lua_dist.o: CPPFLAGS += $(MPI_CPPFLAGS)
-$(BUILD)/bindings/lua_dist.o: $(BUILD)/.mpi-$(MPI)
+# selut.dist: MPI headers for lua_dist*.c only; rebuilt when MPI= changes
+DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ))
+$(DIST_OBJ): CPPFLAGS += $(MPI_CPPFLAGS)
+$(DIST_OBJ): $(BUILD)/.mpi-$(MPI)
 $(BUILD)/.mpi-$(MPI):
 	@mkdir -p $(dir $@) && rm -f $(BUILD)/.mpi-* && touch $@
 all test: $(MPI_GLUE)

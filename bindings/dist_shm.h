@@ -2,7 +2,7 @@
  * Shared memory for selut.dist.DataParallel on ranks of one machine
  * (docs/distributed.md, "One machine: a shared-memory step"). Plain POSIX:
  * the collective parts (who creates, agreeing on the name, barriers) are
- * lua_dist.c's, through MPI.
+ * lua_dist_shared.c's, through MPI.
  */
 #ifndef SL_DIST_SHM_H
 #define SL_DIST_SHM_H

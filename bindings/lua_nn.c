@@ -443,7 +443,7 @@ static int nn_generic(lua_State *L) {
 
 /* nn.describe(m) -> what the C layer's descriptor says, nil for other
  * values: {type=, activation=, self_normalizing=, stochastic=,
- * normalization=, output=, hparams = {name = value}, params = {name =
+ * normalization=, output=, sync_statistics=, hparams = {name = value}, params = {name =
  * "fan" | "zero" | "keep"}, saturation = {rule = "below" | "atmost", at=}}. */
 static int nn_describe(lua_State *L) {
   sl_module *m = sl_lua_tomodule(L, 1);
@@ -457,6 +457,8 @@ static int nn_describe(lua_State *L) {
     lua_pushboolean(L, (m->vt->flags >> i) & 1);
     lua_setfield(L, -2, flags[i]);
   }
+  lua_pushboolean(L, m->vt->set_reducer != NULL);
+  lua_setfield(L, -2, "sync_statistics");
   sl_hparam hp[SL_MAX_HPARAMS];
   int n = sl_module_hparams(m, hp);
   lua_createtable(L, 0, n);

@@ -1,0 +1,549 @@
+/*
+ * selut.dist.DataParallel (docs/distributed.md): one flat gradient buffer per
+ * model, so a step averages every gradient in one allreduce, and the
+ * initial weights come from the main rank in one broadcast. What to
+ * synchronize is found in Lua (scripts/dist.lua, over the walker); the
+ * shared-memory step of ranks on one machine is lua_dist_shared.c.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist.h"
+
+#ifdef SELUT_MPI
+#include <stdatomic.h>
+#endif
+
+/* ---- DataParallel ---- */
+
+static ldp *checkdp(lua_State *L, int arg) {
+  ldp *d = luaL_checkudata(L, arg, SL_LUA_DP);
+  if (!d->flat) luaL_error(L, "attempt to use a closed DataParallel");
+  return d;
+}
+
+static int dp_gc(lua_State *L) {
+  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  sl_dist_unshare(L, d);
+  if (d->nbn && lua_getiuservalue(L, 1, 2) == LUA_TTABLE) { /* the BatchNorms go back to local statistics */
+    for (int i = 1; i <= d->nbn; i++) {
+      lua_rawgeti(L, -1, i);
+      sl_module *m = sl_lua_tomodule(L, -1);
+      if (m) sl_module_set_reducer(m, NULL, NULL);
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, 1);
+  d->nbn = 0;
+  sl_tensor_release(d->seg_t);
+  d->seg_t = NULL;
+  for (int i = 0; i < d->n; i++) {
+    if (d->params) sl_tensor_release(d->params[i]);
+    if (d->grads) sl_tensor_release(d->grads[i]);
+  }
+  for (int i = 0; i < d->nbuf; i++) sl_tensor_release(d->bufs[i]);
+  free(d->bufs);
+  d->bufs = NULL;
+  d->nbuf = 0;
+  free(d->params);
+  free(d->grads);
+  free(d->offset);
+  free(d->homed);
+  sl_tensor_release(d->flat);
+  d->offset = NULL;
+  d->homed = NULL;
+  d->params = d->grads = NULL;
+  d->flat = NULL;
+  d->n = 0;
+  return 0;
+}
+
+/* sync_batchnorm: the BatchNorm1d statistics summed over every rank (an
+ * in-place MPI_Allreduce of doubles; batchnorm.h). */
+static int bn_allreduce(void *ctx, double *buf, int n) {
+  (void)ctx;
+  int r, size;
+  if (!sl_lua_dist_info(&r, &size) || size < 2) return SL_OK;
+#ifdef SELUT_MPI
+  int rc = sl_dist_mpi()->allreduce(buf, n, SL_MPI_DOUBLE, SL_MPI_SUM);
+  if (rc != 0) {
+    char msg[256];
+    sl_dist_mpi()->error_string(rc, msg, sizeof msg);
+    return sl_fail(SL_EIO, "selut.dist: MPI_Allreduce of BatchNorm1d statistics failed: %s", msg);
+  }
+#else
+  (void)buf, (void)n;
+#endif
+  return SL_OK;
+}
+
+/* The flat gradient buffer, allocated here once, when the DataParallel is
+ * built (dist_dataparallel is the only caller): total + 1 floats, the last
+ * one carrying the sample count. Each gradient moves into its slice
+ * (sl_tensor_rehome) so the allreduce runs in place with no copies; one
+ * that cannot move (a view sharing its storage, a wrapped host buffer) is
+ * copied in and out instead (homed[i] = 0). */
+static int dp_alloc_flat(ldp *d) {
+  int64_t shape[1] = {d->total + 1};
+  if (!(d->flat = sl_tensor_empty(1, shape))) return sl_last_status();
+  for (int i = 0; i < d->n; i++) d->homed[i] = sl_tensor_rehome(d->grads[i], d->flat, d->offset[i]) == SL_OK;
+  return SL_OK;
+}
+
+/* The net's buffers at arg (m:buffers() -> {{tensor=}, ...}; false: it has
+ * no buffers method), kept for broadcast_parameters. */
+static void dp_keep_buffers(lua_State *L, ldp *d, int arg) {
+  if (lua_type(L, arg) == LUA_TBOOLEAN && !lua_toboolean(L, arg)) return;
+  if (lua_type(L, arg) != LUA_TTABLE) luaL_argerror(L, 1, "buffers() did not return a table");
+  lua_Integer nb = luaL_len(L, arg);
+  if (nb < 0 || nb > INT_MAX / 2) luaL_argerror(L, 1, "too many buffers");
+  if (nb > 0 && !(d->bufs = calloc((size_t)nb, sizeof *d->bufs)))
+    luaL_error(L, "selut.dist.DataParallel: out of memory");
+  for (lua_Integer i = 1; i <= nb; i++) {
+    lua_geti(L, arg, i);
+    sl_tensor *t = NULL;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_getfield(L, -1, "tensor");
+      t = sl_lua_totensor(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (!t) luaL_argerror(L, 1, lua_pushfstring(L, "buffer %I must be {tensor = tensor, ...}", i));
+    d->bufs[d->nbuf++] = sl_tensor_retain(t);
+  }
+}
+
+/* DataParallel(net | {{param=, grad=}, ...}[, {sync_batchnorm = false}]),
+ * called by scripts/dist.lua with what it found on the net: 3 whether net
+ * is a module, 4 its parameters() (a module) or nil, 5 its buffers() (or
+ * false), 6 the modules whose batch statistics are synchronized (or nil). */
+static int dist_dataparallel(lua_State *L) {
+  luaL_checkany(L, 1);
+  sl_lua_onlyboolopt(L, 2, "sync_batchnorm", 0);
+  lua_settop(L, 6);
+  int t1 = lua_type(L, 1);
+  luaL_argexpected(L, t1 == LUA_TTABLE || t1 == LUA_TUSERDATA, 1, "module or parameter list");
+  int is_module = lua_toboolean(L, 3);
+  if (!is_module) {
+    luaL_argexpected(L, t1 == LUA_TTABLE, 1, "module or parameter list");
+    lua_pushvalue(L, 1);
+    lua_replace(L, 4);
+  }
+  const int list = 4;
+  if (lua_type(L, list) != LUA_TTABLE) return luaL_argerror(L, 1, "parameters() did not return a table");
+  lua_Integer n = luaL_len(L, list);
+  if (n < 1 || n > INT_MAX / 2)
+    return luaL_argerror(L, 1, lua_pushfstring(L, "expected a model with parameters, got %I parameters", n));
+  ldp *d = lua_newuserdatauv(L, sizeof *d, 2); /* 7; user values: 1 the optimizer of dp:step, 2 synced modules */
+  memset(d, 0, sizeof *d);
+  luaL_setmetatable(L, SL_LUA_DP);
+  d->params = calloc((size_t)n, sizeof *d->params);
+  d->grads = calloc((size_t)n, sizeof *d->grads);
+  d->offset = calloc((size_t)n, sizeof *d->offset);
+  d->homed = calloc((size_t)n, sizeof *d->homed);
+  if (!d->params || !d->grads || !d->offset || !d->homed) return luaL_error(L, "selut.dist.DataParallel: out of memory");
+  d->n = (int)n;
+  int64_t total = 0;
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, list, i);
+    sl_tensor *p = NULL, *g = NULL;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_getfield(L, -1, "param");
+      p = sl_lua_totensor(L, -1);
+      lua_getfield(L, -2, "grad");
+      g = sl_lua_totensor(L, -1);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    if (!p || !g || p->numel != g->numel)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "parameter %I must be {param = tensor, grad = tensor} of the "
+                                                    "same size", i));
+    d->params[i - 1] = sl_tensor_retain(p);
+    d->grads[i - 1] = sl_tensor_retain(g);
+    if (total > INT64_MAX - p->numel - 1) return luaL_argerror(L, 1, "too many parameter elements");
+    d->offset[i - 1] = total;
+    total += p->numel;
+  }
+  d->total = total;
+  if (is_module) dp_keep_buffers(L, d, 5);
+  if (lua_istable(L, 6)) { /* sync_batchnorm: the layers the walker found */
+    for (lua_Integer i = 1; lua_geti(L, 6, i) != LUA_TNIL; i++) {
+      sl_module *m = sl_lua_tomodule(L, -1);
+      if (m) sl_lua_check(L, sl_module_set_reducer(m, bn_allreduce, NULL));
+      d->nbn += m != NULL;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, 6);
+    lua_setiuservalue(L, 7, 2);
+  }
+  sl_lua_check(L, dp_alloc_flat(d));
+  return 1;
+}
+
+/* Gradients that are not (or no longer: resized, or moved by another
+ * DataParallel) in their slice move there, or are copied there. */
+static void gather_grads(ldp *d) {
+  float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    sl_tensor *g = d->grads[i];
+    if (g->data == f + d->offset[i]) continue;
+    if (d->homed[i]) d->homed[i] = sl_tensor_rehome(g, d->flat, d->offset[i]) == SL_OK;
+    if (!d->homed[i]) memcpy(f + d->offset[i], g->data, (size_t)g->numel * sizeof *f);
+  }
+}
+
+/* The copied gradients get their slice back. */
+static void scatter_grads(ldp *d) {
+  const float *f = d->flat->data;
+  for (int i = 0; i < d->n; i++) {
+    sl_tensor *g = d->grads[i];
+    if (g->data != f + d->offset[i]) memcpy(g->data, f + d->offset[i], (size_t)g->numel * sizeof *f);
+  }
+}
+
+static void scale_floats(float *x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+#ifdef SELUT_MPI /* (only broadcast_parameters packs: an MPI=0 build has no use for them) */
+/* tensors -> f, one after the other */
+static void pack(const ldp *d, sl_tensor **ts, float *f) {
+  for (int i = 0; i < d->n; i++) {
+    memcpy(f, ts[i]->data, (size_t)ts[i]->numel * sizeof *f);
+    f += ts[i]->numel;
+  }
+}
+
+static void unpack(const ldp *d, sl_tensor **ts, const float *f) {
+  for (int i = 0; i < d->n; i++) {
+    memcpy(ts[i]->data, f, (size_t)ts[i]->numel * sizeof *f);
+    f += ts[i]->numel;
+  }
+}
+#endif
+
+/* dp:broadcast_parameters([root = 1]): every rank gets root's weights and
+ * buffers (one broadcast for the weights, through a scratch buffer, one
+ * per buffer); gradients are left as they are. A no-op in a single process. */
+static int dp_broadcast_parameters(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  int root = sl_dist_check_root(L, 2);
+  if (!sl_dist_active()) return 0;
+#ifdef SELUT_MPI
+  int64_t nb = 0, lo, hi;
+  for (int i = 0; i < d->nbuf; i++) nb += d->bufs[i]->numel;
+  sl_dist_check_same_numel_n(L, "DataParallel:broadcast_parameters", d->total, nb, &lo, &hi);
+  if (lo != hi)
+    return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
+                         "elements here, between %I and %I across ranks", (lua_Integer)nb, (lua_Integer)lo,
+                      (lua_Integer)hi);
+  if (!d->shared) { /* shared: one copy of the weights for all ranks of this machine already */
+    /* Not through d->flat: the gradients live there (rehomed), and a
+     * broadcast between a backward and the step must not overwrite them. The
+     * scratch buffer is a Lua box, so an MPI error (a longjmp) cannot leak it. */
+    sl_tensor **tmp = sl_lua_newtensor(L);
+    int64_t total = d->total;
+    if (!(*tmp = sl_tensor_empty(1, &total)))
+      return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
+    pack(d, d->params, (*tmp)->data);
+    sl_dist_bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
+    unpack(d, d->params, (*tmp)->data);
+    sl_tensor_release(*tmp);
+    *tmp = NULL;
+  }
+  for (int i = 0; i < d->nbuf; i++)
+    sl_dist_bcast_floats(L, "DataParallel:broadcast_parameters", d->bufs[i]->data, d->bufs[i]->numel, root);
+#else
+  (void)d;
+  (void)root;
+#endif
+  return 0;
+}
+
+/* dp:allreduce_gradients([n]) -> samples (or ranks): without n every rank's
+ * gradient counts equally (the mean over ranks); with n (this rank's batch
+ * size) the result is the sample-weighted mean sum(n_r g_r) / sum(n_r), which
+ * equals one rank's gradient over the whole global batch even when the last
+ * batches differ in size. Returns sum(n_r), or the number of ranks.
+ * The gradients are summed in place in the flat buffer; when every rank has
+ * the same n (all but an uneven last batch) the weights cancel and one pass
+ * scales by 1/ranks; otherwise a pass scales by n before the sum and one by
+ * 1/sum(n_r) after it. After loss_scale(n) the gradients are already
+ * weighted: the sum is all (n may then be omitted). */
+/* The sample count at narg (absent: loss_scale's, or 1), checked. */
+static lua_Integer check_count(lua_State *L, ldp *d, int narg, int *weighted) {
+  *weighted = !lua_isnoneornil(L, narg);
+  lua_Integer n = *weighted ? luaL_checkinteger(L, narg) : d->scaled ? d->scaled_n : 1;
+  if (n < 0 || n > (1 << 24))
+    luaL_argerror(L, narg, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+  if (d->scaled && n != d->scaled_n)
+    luaL_argerror(L, narg, lua_pushfstring(L, "sample count %I differs from the %I given to loss_scale this step", n,
+                                           d->scaled_n));
+  return n;
+}
+
+/* allreduce_gradients' work with the count at narg; pushes its result. */
+static int reduce_gradients(lua_State *L, ldp *d, int narg) {
+  int weighted;
+  lua_Integer n = check_count(L, d, narg, &weighted);
+  int scaled = d->scaled;
+  d->scaled = 0;
+  int r, size;
+  int active = sl_lua_dist_info(&r, &size);
+  double t0 = sl_dist_now();
+  gather_grads(d);
+  float *f = d->flat->data;
+  double t1 = sl_dist_now();
+  int same_n = 1;
+#ifdef SELUT_MPI
+  if (active) { /* n is sent as -1 after loss_scale, so every rank sees a disagreement on that */
+    int64_t lo, hi;
+    sl_dist_check_same_numel_n(L, "DataParallel:allreduce_gradients", d->total + 1, scaled ? -1 : (int64_t)n, &lo, &hi);
+    if ((lo < 0) != (hi < 0))
+      return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: some ranks called loss_scale this step and "
+                           "others did not (every rank must)");
+    same_n = lo == hi;
+  }
+#endif
+  double t2 = sl_dist_now();
+  if (weighted && !same_n) scale_floats(f, d->total, (float)n);
+  f[d->total] = (float)n; /* exact: n <= 2^24 */
+  double t3 = sl_dist_now();
+#ifdef SELUT_MPI
+  if (active) sl_dist_allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, SL_MPI_SUM);
+#endif
+  (void)active;
+  double t4 = sl_dist_now();
+  float count = weighted || scaled ? f[d->total] : (float)size;
+  if (!(count > 0)) return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: no samples on any rank");
+  float scale = scaled ? 1.0f : weighted && !same_n ? 1.0f / count : 1.0f / (float)size;
+  if (scale != 1.0f) scale_floats(f, d->total, scale);
+  scatter_grads(d);
+  d->pack_seconds += (t1 - t0) + (t3 - t2) + (sl_dist_now() - t4);
+  d->comm_seconds += (t2 - t1) + (t4 - t3);
+  d->steps++;
+  lua_pushinteger(L, weighted || scaled ? (lua_Integer)count : size);
+  return 1;
+}
+
+static int dp_allreduce_gradients(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  if (d->shared)
+    return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: this DataParallel steps its optimizer "
+                         "itself since the first dp:step(opt) (parameters shared by the ranks of this machine): "
+                         "keep calling dp:step(opt)");
+  return reduce_gradients(L, d, 2);
+}
+
+
+/* dp:step(opt[, n]): the gradients' mean over the ranks (as
+ * allreduce_gradients(n)) and then opt:step(). On ranks of one machine the
+ * first call moves the parameters, the optimizer state and the gradients
+ * into one shared segment and from then on each rank steps its slice (the
+ * gradients are then left unspecified: each rank's slice holds the sum);
+ * on several machines (or when that is not possible) it is
+ * allreduce_gradients + opt:step(). Returns what allreduce_gradients
+ * returns. */
+static int dp_step(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  struct sl_optim *o = sl_lua_checkoptim(L, 2);
+#ifdef SELUT_MPI
+  if (sl_dist_active()) {
+    if (!d->shared_tried) {
+      const char *why = sl_dist_optim_matches(d, o);
+      if (why) return luaL_argerror(L, 2, why);
+      sl_dist_shared_setup(L, d, o);
+      if (d->shared) {
+        lua_pushvalue(L, 2);
+        lua_setiuservalue(L, 1, 1);
+      }
+    }
+    if (d->shared) {
+      if (o != d->opt) return luaL_argerror(L, 2, "not the optimizer of this DataParallel's first step");
+      int weighted;
+      lua_Integer n = check_count(L, d, 3, &weighted);
+      lua_pushinteger(L, sl_dist_shared_step(L, d, o, weighted, n));
+      return 1;
+    }
+  }
+#endif
+  reduce_gradients(L, d, 3);
+  sl_lua_check(L, sl_optim_step(o));
+  return 1;
+}
+
+/* dp:loss_scale(n) -> n / sum(n_r) over the ranks (one tiny allreduce).
+ * Multiplying the loss gradient by it before backward makes each rank's
+ * parameter gradients n_r g_r / sum(n_r), so the next allreduce_gradients
+ * only sums them in place: no pass over the gradients at all. */
+static int dp_loss_scale(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  if (n < 0 || n > (1 << 24))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
+  long long sum = (long long)n;
+#ifdef SELUT_MPI
+  if (sl_dist_active())
+    MPI_CHECK(L, "DataParallel:loss_scale", "MPI_Allreduce", sl_dist_mpi()->allreduce(&sum, 1, SL_MPI_LONG_LONG, SL_MPI_SUM));
+#endif
+  if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:loss_scale: no samples on any rank");
+  d->scaled = 1;
+  d->scaled_n = n;
+  d->scaled_sum = sum;
+  lua_pushnumber(L, (lua_Number)n / (lua_Number)sum);
+  return 1;
+}
+
+/* The iterator of dp:batches on several ranks: upvalues 1 = the dataset's
+ * iterator, 2 = its state, 3 = a long long[size] scratch. Each batch sets
+ * this state's sample offset to the rows of the global batch held by the
+ * earlier ranks (their batch sizes: one tiny allreduce), so dropout masks
+ * are the one-process masks of this rank's rows; 0 again at the end. */
+static int dp_batches_next(lua_State *L) {
+  lua_settop(L, 2);
+  int top = 2;
+  lua_pushvalue(L, sl_lua_upvalueindex(1));
+  lua_pushvalue(L, sl_lua_upvalueindex(2));
+  lua_pushvalue(L, top >= 2 ? 2 : top + 1); /* the control variable (nil when absent) */
+  lua_call(L, 2, LUA_MULTRET);
+  int nres = lua_gettop(L) - top;
+  sl_lua_ctx *ctx = sl_lua_context(L);
+  if (nres == 0 || lua_isnil(L, top + 1)) {
+    ctx->sample_offset = 0;
+    return nres;
+  }
+#ifdef SELUT_MPI
+  sl_tensor *xb = sl_lua_totensor(L, top + 1);
+  lua_Integer n = xb ? (xb->ndim > 0 ? xb->shape[0] : 1) : luaL_len(L, top + 1);
+  int r = 0, size = 1;
+  sl_dist_mpi()->rank_size(&r, &size);
+  long long *counts = lua_touserdata(L, sl_lua_upvalueindex(3));
+  memset(counts, 0, (size_t)size * sizeof *counts);
+  counts[r] = (long long)n;
+  MPI_CHECK(L, "DataParallel:batches", "MPI_Allreduce", sl_dist_mpi()->allreduce(counts, size, SL_MPI_LONG_LONG, SL_MPI_SUM));
+  int64_t k = 0;
+  for (int q = 0; q < r; q++) k += counts[q];
+  ctx->sample_offset = k;
+#endif
+  return nres;
+}
+
+/* dp:batches(ds, size[, opts]) -> ds:batches(size, opts + {shard = true}),
+ * after copying the main rank's generator to every rank: all ranks draw the
+ * same permutation and then the same dropout keys as one process would. On
+ * several ranks the iterator also sets the sample offset of each batch
+ * (dp_batches_next), so every rank applies the one-process dropout mask to
+ * its rows of the global batch. */
+static int dp_batches(lua_State *L) {
+  checkdp(L, 1);
+  luaL_checkany(L, 2);
+  lua_settop(L, 4);
+  sl_lua_ctx *ctx = sl_lua_context(L);
+  int r, size;
+  int active = sl_lua_dist_info(&r, &size);
+#ifdef SELUT_MPI
+  if (active)
+    MPI_CHECK(L, "DataParallel:batches", "MPI_Bcast", sl_dist_mpi()->bcast(&ctx->rng, (int)sizeof ctx->rng, SL_MPI_BYTE, 0));
+#endif
+  (void)r;
+  lua_newtable(L); /* 5: opts + shard */
+  if (!lua_isnil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_settable(L, 5);
+    }
+  }
+  lua_pushboolean(L, 1);
+  lua_setfield(L, 5, "shard");
+  int t2 = lua_type(L, 2);
+  if ((t2 != LUA_TUSERDATA && t2 != LUA_TTABLE) || lua_getfield(L, 2, "batches") != LUA_TFUNCTION) /* 6 */
+    return luaL_typeerror(L, 2, "selut.data.Dataset");
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 5);
+  int base = lua_gettop(L) - 4;
+  lua_call(L, 3, LUA_MULTRET); /* the permutation is drawn here */
+  int nres = lua_gettop(L) - base;
+  ctx->sample_offset = 0;
+  if (!active || size < 2 || nres < 1) return nres;
+  /* wrap the iterator (the state and initial value are its upvalues; the
+   * closing value stays) */
+  lua_settop(L, base + (nres < 4 ? 4 : nres));
+  lua_pushvalue(L, base + 1);
+  lua_pushvalue(L, base + 2);
+  lua_newuserdatauv(L, (size_t)size * sizeof(long long), 0);
+  sl_lua_pushcclosure(L, dp_batches_next, 3);
+  lua_replace(L, base + 1);
+  lua_pushnil(L);
+  lua_replace(L, base + 2);
+  return lua_gettop(L) - base;
+}
+
+/* dp:stats() -> {steps=, bytes=, numel=, copied=, pack_seconds=, comm_seconds=};
+ * copied: gradients not living in the flat buffer (copied in and out). */
+static int dp_stats(lua_State *L) {
+  ldp *d = checkdp(L, 1);
+  int copied = 0; /* gradients not where the reduction reads them */
+  const float *home = d->shared ? d->G + (size_t)d->shared_rank * (size_t)d->seg : d->flat->data;
+  for (int i = 0; i < d->n; i++) copied += d->grads[i]->data != home + d->offset[i];
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, copied);
+  lua_setfield(L, -2, "copied");
+  lua_pushinteger(L, (lua_Integer)d->steps);
+  lua_setfield(L, -2, "steps");
+  lua_pushinteger(L, (lua_Integer)((d->total + 1) * (int64_t)sizeof(float)));
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, (lua_Integer)d->total);
+  lua_setfield(L, -2, "numel");
+  lua_pushnumber(L, d->pack_seconds);
+  lua_setfield(L, -2, "pack_seconds");
+  lua_pushnumber(L, d->comm_seconds);
+  lua_setfield(L, -2, "comm_seconds");
+  lua_pushboolean(L, d->shared);
+  lua_setfield(L, -2, "shared");
+  lua_pushinteger(L, d->swept);
+  lua_setfield(L, -2, "swept");
+  lua_pushinteger(L, d->nbn);
+  lua_setfield(L, -2, "sync_batchnorm");
+  if (d->shared_why) {
+    lua_pushstring(L, d->shared_why);
+    lua_setfield(L, -2, "shared_off");
+  }
+  return 1;
+}
+
+static int dp_tostring(lua_State *L) {
+  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  if (!d->flat)
+    lua_pushliteral(L, "DataParallel (closed)");
+  else
+    lua_pushfstring(L, "DataParallel(%d tensors, %I floats)", d->n, (lua_Integer)d->total);
+  return 1;
+}
+
+static const luaL_Reg dp_methods[] = {{"broadcast_parameters", dp_broadcast_parameters},
+                                      {"allreduce_gradients", dp_allreduce_gradients},
+                                      {"loss_scale", dp_loss_scale},
+                                      {"step", dp_step},
+                                      {"batches", dp_batches},
+                                      {"stats", dp_stats},
+                                      {NULL, NULL}};
+
+static const luaL_Reg dp_metamethods[] = {
+    {"__gc", dp_gc}, {"__close", dp_gc}, {"__tostring", dp_tostring}, {NULL, NULL}};
+
+void sl_lua_open_dataparallel(lua_State *L) {
+  if (luaL_newmetatable(L, SL_LUA_DP)) {
+    sl_lua_setfuncs(L, dp_metamethods);
+    sl_lua_newlib(L, dp_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  sl_lua_pushcclosure(L, dist_dataparallel, 0);
+  lua_setfield(L, -2, "DataParallel");
+}
