@@ -106,12 +106,20 @@ $(BUILD)/sl_scripts.o: $(BUILD)/sl_scripts.c
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-$(LIBSO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libselut.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LIBS)
+# The exported surface (docs/architecture.md, "Exported symbols"): a version
+# script making global only the functions the public headers declare, so the
+# binding and shared-memory helpers stay internal. libselut.a keeps them all.
+EXPORTS := $(BUILD)/libselut.map
+$(EXPORTS): bindings/exports.lua $(wildcard core/*.h core/*/*.h) bindings/selut_lua.h
+	@mkdir -p $(dir $@)
+	lua5.4 bindings/exports.lua core/selut.h bindings/selut_lua.h > $@.tmp && mv $@.tmp $@
+$(LIBSO): $(LIB_OBJ) $(EXPORTS)
+	$(CC) -shared -Wl,-soname,libselut.so.$(SOVERSION) -Wl,--version-script=$(EXPORTS) $(LDFLAGS) -o $@ \
+	  $(LIB_OBJ) $(LIBS)
 	ln -sf libselut.so $@.$(SOVERSION)
 # The Lua C module must NOT link liblua: the host interpreter provides it.
-$(LUAMOD): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+$(LUAMOD): $(LIB_OBJ) $(EXPORTS)
+	$(CC) -shared -Wl,--version-script=$(EXPORTS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 $(LAUNCHER): $(BUILD)/bindings/selut_main.o $(LIBA)
 	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lreadline $(LIBS)
 
