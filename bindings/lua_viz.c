@@ -1,16 +1,11 @@
 /*
  * selut.viz: activation-histogram sheets, single-tensor histograms and line
- * plots as PNG files (core/viz does the binning, drawing and atomic writing),
- * plus selut.nn.stats, the per-layer statistics the sheets print.
- *
- * A net is walked layer by layer: a container (a table with a `modules`
- * list, like nn.Sequential) runs its children in order, anything else is one
- * layer. Each layer's output is binned as soon as it is produced (one pass,
- * no copy), so a sheet of a deep net never holds more than one activation
- * batch besides the modules' own buffers. The walk runs in evaluation mode by
- * default and restores the previous modes afterwards, also when a layer
- * raises. Scratch memory (histograms, panel arrays, series) lives in Lua
- * userdata, so a raised error never leaks it.
+ * plots as PNG files (core/viz does the binning, drawing and atomic writing).
+ * viz.histograms and nn.stats walk the net in Lua (scripts/viz.lua); this
+ * file gives them the kernels: a sheet object that bins each layer's output
+ * as soon as it is produced (one pass, no copy) and writes the PNG, and the
+ * statistics of one output. Scratch memory (histograms, panel arrays,
+ * series) lives in Lua userdata, so a raised error never leaks it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,149 +14,21 @@
 #include "sl_lua.h"
 
 
-/* ---- small helpers ---- */
-
-/* The Lua type name of a layer: "Linear" for a C module (metatable
- * "selut.nn.Linear"), a Lua module's `name` field, its metatable's __name
- * without "selut.nn." ("Sequential"), else "Module". Pushes the string. */
-static const char *push_layer_type(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) == LUA_TTABLE) {
-    if (lua_getfield(L, idx, "name") == LUA_TSTRING) return lua_tostring(L, -1);
-    lua_pop(L, 1);
-  }
-  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
-    const char *s = lua_tostring(L, -1);
-    if (strncmp(s, "selut.nn.", 9) == 0 && s[9]) {
-      lua_pushstring(L, s + 9);
-      lua_remove(L, -2);
-    }
-    return lua_tostring(L, -1);
-  }
-  if (!lua_isnil(L, -1)) lua_pop(L, 1); /* a non-string __name */
-  lua_pushliteral(L, "Module");
-  return lua_tostring(L, -1);
-}
-
-/* Whether the value at idx can be run: a table or userdata whose `forward`
- * is a function. Indexing a userdata without __index would raise, so that
- * is checked first. */
-static int is_runnable(lua_State *L, int idx) {
-  int t = lua_type(L, idx);
-  if (t == LUA_TUSERDATA) {
-    if (luaL_getmetafield(L, idx, "__index") == LUA_TNIL) return 0;
-    lua_pop(L, 1);
-  } else if (t != LUA_TTABLE) {
-    return 0;
-  }
-  int ok = lua_getfield(L, idx, "forward") == LUA_TFUNCTION;
-  lua_pop(L, 1);
-  return ok;
-}
-
-/* Pushes the list of layers of the net at arg (its `modules` list when it
- * has one, else {net}) and returns their number. */
-static int push_layers(lua_State *L, int arg, const char *fname) {
-  if (!is_runnable(L, arg))
-    luaL_argerror(L, arg, lua_pushfstring(L, "module expected (a table or userdata with a forward method), got %s",
-                                          luaL_typename(L, arg)));
-  if (lua_type(L, arg) == LUA_TTABLE && lua_getfield(L, arg, "modules") == LUA_TTABLE) {
-    int n = (int)luaL_len(L, -1);
-    for (int i = 1; i <= n; i++) {
-      lua_geti(L, -1, i);
-      if (!is_runnable(L, -1))
-        luaL_error(L, "%s: layer %d of the net is not a module (got %s)", fname, i, luaL_typename(L, -1));
-      lua_pop(L, 1);
-    }
-    return n;
-  }
-  if (lua_type(L, arg) == LUA_TTABLE) lua_pop(L, 1); /* the non-table `modules` */
-  lua_createtable(L, 1, 0);
-  lua_pushvalue(L, arg);
-  lua_rawseti(L, -2, 1);
-  return 1;
-}
-
-/* Calls obj:method(arg) when obj has such a method (arg < 0: no argument). */
-static void call_method(lua_State *L, int obj, const char *method, int arg) {
-  obj = lua_absindex(L, obj);
-  if (lua_getfield(L, obj, method) != LUA_TFUNCTION) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_pushvalue(L, obj);
-  if (arg >= 0) lua_pushboolean(L, arg);
-  lua_call(L, arg >= 0 ? 2 : 1, 0);
-}
-
-/* Saves the `training` flags of the net (arg) and of each layer into a new
- * table (pushed: [0] = net, [i] = layer i), then switches the net to the
- * requested mode. */
-static void save_and_set_mode(lua_State *L, int net, int layers, int n, int training) {
-  lua_createtable(L, n, 1);
-  lua_getfield(L, net, "training");
-  lua_rawseti(L, -2, 0);
-  for (int i = 1; i <= n; i++) {
-    lua_geti(L, layers, i);
-    lua_getfield(L, -1, "training");
-    lua_rawseti(L, -3, i);
-    lua_pop(L, 1);
-  }
-  call_method(L, net, training ? "train" : "evaluate", training ? 1 : -1);
-}
-
-/* Puts back what save_and_set_mode recorded (saved at index `saved`). */
-static void restore_mode(lua_State *L, int net, int layers, int n, int saved) {
-  if (lua_rawgeti(L, saved, 0) == LUA_TBOOLEAN) call_method(L, net, "train", lua_toboolean(L, -1));
-  lua_pop(L, 1);
-  for (int i = 1; i <= n; i++) {
-    if (lua_rawgeti(L, saved, i) == LUA_TBOOLEAN) {
-      int want = lua_toboolean(L, -1);
-      lua_geti(L, layers, i);
-      lua_getfield(L, -1, "training");
-      int now = lua_toboolean(L, -1);
-      lua_pop(L, 1);
-      if (now != want) call_method(L, -1, "train", want); /* e.g. a child that was in another mode */
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* ---- the walk ---- */
-
-enum sat_kind { SAT_NONE = SL_SAT_NONE, SAT_BELOW = SL_SAT_BELOW, SAT_ATMOST = SL_SAT_ATMOST };
-
-typedef struct layer_info {
-  int slot;            /* histogram slot, -1 when the layer is not shown */
-  enum sat_kind sat;   /* how nn.stats counts saturated units */
-  double sat_at;
-} layer_info;
-
 typedef struct hist_slot {
   sl_histogram h;
   sl_stats s;
 } hist_slot;
 
-typedef struct walk {
-  const char *fname;
-  int n;               /* layers */
-  layer_info *info;    /* [n + 1]; [0] is the input */
-  hist_slot *slots;    /* histograms mode */
-  int stats_mode;      /* nn.stats: build result entries as we go */
-} walk;
-
-static double saturated_fraction(const layer_info *li, const sl_tensor *y) {
-  if (li->sat == SAT_NONE || y->numel == 0) return 0;
+/* How a layer's units saturate (its descriptor's rule, core/nn/nn.h). */
+static double saturated_fraction(sl_saturation rule, double at, const sl_tensor *y) {
+  if (rule == SL_SAT_NONE || y->numel == 0) return 0;
   int64_t k = 0;
   const float *p = y->data;
-  if (li->sat == SAT_BELOW) {
-    float t = (float)li->sat_at;
+  float t = (float)at;
+  if (rule == SL_SAT_BELOW)
     for (int64_t i = 0; i < y->numel; i++) k += p[i] < t;
-  } else {
-    float t = (float)li->sat_at;
+  else
     for (int64_t i = 0; i < y->numel; i++) k += p[i] <= t;
-  }
   return (double)k / (double)y->numel;
 }
 
@@ -175,15 +42,9 @@ static void set_int(lua_State *L, const char *k, int64_t v) {
   lua_setfield(L, -2, k);
 }
 
-/* Pushes {name=, type=, layer=, mean=, std=, var=, min=, max=, count=}
- * for stats s; names is the table of panel names, types of type names. */
-static void push_stats_entry(lua_State *L, const sl_stats *s, int layer, int names, int types) {
-  lua_createtable(L, 0, 14);
-  lua_rawgeti(L, names, layer);
-  lua_setfield(L, -2, "name");
-  lua_rawgeti(L, types, layer);
-  lua_setfield(L, -2, "type");
-  set_int(L, "layer", layer);
+/* Sets mean=, std=, var=, min=, max=, count=, nonfinite= of s in the
+ * table on top. */
+static void set_stats(lua_State *L, const sl_stats *s) {
   set_num(L, "mean", s->mean);
   set_num(L, "std", s->std);
   set_num(L, "var", s->std * s->std);
@@ -193,79 +54,12 @@ static void push_stats_entry(lua_State *L, const sl_stats *s, int layer, int nam
   set_int(L, "nonfinite", s->nonfinite);
 }
 
-/* Runs under lua_pcall: 1 layers, 2 x, 3 walk (light userdata), 4 names,
- * 5 types, 6 results (stats mode). Each layer's forward gets the previous
- * output; each output is binned (or summarized) at once. */
-static int walk_run(lua_State *L) {
-  walk *w = lua_touserdata(L, 3);
-  lua_pushvalue(L, 2);
-  for (int i = 1; i <= w->n; i++) {
-    int x = lua_gettop(L);
-    lua_geti(L, 1, i);
-    lua_getfield(L, -1, "forward");
-    lua_insert(L, -2);
-    lua_pushvalue(L, x);
-    lua_call(L, 2, 1);
-    const sl_tensor *y = sl_lua_totensor(L, -1);
-    if (!y) {
-      lua_rawgeti(L, 4, i);
-      return luaL_error(L, "%s: layer '%s' returned %s, expected an open tensor", w->fname, lua_tostring(L, -1),
-                        luaL_typename(L, -2));
-    }
-    lua_remove(L, x);
-    const layer_info *li = &w->info[i];
-    if (w->stats_mode) {
-      sl_stats s;
-      sl_stats_compute(&s, y->data, (size_t)y->numel);
-      push_stats_entry(L, &s, i, 4, 5);
-      set_num(L, "frac_saturated", saturated_fraction(li, y));
-      lua_rawseti(L, 6, (lua_Integer)luaL_len(L, 6) + 1);
-    } else if (li->slot >= 0) {
-      hist_slot *hs = &w->slots[li->slot];
-      sl_histogram_stats(&hs->h, &hs->s, y->data, (size_t)y->numel);
-    }
-  }
-  return 0;
-}
-
-/* Runs the walk in the requested mode, restoring the modes afterwards even
- * when a layer raises (the error is then re-raised). */
-static void run_walk(lua_State *L, walk *w, int net, int layers, int x, int names, int types, int results,
-                     int training) {
-  save_and_set_mode(L, net, layers, w->n, training);
-  int saved = lua_gettop(L);
-  lua_pushcfunction(L, walk_run);
-  lua_pushvalue(L, layers);
-  lua_pushvalue(L, x);
-  lua_pushlightuserdata(L, w);
-  lua_pushvalue(L, names);
-  lua_pushvalue(L, types);
-  if (results) lua_pushvalue(L, results);
-  else lua_pushnil(L);
-  int st = lua_pcall(L, 6, 0, 0);
-  restore_mode(L, net, layers, w->n, saved);
-  if (st != LUA_OK) lua_error(L);
-  lua_pop(L, 1); /* saved */
-}
-
-/* Fills the names ("3 SELU") and types ("SELU") tables (pushed, in this
- * order) for the layers; [0] is the input. */
-static void push_names(lua_State *L, int layers, int n) {
-  lua_createtable(L, n, 1);
-  lua_createtable(L, n, 1);
-  int names = lua_gettop(L) - 1, types = names + 1;
-  lua_pushliteral(L, "input");
-  lua_rawseti(L, names, 0);
-  lua_pushliteral(L, "input");
-  lua_rawseti(L, types, 0);
-  for (int i = 1; i <= n; i++) {
-    lua_geti(L, layers, i);
-    const char *type = push_layer_type(L, -1);
-    lua_pushfstring(L, "%d %s", i, type);
-    lua_rawseti(L, names, i);
-    lua_rawseti(L, types, i);
-    lua_pop(L, 1);
-  }
+/* The open tensor a layer returned (arg), or the error naming the layer. */
+static const sl_tensor *check_output(lua_State *L, int arg, const char *fname, const char *layer) {
+  const sl_tensor *y = sl_lua_totensor(L, arg);
+  if (!y)
+    luaL_error(L, "%s: layer '%s' returned %s, expected an open tensor", fname, layer, luaL_typename(L, arg));
+  return y;
 }
 
 /* ---- options ---- */
@@ -377,42 +171,53 @@ static void write_sheet(lua_State *L, const char *path, const sl_hist_panel *p, 
   sl_lua_check(L, sl_hist_sheet_write(path, p, k, o));
 }
 
-/* ---- selut.viz.histograms(net, x, path[, opts]) ---- */
+/* ---- the sheet of viz.histograms(net, x, path[, opts]) ---- */
 
 static const char *const histograms_opts[] = {"bins", "range", "columns", "title", "log", "width", "layers",
                                               "input", "train", "normal", NULL};
 
-/* Marks the layers chosen by opts.layers (indices or type names). */
-static void select_layers(lua_State *L, int arg, int types, layer_info *info, int n) {
+/* A sheet being filled: panel[i] is layer i's panel (-1: not shown; 0 is
+ * the input), slots the panels' histograms. One userdata (its user value
+ * keeps the title string o.title points into). */
+typedef struct lsheet {
+  int n, k;
+  sl_hist_sheet_opts o;
+  hist_slot *slots; /* [k], after the struct */
+  int *panel;       /* [n + 1], after the slots */
+} lsheet;
+
+/* Marks in sel[0..n] the layers chosen by opts.layers (indices or type
+ * names; types[i] is layer i's type). */
+static void select_layers(lua_State *L, int arg, int types, int *sel, int n) {
   int t = lua_isnoneornil(L, arg) ? LUA_TNIL : lua_getfield(L, arg, "layers");
   if (t == LUA_TNIL) {
-    for (int i = 1; i <= n; i++) info[i].slot = 1;
+    for (int i = 1; i <= n; i++) sel[i] = 1;
     if (!lua_isnoneornil(L, arg)) lua_pop(L, 1);
     return;
   }
   if (t != LUA_TTABLE)
     luaL_argerror(L, arg, lua_pushfstring(L, "option 'layers' must be a list of layer indices or type names, got %s",
                                           luaL_typename(L, -1)));
-  int sel = lua_gettop(L);
-  lua_Integer m = luaL_len(L, sel);
+  int list = lua_gettop(L);
+  lua_Integer m = luaL_len(L, list);
   for (lua_Integer j = 1; j <= m; j++) {
-    int et = lua_geti(L, sel, j);
+    int et = lua_geti(L, list, j);
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (et == LUA_TNUMBER && isint) {
       if (v < 1 || v > n)
         luaL_argerror(L, arg, lua_pushfstring(L, "option 'layers': index %I out of range 1..%d", v, n));
-      info[v].slot = 1;
+      sel[v] = 1;
     } else if (et == LUA_TSTRING) {
-      const char *name = lua_tostring(L, -1);
       int found = 0;
       for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, types, i);
-        if (strcmp(lua_tostring(L, -1), name) == 0) info[i].slot = 1, found = 1;
+        if (lua_rawequal(L, -1, -2)) sel[i] = 1, found = 1;
         lua_pop(L, 1);
       }
       if (!found)
-        luaL_argerror(L, arg, lua_pushfstring(L, "option 'layers': the net has no layer of type '%s'", name));
+        luaL_argerror(L, arg, lua_pushfstring(L, "option 'layers': the net has no layer of type '%s'",
+                                              lua_tostring(L, -1)));
     } else {
       luaL_argerror(L, arg, lua_pushfstring(L, "option 'layers': entry %I must be an index or a type name, got %s",
                                             j, luaL_typename(L, -1)));
@@ -422,57 +227,102 @@ static void select_layers(lua_State *L, int arg, int types, layer_info *info, in
   lua_pop(L, 1);
 }
 
-static int viz_histograms(lua_State *L) {
-  const int net = 1, x = 2, optarg = 4;
+/* viz._sheet(net, x, path, opts, types) -> sheet, train: checks the
+ * arguments as viz.histograms received them (types: the layers' type
+ * names, [1..n]) and bins the input when opts.input asks. */
+static int viz_sheet(lua_State *L) {
+  const int x = 2, optarg = 4, types = 5;
   sl_tensor *xt = sl_lua_checktensor(L, x);
   check_path(L, 3);
   check_known_options(L, optarg, histograms_opts);
-  lua_settop(L, 4);
+  luaL_checktype(L, types, LUA_TTABLE);
+  lua_settop(L, types);
   sl_hist_sheet_opts o;
-  read_sheet_opts(L, optarg, &o); /* pushes the title: index 5 */
+  read_sheet_opts(L, optarg, &o); /* pushes the title: index 6 */
   int with_input = opt_bool(L, optarg, "input", 0);
   int training = opt_bool(L, optarg, "train", 0);
-
-  int n = push_layers(L, net, "histograms");
-  int layers = lua_gettop(L);
-  push_names(L, layers, n);
-  int names = layers + 1, types = layers + 2;
-  layer_info *info = lua_newuserdatauv(L, sizeof *info * (size_t)(n + 1), 0);
-  for (int i = 0; i <= n; i++) info[i] = (layer_info){-1, SAT_NONE, 0};
-  select_layers(L, optarg, types, info, n);
-  if (with_input) info[0].slot = 1;
+  int n = (int)luaL_len(L, types);
+  int *sel = lua_newuserdatauv(L, sizeof *sel * (size_t)(n + 1), 0);
+  memset(sel, 0, sizeof *sel * (size_t)(n + 1));
+  select_layers(L, optarg, types, sel, n);
+  sel[0] = with_input;
   int k = 0;
-  for (int i = 0; i <= n; i++)
-    if (info[i].slot >= 0) info[i].slot = k++;
+  for (int i = 0; i <= n; i++) k += sel[i];
   if (k > 256) luaL_argerror(L, optarg, lua_pushfstring(L, "%d panels selected, at most 256 fit a sheet", k));
   if (k == 0) luaL_argerror(L, 1, "nothing to draw: the net has no layers (or none were selected)");
-  hist_slot *slots = lua_newuserdatauv(L, sizeof *slots * (size_t)k, 0);
-  for (int i = 0; i < k; i++) sl_lua_check(L, sl_histogram_init(&slots[i].h, o.bins, o.lo, o.hi));
-  if (with_input) sl_histogram_stats(&slots[0].h, &slots[0].s, xt->data, (size_t)xt->numel);
+  lsheet *sh = lua_newuserdatauv(L, sizeof *sh + sizeof(hist_slot) * (size_t)k + sizeof(int) * (size_t)(n + 1), 1);
+  luaL_setmetatable(L, "selut.viz.Sheet");
+  sh->n = n;
+  sh->k = k;
+  sh->o = o;
+  sh->slots = (hist_slot *)(void *)(sh + 1);
+  sh->panel = (int *)(void *)(sh->slots + k);
+  for (int i = 0, next = 0; i <= n; i++) sh->panel[i] = sel[i] ? next++ : -1;
+  lua_pushvalue(L, 6);
+  lua_setiuservalue(L, -2, 1);
+  for (int i = 0; i < k; i++) sl_lua_check(L, sl_histogram_init(&sh->slots[i].h, o.bins, o.lo, o.hi));
+  if (with_input) sl_histogram_stats(&sh->slots[0].h, &sh->slots[0].s, xt->data, (size_t)xt->numel);
+  lua_pushboolean(L, training);
+  return 2;
+}
 
-  walk w = {"histograms", n, info, slots, 0};
-  run_walk(L, &w, net, layers, x, names, types, 0, training);
+/* sheet:add(i, y, name): bins layer i's output y when its panel is shown. */
+static int sheet_add(lua_State *L) {
+  lsheet *sh = luaL_checkudata(L, 1, "selut.viz.Sheet");
+  lua_Integer i = luaL_checkinteger(L, 2);
+  const sl_tensor *y = check_output(L, 3, "histograms", luaL_checkstring(L, 4));
+  if (i >= 1 && i <= sh->n && sh->panel[i] >= 0) {
+    hist_slot *hs = &sh->slots[sh->panel[i]];
+    sl_histogram_stats(&hs->h, &hs->s, y->data, (size_t)y->numel);
+  }
+  return 0;
+}
 
-  sl_hist_panel *panels = lua_newuserdatauv(L, sizeof *panels * (size_t)k, 0);
-  for (int i = 0; i <= n; i++) {
-    int s = info[i].slot;
+/* sheet:write(path, names, types) -> one entry per panel: names[i] ("3
+ * SELU") titles panel i, types[i] is its layer's type ([0] the input). */
+static int sheet_write(lua_State *L) {
+  lsheet *sh = luaL_checkudata(L, 1, "selut.viz.Sheet");
+  const char *path = luaL_checkstring(L, 2);
+  sl_hist_panel *panels = lua_newuserdatauv(L, sizeof *panels * (size_t)sh->k, 0);
+  for (int i = 0; i <= sh->n; i++) {
+    int s = sh->panel[i];
     if (s < 0) continue;
-    lua_rawgeti(L, names, i);
-    panels[s] = (sl_hist_panel){lua_tostring(L, -1), NULL, 0, &slots[s].h, &slots[s].s};
+    lua_rawgeti(L, 3, i);
+    panels[s] = (sl_hist_panel){lua_tostring(L, -1), NULL, 0, &sh->slots[s].h, &sh->slots[s].s};
     lua_pop(L, 1); /* still referenced by the names table */
   }
-  write_sheet(L, lua_tostring(L, 3), panels, k, &o);
-
-  lua_createtable(L, k, 0);
-  for (int i = 0; i <= n; i++) {
-    int s = info[i].slot;
+  write_sheet(L, path, panels, sh->k, &sh->o);
+  lua_createtable(L, sh->k, 0);
+  for (int i = 0; i <= sh->n; i++) {
+    int s = sh->panel[i];
     if (s < 0) continue;
-    push_stats_entry(L, &slots[s].s, i, names, types);
-    set_int(L, "under", slots[s].h.under);
-    set_int(L, "over", slots[s].h.over);
-    set_int(L, "nan", slots[s].h.nan);
+    lua_createtable(L, 0, 14);
+    lua_rawgeti(L, 3, i);
+    lua_setfield(L, -2, "name");
+    lua_rawgeti(L, 4, i);
+    lua_setfield(L, -2, "type");
+    set_int(L, "layer", i);
+    set_stats(L, &sh->slots[s].s);
+    set_int(L, "under", sh->slots[s].h.under);
+    set_int(L, "over", sh->slots[s].h.over);
+    set_int(L, "nan", sh->slots[s].h.nan);
     lua_rawseti(L, -2, s + 1);
   }
+  return 1;
+}
+
+/* viz._stats(y, name[, rule, at]) -> {mean=, std=, var=, min=, max=,
+ * count=, nonfinite=, frac_saturated=} of a layer's output (nn.stats). */
+static int viz_stats(lua_State *L) {
+  const sl_tensor *y = check_output(L, 1, "stats", luaL_checkstring(L, 2));
+  static const char *const rules[] = {"none", "below", "atmost", NULL};
+  sl_saturation rule = (sl_saturation)luaL_checkoption(L, 3, "none", rules);
+  double at = luaL_optnumber(L, 4, 0);
+  sl_stats s;
+  sl_stats_compute(&s, y->data, (size_t)y->numel);
+  lua_createtable(L, 0, 12);
+  set_stats(L, &s);
+  set_num(L, "frac_saturated", saturated_fraction(rule, at, y));
   return 1;
 }
 
@@ -497,13 +347,7 @@ static int viz_histogram(lua_State *L) {
   lua_createtable(L, 0, 12);
   lua_pushstring(L, name);
   lua_setfield(L, -2, "name");
-  set_num(L, "mean", hs->s.mean);
-  set_num(L, "std", hs->s.std);
-  set_num(L, "var", hs->s.std * hs->s.std);
-  set_num(L, "min", hs->s.min);
-  set_num(L, "max", hs->s.max);
-  set_int(L, "count", hs->s.count);
-  set_int(L, "nonfinite", hs->s.nonfinite);
+  set_stats(L, &hs->s);
   set_int(L, "under", hs->h.under);
   set_int(L, "over", hs->h.over);
   set_int(L, "nan", hs->h.nan);
@@ -661,41 +505,10 @@ static int viz_plot(lua_State *L) {
   return 0;
 }
 
-/* ---- selut.nn.stats(net, x) ---- */
+static const luaL_Reg viz_funcs[] = {{"histogram", viz_histogram}, {"plot", viz_plot}, {"_sheet", viz_sheet},
+                                     {"_stats", viz_stats}, {NULL, NULL}};
 
-/* How a C layer's output saturates: its descriptor says (docs/api.md,
- * selut.nn.stats); other modules have no rule. */
-static void saturation_rule(lua_State *L, int module, layer_info *li) {
-  sl_module *m = sl_lua_tomodule(L, module);
-  li->sat = SAT_NONE;
-  if (m) li->sat = (enum sat_kind)sl_module_saturation(m, &li->sat_at);
-}
-
-static int nn_stats(lua_State *L) {
-  sl_lua_checktensor(L, 2);
-  lua_settop(L, 2);
-  int n = push_layers(L, 1, "stats");
-  int layers = lua_gettop(L);
-  push_names(L, layers, n);
-  int names = layers + 1, types = layers + 2;
-  layer_info *info = lua_newuserdatauv(L, sizeof *info * (size_t)(n + 1), 0);
-  for (int i = 0; i <= n; i++) {
-    info[i] = (layer_info){-1, SAT_NONE, 0};
-    if (i == 0) continue;
-    lua_geti(L, layers, i);
-    saturation_rule(L, -1, &info[i]);
-    lua_pop(L, 1);
-  }
-  lua_createtable(L, n, 0);
-  int results = lua_gettop(L);
-  walk w = {"stats", n, info, NULL, 1};
-  run_walk(L, &w, 1, layers, 2, names, types, results, 0);
-  lua_settop(L, results);
-  return 1;
-}
-
-static const luaL_Reg viz_funcs[] = {
-    {"histograms", viz_histograms}, {"histogram", viz_histogram}, {"plot", viz_plot}, {NULL, NULL}};
+static const luaL_Reg sheet_methods[] = {{"add", sheet_add}, {"write", sheet_write}, {NULL, NULL}};
 
 void sl_lua_open_viz(lua_State *L) {
   if (lua_getfield(L, -1, "viz") != LUA_TTABLE) { /* luaopen_selut creates it; be safe */
@@ -705,10 +518,9 @@ void sl_lua_open_viz(lua_State *L) {
     lua_setfield(L, -3, "viz");
   }
   sl_lua_setfuncs(L, viz_funcs);
-  lua_pop(L, 1);
-  if (lua_getfield(L, -1, "nn") == LUA_TTABLE) { /* sl_lua_open_nn runs first */
-    sl_lua_pushcclosure(L, nn_stats, 0);
-    lua_setfield(L, -2, "stats");
+  if (luaL_newmetatable(L, "selut.viz.Sheet")) {
+    sl_lua_newlib(L, sheet_methods);
+    lua_setfield(L, -2, "__index");
   }
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }
