@@ -38,7 +38,8 @@ static void (*const area_openers[])(lua_State *L) = {
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
-static const char *const eager_scripts[] = {"selut.nn", "selut.trainer", "selut.snn", "selut.dist", "selut.viz", NULL};
+static const char *const eager_scripts[] = {"selut.nn",   "selut.trainer", "selut.snn",
+                                             "selut.dist", "selut.viz",     "selut.rl", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {

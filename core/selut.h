@@ -21,6 +21,7 @@ extern "C" {
 #include "io/io.h"
 #include "viz/viz.h"
 #include "rl/env.h"
+#include "rl/loss.h"
 
 #define SELUT_VERSION "0.1.0"
 
