@@ -136,7 +136,7 @@ ifneq ($(SAN),)
   TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 endif
-test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host
+test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host $(BUILD)/examples/game/host
 	@rm -f $(BUILD)/test.log
 	@set -o pipefail 2>/dev/null; $(TEST_ENV) $(TESTBIN) -j2 --short-filename $(TESTARGS) 2>&1 | tee $(BUILD)/test.log; \
 	  status=$$?; \
@@ -146,6 +146,7 @@ test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host
 	  $(TEST_ENV) tests/repl/test_repl.sh $(LAUNCHER)
 	@$(TEST_ENV) tests/train/test_train.sh $(LAUNCHER)
 	+@$(TEST_ENV) SANFLAGS="$(SANFLAGS)" CC="$(CC)" tests/embed/run.sh $(BUILD)
+	@$(TEST_ENV) tests/embed/game.sh $(BUILD)
 	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: skipped (built without MPI)"; fi
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)

@@ -165,20 +165,31 @@ end
 
 -- agent:train_for(ms) -> done: pays owed gradient steps while the next one is
 -- expected to fit in ms milliseconds (at least one when any is owed).
+-- agent:train_steps(n): at most n of them (a clock-free, repeatable budget).
 function DQN:train_for(ms)
   if type(ms) ~= "number" or ms ~= ms or ms < 0 then
     error("bad argument #1 to 'train_for' (budget in milliseconds must be a number >= 0, got " .. tostring(ms) .. ")", 2)
   end
-  if self.owed <= 0 then return true end
-  local deadline = clock() + ms / 1000
-  local st = self.step_time or 0
-  repeat
+  return self:_train(clock() + ms / 1000, math.huge)
+end
+
+function DQN:train_steps(n)
+  if math.type(n) ~= "integer" or n < 0 then
+    error("bad argument #1 to 'train_steps' (step count must be an integer >= 0, got " .. tostring(n) .. ")", 2)
+  end
+  return self:_train(math.huge, n)
+end
+
+function DQN:_train(deadline, max_steps)
+  local st, done = self.step_time or 0, 0
+  while self.owed > 0 and done < max_steps do
     local s0 = clock()
     self:_gradient_step()
-    self.owed = self.owed - 1
+    self.owed, done = self.owed - 1, done + 1
     local dt = clock() - s0
     st = st == 0 and dt or 0.9 * st + 0.1 * dt
-  until self.owed <= 0 or clock() + st > deadline
+    if clock() + st > deadline then break end
+  end
   self.step_time = st
   return self.owed <= 0
 end

@@ -289,14 +289,26 @@ end
 
 -- agent:train_for(ms) -> done: runs minibatch steps of the owed update while
 -- the next one is expected to fit in ms milliseconds (at least one step when
--- an update is owed). Returns true when no update is owed anymore.
+-- an update is owed). Returns true when no update is owed anymore. How many
+-- steps fit depends on the clock: for a run that repeats bit for bit, use
+-- train_steps.
 function PPO:train_for(ms)
   if type(ms) ~= "number" or ms ~= ms or ms < 0 then
     error("bad argument #1 to 'train_for' (budget in milliseconds must be a number >= 0, got " .. tostring(ms) .. ")", 2)
   end
+  return self:_train(clock() + ms / 1000, math.huge)
+end
+
+-- agent:train_steps(n) -> done: at most n minibatch steps of the owed update.
+function PPO:train_steps(n)
+  if math.type(n) ~= "integer" or n < 0 then
+    error("bad argument #1 to 'train_steps' (step count must be an integer >= 0, got " .. tostring(n) .. ")", 2)
+  end
+  return self:_train(math.huge, n)
+end
+
+function PPO:_train(deadline, max_steps)
   if not self.pending then return true end
-  local t0 = clock()
-  local deadline = t0 + ms / 1000
   local o = self.o
   if not self.batches then
     local f = progress_remaining(self)
@@ -306,8 +318,8 @@ function PPO:train_for(ms)
     self.batches = self.buf:minibatches(o.batch_size)
     self.epoch_stats = { policy_loss = 0, value_loss = 0, entropy = 0, clip_fraction = 0, approx_kl = 0, n = 0 }
   end
-  local step_time = self.step_time or 0
-  repeat
+  local step_time, done = self.step_time or 0, 0
+  while done < max_steps do
     local first, count = self.batches()
     if not first then
       if self.epoch >= o.n_epochs then
@@ -320,10 +332,12 @@ function PPO:train_for(ms)
     end
     local s0 = clock()
     self:_minibatch(first, count, self.cur_clip, self.epoch_stats)
+    done = done + 1
     local dt = clock() - s0
     step_time = step_time == 0 and dt or 0.9 * step_time + 0.1 * dt
     self.step_time = step_time
-  until clock() + step_time > deadline
+    if clock() + step_time > deadline then break end
+  end
   return false
 end
 
