@@ -8,6 +8,7 @@
 --   local p = tr:step_for(4)   -- whole batches while the next one fits in 4 ms
 --   print(p.epoch, p.batch, p.loss)
 local selut = require "selut"
+require "selut.lr_scheduler" -- sets selut.optim.lr_scheduler (this script is loaded eagerly)
 
 local Trainer = {}
 Trainer.__index = Trainer

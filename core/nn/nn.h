@@ -279,7 +279,7 @@ typedef struct sl_adam_opts { double lr, beta1, beta2, eps, weight_decay; bool a
 sl_sgd_opts sl_sgd_defaults(double lr);  /* momentum 0, dampening 0, wd 0, no nesterov */
 sl_adam_opts sl_adam_defaults(void);     /* lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 0 */
 sl_adam_opts sl_adamw_defaults(void);    /* as Adam with decoupled = true, wd 1e-2 */
-/* "SGD", "Adam" or "AdamW". */
+/* "SGD", "Adam", "AdamW", "RMSprop" or "Adagrad". */
 const char *sl_optim_type(const sl_optim *o);
 /* PyTorch defaults: SGD lr required (no default), momentum 0; Adam lr 1e-3,
  * betas (0.9, 0.999), eps 1e-8, weight_decay 0 (AdamW: 1e-2). */
@@ -313,5 +313,38 @@ void sl_optim_set_external(sl_optim *o, const char *owner);
 /* Learning-rate schedules as plain functions of the epoch/step. */
 double sl_lr_step(double base_lr, int64_t epoch, int64_t step_size, double gamma);
 double sl_lr_cosine(double base_lr, int64_t t, int64_t t_max, double eta_min);
+
+/* RMSprop and Adagrad (PyTorch 1.13 rules and defaults: RMSprop lr 1e-2,
+ * alpha 0.99, eps 1e-8; Adagrad lr 1e-2, eps 1e-10). RMSprop's state per
+ * parameter is square_avg[, momentum_buffer if momentum > 0][, grad_avg if
+ * centered]; Adagrad's is sum (starting at initial_accumulator_value). */
+typedef struct sl_rmsprop_opts { double lr, alpha, eps, weight_decay, momentum; bool centered; } sl_rmsprop_opts;
+typedef struct sl_adagrad_opts { double lr, lr_decay, weight_decay, initial_accumulator_value, eps; } sl_adagrad_opts;
+sl_rmsprop_opts sl_rmsprop_defaults(void);
+sl_adagrad_opts sl_adagrad_defaults(void);
+sl_optim *sl_rmsprop_new(sl_tensor **params, sl_tensor **grads, int n, sl_rmsprop_opts opts);
+sl_optim *sl_adagrad_new(sl_tensor **params, sl_tensor **grads, int n, sl_adagrad_opts opts);
+
+/* Parameter groups (PyTorch's param_groups). A new optimizer has one group
+ * holding the constructor's options; sl_optim_set_groups (before the first
+ * step) puts parameter i in group group_of[i] of ngroups, each starting from
+ * those options. Hyperparameters are read and written by name: "lr",
+ * "weight_decay", "momentum", "beta1", ... (sl_optim_group_key lists this
+ * optimizer's; NULL past the end); set validates the value and refuses the
+ * fixed ones (nesterov, centered, initial_accumulator_value). sl_optim_set_lr
+ * sets every group's lr; sl_optim_get_lr reads group 0's. */
+int sl_optim_set_groups(sl_optim *o, int ngroups, const int *group_of);
+int sl_optim_group_count(const sl_optim *o);
+int sl_optim_param_group(const sl_optim *o, int i); /* -1 past the end */
+const char *sl_optim_group_key(const sl_optim *o, int i);
+int sl_optim_group_get(const sl_optim *o, int group, const char *key, double *v);
+int sl_optim_group_set(sl_optim *o, int group, const char *key, double v);
+
+/* torch.nn.utils.clip_grad_norm_ / clip_grad_value_ over n gradients, in
+ * place. clip_grad_norm stores the total p-norm (p > 0, INFINITY for the
+ * max norm) before clipping in *total_norm; max_norm must be > 0.
+ * clip_grad_value clamps every element to [-v, v], v >= 0. */
+int sl_clip_grad_norm(sl_tensor *const *grads, int n, double max_norm, double p, double *total_norm);
+int sl_clip_grad_value(sl_tensor *const *grads, int n, double clip_value);
 
 #endif
