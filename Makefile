@@ -86,6 +86,7 @@ $(BUILD)/%.o: %.c
 # -fno-math-errno turns sqrtf into one instruction and -fno-trapping-math lets
 # the AVX2/SSE2 clones vectorize the selects; none changes a result bit.
 $(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
+$(BUILD)/core/tensor/elementwise.o $(BUILD)/core/tensor/reduce.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
 # selut.dist: MPI headers for lua_dist*.c only; rebuilt when MPI= changes
 DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ))
 $(DIST_OBJ): CPPFLAGS += $(MPI_CPPFLAGS)

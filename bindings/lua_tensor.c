@@ -161,12 +161,17 @@ int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape) { return read_shape
 static sl_rng *rng_of(lua_State *L) { return &sl_lua_context(L)->rng; }
 
 /* 1-based dim argument → 0-based, checked against t. */
-static int check_dim(lua_State *L, int arg, const sl_tensor *t) {
+int sl_lua_checkdim(lua_State *L, int arg, const sl_tensor *t) {
   lua_Integer d = luaL_checkinteger(L, arg);
+  if (d < 0 && d >= -t->ndim) return (int)(t->ndim + d);
+  if (d < 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range -%d..-1", d, t->ndim));
   if (d < 1 || d > t->ndim)
     luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range 1..%d", d, t->ndim));
   return (int)d - 1;
 }
+
+#define check_dim sl_lua_checkdim
 
 /* ---- constructors: selut.tensor.* ---- */
 
@@ -543,132 +548,6 @@ static int tensor_t(lua_State *L) {
   return 1;
 }
 
-/* ---- elementwise math ---- */
-
-enum unop { U_EXP, U_LOG, U_SQRT, U_ABS };
-
-static int unary(lua_State *L, enum unop op) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
-  float *y = (*box)->data;
-  const float *x = t->data;
-  int64_t n = t->numel;
-  switch (op) {
-  case U_EXP: for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
-  case U_LOG: for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]); break;
-  case U_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
-  case U_ABS: for (int64_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
-  }
-  return 1;
-}
-
-static int tensor_exp(lua_State *L) { return unary(L, U_EXP); }
-static int tensor_log(lua_State *L) { return unary(L, U_LOG); }
-static int tensor_sqrt(lua_State *L) { return unary(L, U_SQRT); }
-static int tensor_abs(lua_State *L) { return unary(L, U_ABS); }
-
-enum binop { B_ADD, B_SUB, B_MUL, B_DIV };
-static const char *const binop_event[] = {"add", "sub", "mul", "div"};
-
-static int tensor_tensor_op(enum binop op, sl_tensor *y, const sl_tensor *a, const sl_tensor *b) {
-  switch (op) {
-  case B_ADD: return sl_add(y, a, b);
-  case B_SUB: return sl_sub(y, a, b);
-  case B_MUL: return sl_mul(y, a, b);
-  case B_DIV: return sl_div(y, a, b);
-  }
-  return SL_EINVAL;
-}
-
-static int tensor_scalar_op(enum binop op, sl_tensor *y, const sl_tensor *a, float s, int scalar_left) {
-  switch (op) {
-  case B_ADD: return sl_add_scalar(y, a, s);
-  case B_SUB: return scalar_left ? sl_rsub_scalar(y, a, s) : sl_sub_scalar(y, a, s);
-  case B_MUL: return sl_mul_scalar(y, a, s);
-  case B_DIV: return scalar_left ? sl_rdiv_scalar(y, a, s) : sl_div_scalar(y, a, s);
-  }
-  return SL_EINVAL;
-}
-
-/* Metamethods: tensor (op) tensor with row broadcasting on either side (for
- * '/' only on the right), tensor (op) number and number (op) tensor. */
-static int arith(lua_State *L, enum binop op) {
-  sl_tensor *a = sl_lua_totensor(L, 1), *b = sl_lua_totensor(L, 2);
-  if (luaL_testudata(L, 1, SL_LUA_TENSOR) && !a) sl_lua_checktensor(L, 1); /* closed */
-  if (luaL_testudata(L, 2, SL_LUA_TENSOR) && !b) sl_lua_checktensor(L, 2);
-  if (a && b) {
-    int swapped = b->numel > a->numel;
-    const sl_tensor *big = swapped ? b : a, *small = swapped ? a : b;
-    if (swapped && op == B_DIV) {
-      char sa[160], sb[160];
-      return luaL_error(L, "div: cannot divide %s by %s (a row broadcasts only on the right of '/')",
-                        sl_shape_str(a, sa, sizeof sa), sl_shape_str(b, sb, sizeof sb));
-    }
-    sl_tensor **box = sl_lua_newtensor(L);
-    if (!(*box = sl_tensor_empty(big->ndim, big->shape))) return sl_lua_error(L);
-    int st = tensor_tensor_op(op, *box, big, small);
-    if (!st && swapped && op == B_SUB) st = sl_neg(*box, *box); /* row - M = -(M - row) */
-    sl_lua_check(L, st);
-    return 1;
-  }
-  int tpos = a ? 1 : 2, npos = a ? 2 : 1;
-  int isnum;
-  lua_Number s = lua_tonumberx(L, npos, &isnum);
-  if (!isnum)
-    return luaL_error(L, "attempt to perform arithmetic (%s) on a selut.Tensor and a %s value (number or tensor expected)",
-                      binop_event[op], luaL_typename(L, npos));
-  sl_tensor *t = a ? a : b;
-  (void)tpos;
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
-  sl_lua_check(L, tensor_scalar_op(op, *box, t, (float)s, npos == 1));
-  return 1;
-}
-
-static int tensor_add(lua_State *L) { return arith(L, B_ADD); }
-static int tensor_sub(lua_State *L) { return arith(L, B_SUB); }
-static int tensor_mul(lua_State *L) { return arith(L, B_MUL); }
-static int tensor_div(lua_State *L) { return arith(L, B_DIV); }
-
-static int tensor_unm(lua_State *L) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
-  sl_lua_check(L, sl_neg(*box, t));
-  return 1;
-}
-
-/* x:op_(y) with y a tensor (row-broadcast) or a number; returns x. */
-static int inplace(lua_State *L, enum binop op) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  if (lua_type(L, 2) == LUA_TNUMBER) {
-    sl_lua_check(L, tensor_scalar_op(op, t, t, (float)lua_tonumber(L, 2), 0));
-  } else {
-    sl_tensor *y = sl_lua_totensor(L, 2);
-    if (!y) {
-      if (luaL_testudata(L, 2, SL_LUA_TENSOR)) sl_lua_checktensor(L, 2);
-      return luaL_typeerror(L, 2, "number or selut.Tensor");
-    }
-    if (!lua_isnoneornil(L, 3)) { /* add_(y, alpha) / sub_(y, alpha): x += alpha * y */
-      luaL_argcheck(L, op == B_ADD || op == B_SUB, 3, "alpha only applies to add_ and sub_");
-      float alpha = (float)luaL_checknumber(L, 3);
-      if (y->numel != t->numel)
-        return luaL_argerror(L, 2, "same number of elements expected when alpha is given");
-      sl_lua_check(L, sl_axpy(t, op == B_SUB ? -alpha : alpha, y));
-    } else {
-      sl_lua_check(L, tensor_tensor_op(op, t, t, y));
-    }
-  }
-  lua_settop(L, 1);
-  return 1;
-}
-
-static int tensor_add_(lua_State *L) { return inplace(L, B_ADD); }
-static int tensor_sub_(lua_State *L) { return inplace(L, B_SUB); }
-static int tensor_mul_(lua_State *L) { return inplace(L, B_MUL); }
-static int tensor_div_(lua_State *L) { return inplace(L, B_DIV); }
-
 static int tensor_fill_(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   float v = (float)luaL_checknumber(L, 2);
@@ -683,57 +562,6 @@ static int tensor_zero_(lua_State *L) {
   lua_settop(L, 1);
   return 1;
 }
-
-/* ---- reductions ---- */
-
-enum red { R_SUM, R_MEAN, R_VAR, R_STD, R_MAX, R_MIN, R_ARGMAX };
-
-static int reduce(lua_State *L, enum red kind) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  if (lua_isnoneornil(L, 2)) {
-    float v = 0;
-    int64_t k = 0;
-    switch (kind) {
-    case R_SUM: lua_pushnumber(L, sl_sum(t)); break;
-    case R_MEAN: lua_pushnumber(L, sl_mean(t)); break;
-    case R_VAR: lua_pushnumber(L, sl_var(t)); break;
-    case R_STD: lua_pushnumber(L, sl_std(t)); break;
-    case R_MAX: sl_lua_check(L, sl_max(t, &v)); lua_pushnumber(L, (lua_Number)v); break;
-    case R_MIN: sl_lua_check(L, sl_min(t, &v)); lua_pushnumber(L, (lua_Number)v); break;
-    case R_ARGMAX: sl_lua_check(L, sl_argmax(t, &k)); lua_pushinteger(L, (lua_Integer)(k + 1)); break;
-    }
-    return 1;
-  }
-  int d = check_dim(L, 2, t);
-  int nd;
-  int64_t shape[SL_MAX_DIMS];
-  sl_lua_check(L, sl_reduce_shape(t, d, &nd, shape));
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
-  int st = SL_OK;
-  switch (kind) {
-  case R_SUM: st = sl_sum_dim(*box, t, d); break;
-  case R_MEAN: st = sl_mean_dim(*box, t, d); break;
-  case R_VAR: st = sl_var_dim(*box, t, d); break;
-  case R_STD: st = sl_std_dim(*box, t, d); break;
-  case R_MAX: st = sl_max_dim(*box, t, d); break;
-  case R_MIN: st = sl_min_dim(*box, t, d); break;
-  case R_ARGMAX:
-    st = sl_argmax_dim(*box, t, d);
-    if (!st) st = sl_add_scalar(*box, *box, 1.0f); /* 1-based indices */
-    break;
-  }
-  sl_lua_check(L, st);
-  return 1;
-}
-
-static int tensor_sum(lua_State *L) { return reduce(L, R_SUM); }
-static int tensor_mean(lua_State *L) { return reduce(L, R_MEAN); }
-static int tensor_var(lua_State *L) { return reduce(L, R_VAR); }
-static int tensor_std(lua_State *L) { return reduce(L, R_STD); }
-static int tensor_max(lua_State *L) { return reduce(L, R_MAX); }
-static int tensor_min(lua_State *L) { return reduce(L, R_MIN); }
-static int tensor_argmax(lua_State *L) { return reduce(L, R_ARGMAX); }
 
 /* ---- printing ----
  * Torch7 layout: rows on lines with aligned columns, "(i,j,.,.) = " headers
@@ -991,18 +819,13 @@ static const luaL_Reg tensor_methods[] = {
     {"numel", tensor_numel}, {"get", tensor_get}, {"set", tensor_set},
     {"reshape", tensor_reshape}, {"narrow", tensor_narrow}, {"clone", tensor_clone},
     {"copy", tensor_copy}, {"totable", tensor_totable}, {"t", tensor_t},
-    {"exp", tensor_exp}, {"log", tensor_log}, {"sqrt", tensor_sqrt}, {"abs", tensor_abs},
-    {"add_", tensor_add_}, {"sub_", tensor_sub_}, {"mul_", tensor_mul_}, {"div_", tensor_div_},
     {"fill_", tensor_fill_}, {"zero_", tensor_zero_},
-    {"sum", tensor_sum}, {"mean", tensor_mean}, {"var", tensor_var}, {"std", tensor_std},
-    {"max", tensor_max}, {"min", tensor_min}, {"argmax", tensor_argmax},
     {NULL, NULL}};
 
 static const luaL_Reg tensor_metamethods[] = {
     {"__gc", tensor_gc}, {"__close", tensor_gc}, {"__tostring", tensor_tostring},
     {"__len", tensor_len}, {"__newindex", tensor_newindex},
-    {"__add", tensor_add}, {"__sub", tensor_sub}, {"__mul", tensor_mul}, {"__div", tensor_div},
-    {"__unm", tensor_unm}, {NULL, NULL}};
+    {NULL, NULL}};
 
 static const luaL_Reg selut_funcs[] = {
     {"manual_seed", selut_manual_seed}, {"initial_seed", selut_initial_seed},

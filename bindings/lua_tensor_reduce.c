@@ -1,10 +1,118 @@
 /*
- * selut.tensor, reductions over all elements or one dim (keepdim), softmax, log_softmax.
- * Methods and functions are added to the tensor tables by
- * sl_lua_tensor_extend (bindings/lua_tensor.c).
+ * selut.tensor, reductions: over all elements (a Lua number) or along one
+ * dim (a tensor; keepdim), max/min with indices, norms, logsumexp, softmax
+ * and log_softmax. Kernels: core/tensor/reduce.c.
  */
+#include <math.h>
+#include <string.h>
+
 #include "sl_lua.h"
 
-static const luaL_Reg reduce_methods[] = {{NULL, NULL}};
+/* Reads the options after the dim: a boolean (keepdim) or a table
+ * {keepdim = , unbiased = } (either may come first). */
+static void read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
+  for (int i = arg; i <= arg + 1; i++) {
+    int t = lua_type(L, i);
+    if (t == LUA_TNONE || t == LUA_TNIL) continue;
+    if (t == LUA_TBOOLEAN) {
+      *keepdim = lua_toboolean(L, i);
+    } else if (t == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, i)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        bool *dst = strcmp(k, "keepdim") == 0 ? keepdim : strcmp(k, "unbiased") == 0 ? &o->unbiased : NULL;
+        if (!dst) luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (expected keepdim, unbiased)", k));
+        if (!lua_isboolean(L, -1))
+          luaL_argerror(L, i, lua_pushfstring(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
+        *dst = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+    } else {
+      luaL_argerror(L, i, lua_pushfstring(L, "keepdim (boolean) or options table expected, got %s", luaL_typename(L, i)));
+    }
+  }
+}
 
-void sl_lua_open_tensor_reduce(lua_State *L) { sl_lua_tensor_extend(L, reduce_methods, NULL, NULL); }
+/* Pushes the result box(es) of reducing t along dim d. */
+static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim, const sl_reduce_opts *o) {
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  sl_lua_check(L, sl_reduce_dim_shape(sl_reduce_name(op), t, d, keepdim, &nd, shape));
+  bool with_idx = op == SL_RMAX || op == SL_RMIN;
+  sl_tensor **box = sl_lua_newtensor(L), **ibox = with_idx ? sl_lua_newtensor(L) : NULL;
+  if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
+  if (ibox && !(*ibox = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
+  sl_lua_check(L, sl_reduce(op, *box, ibox ? *ibox : NULL, t, d, o));
+  /* indices are 1-based in Lua */
+  if (op == SL_RARGMAX || op == SL_RARGMIN) sl_lua_check(L, sl_add_scalar(*box, *box, 1.0f));
+  if (ibox) sl_lua_check(L, sl_add_scalar(*ibox, *ibox, 1.0f));
+  return ibox ? 2 : 1;
+}
+
+/* x:op([dim][, keepdim | opts]) */
+static int reduce(lua_State *L, sl_reduce_op op) {
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  sl_reduce_opts o = {true, 2.0};
+  bool keepdim = false;
+  if (lua_isnoneornil(L, 2) || lua_istable(L, 2)) {
+    read_opts(L, 2, &keepdim, &o);
+    double v;
+    int64_t at;
+    sl_lua_check(L, sl_reduce_all(op, t, &o, &v, &at));
+    if (op == SL_RARGMAX || op == SL_RARGMIN) lua_pushinteger(L, (lua_Integer)(at + 1));
+    else lua_pushnumber(L, (lua_Number)v);
+    return 1;
+  }
+  int d = sl_lua_checkdim(L, 2, t);
+  read_opts(L, 3, &keepdim, &o);
+  return reduce_dim(L, op, t, d, keepdim, &o);
+}
+
+static int red_sum(lua_State *L) { return reduce(L, SL_RSUM); }
+static int red_mean(lua_State *L) { return reduce(L, SL_RMEAN); }
+static int red_prod(lua_State *L) { return reduce(L, SL_RPROD); }
+static int red_var(lua_State *L) { return reduce(L, SL_RVAR); }
+static int red_std(lua_State *L) { return reduce(L, SL_RSTD); }
+static int red_max(lua_State *L) { return reduce(L, SL_RMAX); }
+static int red_min(lua_State *L) { return reduce(L, SL_RMIN); }
+static int red_argmax(lua_State *L) { return reduce(L, SL_RARGMAX); }
+static int red_argmin(lua_State *L) { return reduce(L, SL_RARGMIN); }
+static int red_logsumexp(lua_State *L) { return reduce(L, SL_RLOGSUMEXP); }
+
+/* x:norm([p[, dim[, keepdim]]]): p = 2 by default, math.huge for inf. */
+static int red_norm(lua_State *L) {
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  sl_reduce_opts o = {true, luaL_optnumber(L, 2, 2.0)};
+  if (isnan(o.p)) return luaL_argerror(L, 2, "norm order p must not be NaN");
+  bool keepdim = false;
+  if (lua_isnoneornil(L, 3)) {
+    double v;
+    sl_lua_check(L, sl_reduce_all(SL_RNORM, t, &o, &v, NULL));
+    lua_pushnumber(L, (lua_Number)(float)v);
+    return 1;
+  }
+  int d = sl_lua_checkdim(L, 3, t);
+  read_opts(L, 4, &keepdim, &o);
+  return reduce_dim(L, SL_RNORM, t, d, keepdim, &o);
+}
+
+static int softmax_common(lua_State *L, bool log) {
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  if (lua_isnoneornil(L, 2))
+    return luaL_argerror(L, 2, lua_pushfstring(L, "dimension expected (%s over which dim?)", log ? "log_softmax" : "softmax"));
+  int d = sl_lua_checkdim(L, 2, t);
+  sl_tensor **box = sl_lua_newtensor(L);
+  if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
+  sl_lua_check(L, sl_softmax(*box, t, d, log));
+  return 1;
+}
+static int red_softmax(lua_State *L) { return softmax_common(L, false); }
+static int red_log_softmax(lua_State *L) { return softmax_common(L, true); }
+
+#define FN(n) {#n, red_##n}
+static const luaL_Reg reduce_methods[] = {
+    FN(sum), FN(mean), FN(prod), FN(var), FN(std), FN(max), FN(min), FN(argmax), FN(argmin),
+    FN(logsumexp), FN(norm), FN(softmax), FN(log_softmax), {NULL, NULL}};
+#undef FN
+
+void sl_lua_open_tensor_reduce(lua_State *L) { sl_lua_tensor_extend(L, reduce_methods, NULL, reduce_methods); }

@@ -104,6 +104,10 @@ sl_tensor *sl_lua_totensor(lua_State *L, int idx);
  * ndim (1..SL_MAX_DIMS). */
 int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape);
 
+/* A dim argument: 1..ndim, or -ndim..-1 counting from the end (PyTorch);
+ * returns it 0-based, raising "dimension 3 out of range 1..2" otherwise. */
+int sl_lua_checkdim(lua_State *L, int arg, const sl_tensor *t);
+
 /* Field key of the options table at arg: a finite number, or def when the
  * field is absent (or arg is none/nil); raises "field 'key' must be a finite
  * number, got ..." otherwise. */

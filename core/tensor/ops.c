@@ -8,49 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "error.h"
 
-enum binop { OP_ADD, OP_SUB, OP_MUL, OP_DIV };
-static const char *const op_names[] = {"add", "sub", "mul", "div"};
-
-static void binop_same(enum binop op, float *y, const float *a, const float *b, int64_t n) {
-  switch (op) {
-  case OP_ADD: for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i]; break;
-  case OP_SUB: for (int64_t i = 0; i < n; i++) y[i] = a[i] - b[i]; break;
-  case OP_MUL: for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i]; break;
-  case OP_DIV: for (int64_t i = 0; i < n; i++) y[i] = a[i] / b[i]; break;
-  }
-}
-
-static int binop(enum binop op, sl_tensor *y, const sl_tensor *a, const sl_tensor *b) {
-  char sa[160], sb[160], sy[160];
-  const char *name = op_names[op];
-  if (y->numel != a->numel)
-    return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", name,
-                   sl_shape_str(y, sy, sizeof sy), sl_shape_str(a, sa, sizeof sa));
-  if (sl_tensor_same_shape(a, b) || (a->numel == b->numel && a->ndim == 1 && b->ndim == 1)) {
-    /* aliasing y == a or y == b is fine: element i only reads index i */
-    binop_same(op, y->data, a->data, b->data, a->numel);
-    return SL_OK;
-  }
-  int64_t last = a->shape[a->ndim - 1];
-  bool row = a->ndim >= 2 && b->numel == last &&
-             (b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1));
-  if (!row)
-    return sl_fail(SL_ESHAPE, "%s: shapes %s and %s do not match (expected equal shapes or a row of %" PRId64 ")",
-                   name, sl_shape_str(a, sa, sizeof sa), sl_shape_str(b, sb, sizeof sb), last);
-  if (y->data == b->data && a->numel != b->numel)
-    return sl_fail(SL_EINVAL, "%s: output may not alias the broadcast row", name);
-  int64_t rows = last ? a->numel / last : 0;
-  for (int64_t r = 0; r < rows; r++)
-    binop_same(op, y->data + r * last, a->data + r * last, b->data, last);
-  return SL_OK;
-}
-
-int sl_add(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return binop(OP_ADD, y, a, b); }
-int sl_sub(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return binop(OP_SUB, y, a, b); }
-int sl_mul(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return binop(OP_MUL, y, a, b); }
-int sl_div(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return binop(OP_DIV, y, a, b); }
+/* The tensor-tensor forms are the broadcasting ops of elementwise.c (one
+ * iterator for every shape); y needs only the broadcast numel. */
+int sl_add(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return sl_binary(SL_ADD, y, a, b); }
+int sl_sub(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return sl_binary(SL_SUB, y, a, b); }
+int sl_mul(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return sl_binary(SL_MUL, y, a, b); }
+int sl_div(sl_tensor *y, const sl_tensor *a, const sl_tensor *b) { return sl_binary(SL_DIV, y, a, b); }
 
 static int check_unary(const char *name, const sl_tensor *y, const sl_tensor *a) {
   char sa[160], sy[160];

@@ -9,8 +9,8 @@
 
 #include "tensor.h"
 
-/* y = a (op) b. b has a's shape, or b is a row vector (1-D of a's last dim,
- * or shape [1 x last]) broadcast over every row of a. */
+/* y = a (op) b with NumPy broadcasting (sl_binary of elementwise.h); y
+ * has the broadcast shape's numel. */
 int sl_add(sl_tensor *y, const sl_tensor *a, const sl_tensor *b);
 int sl_sub(sl_tensor *y, const sl_tensor *a, const sl_tensor *b);
 int sl_mul(sl_tensor *y, const sl_tensor *a, const sl_tensor *b);

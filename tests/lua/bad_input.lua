@@ -71,7 +71,7 @@ bad("bad argument #1 to 'set' (number has no integer representation)", function(
 bad("bad argument #3 to 'set' (number expected, got string)", function() return x:set(1, 1, "a") end)
 bad("bad argument #1 to 'get' (2 indices expected for a 2-D tensor, got 0)", function() return x:get() end)
 bad("bad argument #1 to 'argmax' (dimension 0 out of range 1..2)", function() return x:argmax(0) end)
-bad("mul: shapes [4 x 3] and [5] do not match (expected equal shapes or a row of 3)", function() return x * T.zeros(5) end)
+bad("mul: shapes [4 x 3] and [5] cannot broadcast (dim 2: 3 vs 5)", function() return x * T.zeros(5) end)
 bad("bad argument #1 to 'div_' (number or selut.Tensor expected, got string)", function() return x:div_("z") end)
 bad("matmul: shapes [4 x 3] and [4 x 4] cannot be multiplied (3 != 4)", function() return selut.matmul(x, T.zeros(4, 4)) end)
 bad("matmul: expected 1-D or 2-D tensors, got [2 x 2 x 2] and [4 x 3]", function() return selut.matmul(T.zeros(2, 2, 2), x) end)

@@ -1,0 +1,310 @@
+/* Elementwise kernels over the broadcasting iterator (broadcast.h). Each op
+ * is one scalar expression; run_binary instantiates the four stride cases
+ * (both contiguous, either operand broadcast, both) with the op a constant,
+ * so every loop is a plain loop GCC vectorizes (-O3 for this file). */
+#include "elementwise.h"
+
+#include <math.h>
+
+#include "broadcast.h"
+#include "error.h"
+#include "parallel.h"
+#include "vmath.h"
+
+static const char *const binary_names[SL_BINARY_COUNT] = {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
+static const char *const unary_names[SL_UNARY_COUNT] = {
+    "neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "tanh",
+    "sigmoid", "sin", "cos", "floor", "ceil", "round"};
+
+const char *sl_binary_name(sl_binary_op op) { return op < SL_BINARY_COUNT ? binary_names[op] : "?"; }
+const char *sl_unary_name(sl_unary_op op) { return op < SL_UNARY_COUNT ? unary_names[op] : "?"; }
+
+static inline float apply_binary(sl_binary_op op, float a, float b) {
+  switch (op) {
+  case SL_ADD: return a + b;
+  case SL_SUB: return a - b;
+  case SL_MUL: return a * b;
+  case SL_DIV: return a / b;
+  case SL_POW: return powf(a, b);
+  /* NaN propagates from either side (torch.maximum / torch.minimum) */
+  case SL_MAXIMUM: return a != a ? a : b != b ? b : a > b ? a : b;
+  case SL_MINIMUM: return a != a ? a : b != b ? b : a < b ? a : b;
+  case SL_EQ: return a == b ? 1.0f : 0.0f;
+  case SL_NE: return a != b ? 1.0f : 0.0f;
+  case SL_LT: return a < b ? 1.0f : 0.0f;
+  case SL_LE: return a <= b ? 1.0f : 0.0f;
+  case SL_GT: return a > b ? 1.0f : 0.0f;
+  case SL_GE: return a >= b ? 1.0f : 0.0f;
+  default: return 0.0f;
+  }
+}
+
+static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, float *y, const float *a,
+                                                             int64_t sa, const float *b, int64_t sb, int64_t n) {
+  if (sa && sb)
+    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], b[i]);
+  else if (sa) {
+    float s = b[0];
+    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], s);
+  } else if (sb) {
+    float s = a[0];
+    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, s, b[i]);
+  } else {
+    float v = apply_binary(op, a[0], b[0]);
+    for (int64_t i = 0; i < n; i++) y[i] = v;
+  }
+}
+
+static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s, int64_t n) {
+  sl_binary_op op = *(const sl_binary_op *)ctx;
+  const float *a = in[0], *b = in[1];
+  switch (op) { /* one specialized copy of the loops per op */
+  case SL_ADD: run_binary(SL_ADD, y, a, s[0], b, s[1], n); break;
+  case SL_SUB: run_binary(SL_SUB, y, a, s[0], b, s[1], n); break;
+  case SL_MUL: run_binary(SL_MUL, y, a, s[0], b, s[1], n); break;
+  case SL_DIV: run_binary(SL_DIV, y, a, s[0], b, s[1], n); break;
+  case SL_POW: run_binary(SL_POW, y, a, s[0], b, s[1], n); break;
+  case SL_MAXIMUM: run_binary(SL_MAXIMUM, y, a, s[0], b, s[1], n); break;
+  case SL_MINIMUM: run_binary(SL_MINIMUM, y, a, s[0], b, s[1], n); break;
+  case SL_EQ: run_binary(SL_EQ, y, a, s[0], b, s[1], n); break;
+  case SL_NE: run_binary(SL_NE, y, a, s[0], b, s[1], n); break;
+  case SL_LT: run_binary(SL_LT, y, a, s[0], b, s[1], n); break;
+  case SL_LE: run_binary(SL_LE, y, a, s[0], b, s[1], n); break;
+  case SL_GT: run_binary(SL_GT, y, a, s[0], b, s[1], n); break;
+  case SL_GE: run_binary(SL_GE, y, a, s[0], b, s[1], n); break;
+  default: break;
+  }
+}
+
+static int check_op(int op, int count) {
+  return op >= 0 && op < count ? SL_OK : sl_fail(SL_EINVAL, "elementwise: unknown op %d", op);
+}
+
+int sl_binary(sl_binary_op op, sl_tensor *y, const sl_tensor *a, const sl_tensor *b) {
+  int st = check_op((int)op, SL_BINARY_COUNT);
+  if (st) return st;
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  if ((st = sl_broadcast_shapes(binary_names[op], a, b, &nd, shape))) return st;
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++) n *= shape[i];
+  if (y->numel != n) {
+    char s1[160], s2[160];
+    return sl_fail(SL_ESHAPE, "%s: output %s does not match the broadcast shape %s", binary_names[op],
+                   sl_shape_str(y, s1, sizeof s1), sl_shape_str_raw(nd, shape, s2, sizeof s2));
+  }
+  /* the iterator walks y with the broadcast shape (y may be a flat buffer of
+   * the same numel: view it with that shape) */
+  sl_tensor yv = *y;
+  yv.ndim = nd;
+  for (int i = 0; i < SL_MAX_DIMS; i++) yv.shape[i] = i < nd ? shape[i] : 0;
+  const sl_tensor *in[2] = {a, b};
+  if ((y->data == b->data && b->numel != n) || (y->data == a->data && a->numel != n))
+    return sl_fail(SL_EINVAL, "%s: output may not alias a broadcast input", binary_names[op]);
+  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
+}
+
+sl_tensor *sl_binary_new(sl_binary_op op, const sl_tensor *a, const sl_tensor *b) {
+  if (check_op((int)op, SL_BINARY_COUNT)) return NULL;
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  if (sl_broadcast_shapes(binary_names[op], a, b, &nd, shape)) return NULL;
+  sl_tensor *y = sl_tensor_empty(nd, shape);
+  if (y && sl_binary(op, y, a, b)) {
+    sl_tensor_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* A 1-element tensor header over a float on the stack (never retained). */
+static sl_tensor scalar_view(float *v) {
+  sl_tensor t = {0};
+  t.data = v;
+  t.ndim = 1;
+  t.shape[0] = 1;
+  t.numel = 1;
+  t.refcount = 1;
+  return t;
+}
+
+int sl_binary_scalar(sl_binary_op op, sl_tensor *y, const sl_tensor *a, float s, bool scalar_left) {
+  int st = check_op((int)op, SL_BINARY_COUNT);
+  if (st) return st;
+  if (y->numel != a->numel) {
+    char s1[160], s2[160];
+    return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", binary_names[op],
+                   sl_shape_str(y, s1, sizeof s1), sl_shape_str(a, s2, sizeof s2));
+  }
+  sl_tensor sv = scalar_view(&s), yv = *y;
+  yv.ndim = a->ndim;
+  for (int i = 0; i < SL_MAX_DIMS; i++) yv.shape[i] = a->shape[i];
+  const sl_tensor *in[2] = {scalar_left ? &sv : a, scalar_left ? a : &sv};
+  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
+}
+
+sl_tensor *sl_binary_scalar_new(sl_binary_op op, const sl_tensor *a, float s, bool scalar_left) {
+  sl_tensor *y = sl_tensor_empty(a->ndim, a->shape);
+  if (y && sl_binary_scalar(op, y, a, s, scalar_left)) {
+    sl_tensor_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+static void where_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s, int64_t n) {
+  (void)ctx;
+  const float *c = in[0], *a = in[1], *b = in[2];
+  if (s[0] && s[1] && s[2])
+    for (int64_t i = 0; i < n; i++) y[i] = c[i] != 0.0f ? a[i] : b[i];
+  else
+    for (int64_t i = 0; i < n; i++) y[i] = c[i * s[0]] != 0.0f ? a[i * s[1]] : b[i * s[2]];
+}
+
+static int where_shape(const sl_tensor *cond, const sl_tensor *a, const sl_tensor *b, int *nd, int64_t *shape) {
+  int n1;
+  int64_t s1[SL_MAX_DIMS];
+  int st = sl_broadcast_shapes("where", cond, a, &n1, s1);
+  if (!st) st = sl_broadcast_shape("where", n1, s1, b->ndim, b->shape, nd, shape);
+  return st;
+}
+
+int sl_where(sl_tensor *y, const sl_tensor *cond, const sl_tensor *a, const sl_tensor *b) {
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  int st = where_shape(cond, a, b, &nd, shape);
+  if (st) return st;
+  int64_t n = 1;
+  for (int i = 0; i < nd; i++) n *= shape[i];
+  if (y->numel != n) {
+    char s1[160], s2[160];
+    return sl_fail(SL_ESHAPE, "where: output %s does not match the broadcast shape %s",
+                   sl_shape_str(y, s1, sizeof s1), sl_shape_str_raw(nd, shape, s2, sizeof s2));
+  }
+  sl_tensor yv = *y;
+  yv.ndim = nd;
+  for (int i = 0; i < SL_MAX_DIMS; i++) yv.shape[i] = i < nd ? shape[i] : 0;
+  const sl_tensor *in[3] = {cond, a, b};
+  return sl_broadcast_run("where", &yv, 3, in, where_kernel, NULL);
+}
+
+sl_tensor *sl_where_new(const sl_tensor *cond, const sl_tensor *a, const sl_tensor *b) {
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  if (where_shape(cond, a, b, &nd, shape)) return NULL;
+  sl_tensor *y = sl_tensor_empty(nd, shape);
+  if (y && sl_where(y, cond, a, b)) {
+    sl_tensor_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* ---- unary ---- */
+
+static inline float apply_unary(sl_unary_op op, float x) {
+  switch (op) {
+  case SL_NEG: return -x;
+  case SL_ABS: return fabsf(x);
+  case SL_SIGN: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x * 0.0f; /* sign(+-0) = +-0, NaN stays NaN */
+  case SL_LOG: return logf(x);
+  case SL_LOG1P: return log1pf(x);
+  case SL_SQRT: return sqrtf(x);
+  case SL_RSQRT: return 1.0f / sqrtf(x);
+  case SL_TANH: return tanhf(x);
+  case SL_SIN: return sinf(x);
+  case SL_COS: return cosf(x);
+  case SL_FLOOR: return floorf(x);
+  case SL_CEIL: return ceilf(x);
+  case SL_ROUND: return nearbyintf(x); /* default rounding mode: half to even */
+  default: return x;
+  }
+}
+
+static inline __attribute__((always_inline)) void run_unary(sl_unary_op op, float *y, const float *x,
+                                                            int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = apply_unary(op, x[i]);
+}
+
+typedef struct unary_job {
+  sl_unary_op op;
+  float *y;
+  const float *x;
+} unary_job;
+
+static void unary_range(const void *vj, size_t b, size_t e) {
+  const unary_job *j = vj;
+  float *y = j->y + b;
+  const float *x = j->x + b;
+  int64_t n = (int64_t)(e - b);
+  switch (j->op) {
+  /* exp, expm1 and sigmoid use the vectorized polynomial exp of vmath.c
+   * (<= 2 ulp, the same bits on every ISA) */
+  case SL_EXP: sl_vexp_f32(y, x, (size_t)n); break;
+  case SL_EXPM1: sl_vexpm1_f32(y, x, (size_t)n); break;
+  case SL_SIGMOID:
+    for (int64_t i = 0; i < n; i++) y[i] = -x[i];
+    sl_vexp_f32(y, y, (size_t)n);
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + y[i]);
+    break;
+  case SL_NEG: run_unary(SL_NEG, y, x, n); break;
+  case SL_ABS: run_unary(SL_ABS, y, x, n); break;
+  case SL_SIGN: run_unary(SL_SIGN, y, x, n); break;
+  case SL_LOG: run_unary(SL_LOG, y, x, n); break;
+  case SL_LOG1P: run_unary(SL_LOG1P, y, x, n); break;
+  case SL_SQRT: run_unary(SL_SQRT, y, x, n); break;
+  case SL_RSQRT: run_unary(SL_RSQRT, y, x, n); break;
+  case SL_TANH: run_unary(SL_TANH, y, x, n); break;
+  case SL_SIN: run_unary(SL_SIN, y, x, n); break;
+  case SL_COS: run_unary(SL_COS, y, x, n); break;
+  case SL_FLOOR: run_unary(SL_FLOOR, y, x, n); break;
+  case SL_CEIL: run_unary(SL_CEIL, y, x, n); break;
+  case SL_ROUND: run_unary(SL_ROUND, y, x, n); break;
+  default: break;
+  }
+}
+
+int sl_unary(sl_unary_op op, sl_tensor *y, const sl_tensor *x) {
+  int st = check_op((int)op, SL_UNARY_COUNT);
+  if (st) return st;
+  if (y->numel != x->numel) {
+    char s1[160], s2[160];
+    return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", unary_names[op],
+                   sl_shape_str(y, s1, sizeof s1), sl_shape_str(x, s2, sizeof s2));
+  }
+  unary_job j = {op, y->data, x->data};
+  if (x->numel) sl_par_for((size_t)x->numel, unary_range, &j);
+  return SL_OK;
+}
+
+sl_tensor *sl_unary_new(sl_unary_op op, const sl_tensor *x) {
+  sl_tensor *y = sl_tensor_empty(x->ndim, x->shape);
+  if (y && sl_unary(op, y, x)) {
+    sl_tensor_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+int sl_clamp(sl_tensor *y, const sl_tensor *x, bool has_lo, float lo, bool has_hi, float hi) {
+  if ((has_lo && isnan(lo)) || (has_hi && isnan(hi)))
+    return sl_fail(SL_EINVAL, "clamp: bounds must not be NaN (got min = %g, max = %g)",
+                   has_lo ? (double)lo : 0.0, has_hi ? (double)hi : 0.0);
+  if (!has_lo && !has_hi) return sl_fail(SL_EINVAL, "clamp: at least one of min and max expected (both are nil)");
+  if (y->numel != x->numel) {
+    char s1[160], s2[160];
+    return sl_fail(SL_ESHAPE, "clamp: output %s does not match input %s", sl_shape_str(y, s1, sizeof s1),
+                   sl_shape_str(x, s2, sizeof s2));
+  }
+  float l = has_lo ? lo : -INFINITY, h = has_hi ? hi : INFINITY;
+  float *yd = y->data;
+  const float *xd = x->data;
+  /* PyTorch: min(max(x, lo), hi), NaN in x propagates */
+  for (int64_t i = 0; i < x->numel; i++) {
+    float v = xd[i];
+    float m = v < l ? l : v;
+    yd[i] = v != v ? v : (m > h ? h : m);
+  }
+  return SL_OK;
+}

@@ -1,0 +1,371 @@
+/* Reductions along a dim and softmax (see reduce.h). x is viewed as
+ * (outer, n, inner) around the reduced dim. inner == 1 reduces contiguous
+ * rows; otherwise columns are reduced a block at a time (accumulators on the
+ * stack), reading x row by row, so a reduction over the first dim streams
+ * memory instead of gathering with a stride. Each result is computed in the
+ * same order either way and whatever the thread count:
+ *   sum/mean: contiguous rows in four double partial sums, combined
+ *   (s0 + s1) + (s2 + s3); columns in one double sum in row order;
+ *   var/std: the two-pass form with a compensation term (Chan et al.).
+ * (The same bits as the dim reductions of ops.c, which these replace.) */
+#include "reduce.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "parallel.h"
+#include "vmath.h"
+
+static const char *const reduce_names[SL_REDUCE_COUNT] = {"sum", "mean", "prod", "var", "std", "max", "min",
+                                                          "argmax", "argmin", "logsumexp", "norm"};
+const char *sl_reduce_name(sl_reduce_op op) { return op < SL_REDUCE_COUNT ? reduce_names[op] : "?"; }
+
+int sl_reduce_dim_shape(const char *op, const sl_tensor *x, int dim, bool keepdim, int *nd, int64_t *shape) {
+  if (dim < 0 || dim >= x->ndim) {
+    char b[160];
+    return sl_fail(SL_ERANGE, "%s: dimension %d out of range 1..%d for %s", op, dim + 1, x->ndim,
+                   sl_shape_str(x, b, sizeof b));
+  }
+  int k = 0;
+  for (int i = 0; i < x->ndim; i++)
+    if (i != dim) shape[k++] = x->shape[i];
+    else if (keepdim) shape[k++] = 1;
+  if (k == 0) shape[k++] = 1;
+  *nd = k;
+  return SL_OK;
+}
+
+/* ---- one lane: n elements at stride s (the contiguous-row case) ---- */
+
+static double lane_sum(const float *x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)x[i];
+    s1 += (double)x[i + 1];
+    s2 += (double)x[i + 2];
+    s3 += (double)x[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+static double finish_var(double ss, double c, int64_t n, bool unbiased) {
+  int64_t den = unbiased ? n - 1 : n;
+  if (den <= 0) return (double)NAN;
+  return (ss - c * c / (double)n) / (double)den;
+}
+
+/* extreme of a lane: value and first index; NaN wins and stops the scan */
+static double lane_extreme(const float *x, int64_t n, int64_t s, bool want_max, int64_t *at) {
+  int64_t best = 0;
+  float m = x[0];
+  for (int64_t i = 1; i < n && m == m; i++) {
+    float v = x[i * s];
+    if (v != v || (want_max ? v > m : v < m)) {
+      m = v;
+      best = i;
+    }
+  }
+  *at = best;
+  return (double)m;
+}
+
+static double lane_norm(const float *x, int64_t n, int64_t s, double p) {
+  if (p == 2) {
+    double a = 0;
+    for (int64_t i = 0; i < n; i++) a += (double)x[i * s] * (double)x[i * s];
+    return sqrt(a);
+  }
+  if (isinf(p)) {
+    double m = n ? fabs((double)x[0]) : 0;
+    for (int64_t i = 1; i < n; i++) {
+      double v = fabs((double)x[i * s]);
+      if (v != v || (p > 0 ? v > m : v < m)) m = v;
+      if (m != m) break;
+    }
+    return m;
+  }
+  double a = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = fabs((double)x[i * s]);
+    a += p == 0 ? (v != 0) : p == 1 ? v : pow(v, p);
+  }
+  return p == 0 || p == 1 ? a : pow(a, 1.0 / p);
+}
+
+static double lane_logsumexp(const float *x, int64_t n, int64_t s) {
+  if (n == 0) return -INFINITY;
+  int64_t at;
+  double m = lane_extreme(x, n, s, true, &at);
+  if (m != m || isinf(m)) return m;
+  double a = 0;
+  for (int64_t i = 0; i < n; i++) a += exp((double)x[i * s] - m);
+  return m + log(a);
+}
+
+/* Reduces lane j of the (n, s)-strided lane at x; contiguous (s == 1) sums
+ * use the four partial sums. */
+static double reduce_lane(sl_reduce_op op, const float *x, int64_t n, int64_t s, const sl_reduce_opts *o,
+                          int64_t *at) {
+  switch (op) {
+  case SL_RSUM:
+  case SL_RMEAN: {
+    double a = 0;
+    if (s == 1) a = lane_sum(x, n);
+    else
+      for (int64_t i = 0; i < n; i++) a += (double)x[i * s];
+    return op == SL_RSUM ? a : n ? a / (double)n : (double)NAN;
+  }
+  case SL_RPROD: {
+    double a = 1;
+    for (int64_t i = 0; i < n; i++) a *= (double)x[i * s];
+    return a;
+  }
+  case SL_RVAR:
+  case SL_RSTD: {
+    if (n == 0) return (double)NAN;
+    double sum = 0;
+    if (s == 1) sum = lane_sum(x, n);
+    else
+      for (int64_t i = 0; i < n; i++) sum += (double)x[i * s];
+    double mean = sum / (double)n, ss = 0, c = 0;
+    for (int64_t i = 0; i < n; i++) {
+      double d = (double)x[i * s] - mean;
+      ss += d * d;
+      c += d;
+    }
+    double v = finish_var(ss, c, n, o->unbiased);
+    return op == SL_RVAR ? v : sqrt(v);
+  }
+  case SL_RMAX:
+  case SL_RARGMAX: return lane_extreme(x, n, s, true, at);
+  case SL_RMIN:
+  case SL_RARGMIN: return lane_extreme(x, n, s, false, at);
+  case SL_RLOGSUMEXP: return lane_logsumexp(x, n, s);
+  case SL_RNORM: return lane_norm(x, n, s, o->p);
+  default: return (double)NAN;
+  }
+}
+
+/* ---- column blocks: w adjacent columns of an (n, inner) slab ---- */
+
+#define BLOCK 256
+
+static void reduce_block(sl_reduce_op op, const float *x, int64_t n, int64_t inner, int w, const sl_reduce_opts *o,
+                         double *out, int64_t *at) {
+  switch (op) {
+  case SL_RSUM:
+  case SL_RMEAN:
+  case SL_RVAR:
+  case SL_RSTD: {
+    double acc[BLOCK];
+    for (int j = 0; j < w; j++) acc[j] = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const float *r = x + i * inner;
+      for (int j = 0; j < w; j++) acc[j] += (double)r[j];
+    }
+    if (op == SL_RSUM) {
+      memcpy(out, acc, (size_t)w * sizeof *out);
+      return;
+    }
+    if (op == SL_RMEAN) {
+      for (int j = 0; j < w; j++) out[j] = n ? acc[j] / (double)n : (double)NAN;
+      return;
+    }
+    double ss[BLOCK], c[BLOCK];
+    for (int j = 0; j < w; j++) {
+      acc[j] = n ? acc[j] / (double)n : 0; /* the means */
+      ss[j] = c[j] = 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+      const float *r = x + i * inner;
+      for (int j = 0; j < w; j++) {
+        double d = (double)r[j] - acc[j];
+        ss[j] += d * d;
+        c[j] += d;
+      }
+    }
+    for (int j = 0; j < w; j++) {
+      double v = n ? finish_var(ss[j], c[j], n, o->unbiased) : (double)NAN;
+      out[j] = op == SL_RVAR ? v : sqrt(v);
+    }
+    return;
+  }
+  case SL_RMAX:
+  case SL_RMIN:
+  case SL_RARGMAX:
+  case SL_RARGMIN: {
+    bool want_max = op == SL_RMAX || op == SL_RARGMAX;
+    float m[BLOCK];
+    for (int j = 0; j < w; j++) {
+      m[j] = x[j];
+      at[j] = 0;
+    }
+    for (int64_t i = 1; i < n; i++) {
+      const float *r = x + i * inner;
+      for (int j = 0; j < w; j++) {
+        float v = r[j];
+        bool take = m[j] == m[j] && (v != v || (want_max ? v > m[j] : v < m[j]));
+        m[j] = take ? v : m[j];
+        at[j] = take ? i : at[j];
+      }
+    }
+    for (int j = 0; j < w; j++) out[j] = (double)m[j];
+    return;
+  }
+  default: /* prod, logsumexp, norm: per column */
+    for (int j = 0; j < w; j++) out[j] = reduce_lane(op, x + j, n, inner, o, &at[j]);
+  }
+}
+
+typedef struct job {
+  sl_reduce_op op;
+  const float *x;
+  float *y, *idx;
+  int64_t outer, n, inner;
+  const sl_reduce_opts *o;
+} job;
+
+/* Outputs [b, e) of outer * ceil(inner / BLOCK) pieces (rows when inner == 1). */
+static void reduce_range(const void *vj, size_t b, size_t e) {
+  const job *j = vj;
+  bool arg = j->op == SL_RARGMAX || j->op == SL_RARGMIN;
+  if (j->inner == 1) {
+    for (size_t r = b; r < e; r++) {
+      int64_t at = 0;
+      double v = reduce_lane(j->op, j->x + (int64_t)r * j->n, j->n, 1, j->o, &at);
+      j->y[r] = arg ? (float)at : (float)v;
+      if (j->idx) j->idx[r] = (float)at;
+    }
+    return;
+  }
+  int64_t nblk = (j->inner + BLOCK - 1) / BLOCK;
+  for (size_t p = b; p < e; p++) {
+    int64_t o = (int64_t)p / nblk, j0 = ((int64_t)p % nblk) * BLOCK;
+    int w = (int)(j->inner - j0 < BLOCK ? j->inner - j0 : BLOCK);
+    double out[BLOCK];
+    int64_t at[BLOCK];
+    reduce_block(j->op, j->x + o * j->n * j->inner + j0, j->n, j->inner, w, j->o, out, at);
+    float *y = j->y + o * j->inner + j0;
+    for (int k = 0; k < w; k++) y[k] = arg ? (float)at[k] : (float)out[k];
+    if (j->idx)
+      for (int k = 0; k < w; k++) j->idx[o * j->inner + j0 + k] = (float)at[k];
+  }
+}
+
+static const sl_reduce_opts default_opts = {true, 2.0};
+
+static bool needs_elements(sl_reduce_op op) {
+  return op == SL_RMAX || op == SL_RMIN || op == SL_RARGMAX || op == SL_RARGMIN;
+}
+
+int sl_reduce(sl_reduce_op op, sl_tensor *y, sl_tensor *idx, const sl_tensor *x, int dim, const sl_reduce_opts *o) {
+  if ((int)op < 0 || op >= SL_REDUCE_COUNT) return sl_fail(SL_EINVAL, "reduce: unknown op %d", (int)op);
+  const char *name = reduce_names[op];
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  int st = sl_reduce_dim_shape(name, x, dim, false, &nd, shape);
+  if (st) return st;
+  int64_t n = x->shape[dim], outer = 1, inner = 1;
+  for (int i = 0; i < dim; i++) outer *= x->shape[i];
+  for (int i = dim + 1; i < x->ndim; i++) inner *= x->shape[i];
+  char a[160], b[160];
+  if (y->numel != outer * inner)
+    return sl_fail(SL_ESHAPE, "%s: output %s should have %" PRId64 " elements (%s)", name,
+                   sl_shape_str(y, a, sizeof a), outer * inner, sl_shape_str_raw(nd, shape, b, sizeof b));
+  if (idx && idx->numel != y->numel)
+    return sl_fail(SL_ESHAPE, "%s: index output %s does not match %s", name, sl_shape_str(idx, a, sizeof a),
+                   sl_shape_str(y, b, sizeof b));
+  if (n == 0 && needs_elements(op) && outer * inner > 0)
+    return sl_fail(SL_EINVAL, "%s: dimension %d of %s is empty (nothing to reduce)", name, dim + 1,
+                   sl_shape_str(x, a, sizeof a));
+  if (y->data == x->data && x->numel) return sl_fail(SL_EINVAL, "%s: output may not alias the input", name);
+  job j = {op, x->data, y->data, idx ? idx->data : NULL, outer, n, inner, o ? o : &default_opts};
+  size_t pieces = inner == 1 ? (size_t)outer : (size_t)(outer * ((inner + BLOCK - 1) / BLOCK));
+  if (outer * inner == 0) return SL_OK;
+  /* pieces are whole outputs: the split changes no bit */
+  if (pieces > 1 && (uint64_t)x->numel >= sl_par_min()) sl_par_for(pieces, reduce_range, &j);
+  else reduce_range(&j, 0, pieces);
+  return SL_OK;
+}
+
+int sl_reduce_all(sl_reduce_op op, const sl_tensor *x, const sl_reduce_opts *o, double *out, int64_t *index) {
+  if ((int)op < 0 || op >= SL_REDUCE_COUNT) return sl_fail(SL_EINVAL, "reduce: unknown op %d", (int)op);
+  if (x->numel == 0 && needs_elements(op))
+    return sl_fail(SL_EINVAL, "%s: tensor is empty (nothing to reduce)", reduce_names[op]);
+  int64_t at = 0;
+  *out = reduce_lane(op, x->data, x->numel, 1, o ? o : &default_opts, &at);
+  if (op == SL_RARGMAX || op == SL_RARGMIN) *out = (double)at;
+  if (index) *index = at;
+  return SL_OK;
+}
+
+/* ---- softmax ---- */
+
+typedef struct smjob {
+  const float *x;
+  float *y;
+  int64_t n, inner;
+  bool log;
+} smjob;
+
+/* One lane of n elements at stride s: y = exp(x - max) / sum, or
+ * x - max - log(sum). exp is vmath's (<= 2 ulp); the sum is in double. */
+static void softmax_lane(float *y, const float *x, int64_t n, int64_t s, bool lg) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i * s];
+    m = v != v ? v : v > m ? v : m;
+    if (m != m) break;
+  }
+  if (m != m || m == -INFINITY) { /* NaN, or every entry -inf: PyTorch gives NaN */
+    for (int64_t i = 0; i < n; i++) y[i * s] = NAN;
+    return;
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float e = sl_vm_expf(x[i * s] - m);
+    sum += (double)e;
+    if (!lg) y[i * s] = e;
+  }
+  if (lg) {
+    float ls = (float)log(sum);
+    for (int64_t i = 0; i < n; i++) y[i * s] = (x[i * s] - m) - ls;
+  } else {
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) y[i * s] *= inv;
+  }
+}
+
+static void softmax_range(const void *vj, size_t b, size_t e) {
+  const smjob *j = vj;
+  for (size_t l = b; l < e; l++) {
+    int64_t o = (int64_t)l / j->inner, c = (int64_t)l % j->inner;
+    int64_t off = o * j->n * j->inner + c;
+    softmax_lane(j->y + off, j->x + off, j->n, j->inner, j->log);
+  }
+}
+
+int sl_softmax(sl_tensor *y, const sl_tensor *x, int dim, bool log) {
+  const char *name = log ? "log_softmax" : "softmax";
+  char a[160], b[160];
+  if (dim < 0 || dim >= x->ndim)
+    return sl_fail(SL_ERANGE, "%s: dimension %d out of range 1..%d for %s", name, dim + 1, x->ndim,
+                   sl_shape_str(x, a, sizeof a));
+  if (y->numel != x->numel)
+    return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", name, sl_shape_str(y, a, sizeof a),
+                   sl_shape_str(x, b, sizeof b));
+  int64_t n = x->shape[dim], outer = 1, inner = 1;
+  for (int i = 0; i < dim; i++) outer *= x->shape[i];
+  for (int i = dim + 1; i < x->ndim; i++) inner *= x->shape[i];
+  if (x->numel == 0) return SL_OK;
+  smjob j = {x->data, y->data, n, inner, log};
+  size_t lanes = (size_t)(outer * inner);
+  if (lanes > 1 && (uint64_t)x->numel >= sl_par_min()) sl_par_for(lanes, softmax_range, &j);
+  else softmax_range(&j, 0, lanes);
+  return SL_OK;
+}
