@@ -488,6 +488,9 @@ static int optim_state(lua_State *L) {
   lua_getiuservalue(L, 1, 1);
   int names = lua_gettop(L);
   lua_createtable(L, 0, count);
+  int state = lua_gettop(L);
+  lua_createtable(L, count, 0); /* the names in the optimizer's order (second result) */
+  int order = lua_gettop(L);
   for (int i = 0; i < count; i++) {
     const char *name = NULL;
     sl_tensor *t = sl_optim_state_tensor(b->o, i, &name);
@@ -505,10 +508,14 @@ static int optim_state(lua_State *L) {
       }
     }
     if (!mapped) lua_pushstring(L, name ? name : "?");
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, order, i + 1);
     sl_lua_pushtensor(L, t);
-    lua_settable(L, -3);
+    lua_settable(L, state);
   }
-  return 1;
+  lua_pushvalue(L, state);
+  lua_pushvalue(L, order);
+  return 2;
 }
 
 /* state_dict() -> {type =, step =, state = {name = copy}, param_groups =
@@ -587,34 +594,34 @@ static int optim_load_state_dict(lua_State *L) {
     return luaL_error(L, "load_state_dict: 'state' must be a table of tensors (nothing was loaded)");
   lua_pushcfunction(L, optim_state);
   lua_pushvalue(L, 1);
-  lua_call(L, 1, 1); /* 4: the optimizer's own state boxes */
+  lua_call(L, 1, 2); /* 4: the optimizer's own state boxes, 5: their names in order */
   char a[160], c[160];
-  int mine = 0, theirs = 0;
-  lua_pushnil(L);
-  while (lua_next(L, 4)) {
-    mine++;
+  int count = (int)lua_rawlen(L, 5);
+  for (int i = 1; i <= count; i++) {
+    lua_rawgeti(L, 5, i);
+    const char *name = lua_tostring(L, -1);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, 4);
     lua_pushvalue(L, -2);
     lua_gettable(L, 3);
     sl_tensor *src = sl_lua_totensor(L, -1), *dst = sl_lua_totensor(L, -2);
     if (!src)
       return luaL_error(L, "load_state_dict: the state dict has no tensor '%s' (%s expects %s; nothing was loaded)",
-                        lua_tostring(L, -3), me, sl_shape_str(dst, a, sizeof a));
+                        name, me, sl_shape_str(dst, a, sizeof a));
     if (!sl_tensor_same_shape(src, dst))
       return luaL_error(L, "load_state_dict: state '%s' is %s in the state dict, %s expects %s (nothing was loaded)",
-                        lua_tostring(L, -3), sl_shape_str(src, a, sizeof a), me, sl_shape_str(dst, c, sizeof c));
-    lua_pop(L, 2);
+                        name, sl_shape_str(src, a, sizeof a), me, sl_shape_str(dst, c, sizeof c));
+    lua_pop(L, 3);
   }
   lua_pushnil(L);
   while (lua_next(L, 3)) {
-    theirs++;
     lua_pushvalue(L, -2);
     if (lua_gettable(L, 4) == LUA_TNIL)
       return luaL_error(L, "load_state_dict: the state dict has state '%s' that this %s does not have (nothing was "
                         "loaded)", luaL_tolstring(L, -3, NULL), me);
     lua_pop(L, 2);
   }
-  (void)mine;
-  (void)theirs;
+  lua_remove(L, 5);
   int ng = sl_optim_group_count(b->o);
   if (lua_getfield(L, 2, "param_groups") != LUA_TTABLE || luaL_len(L, -1) != ng) /* 5 */
     return luaL_error(L, "load_state_dict: the state dict has %d parameter groups, this %s has %d (nothing was loaded)",

@@ -7,8 +7,16 @@
 --                            data = dataset, batch_size = 32, shuffle = true}
 --   local p = tr:step_for(4)   -- whole batches while the next one fits in 4 ms
 --   print(p.epoch, p.batch, p.loss)
+--
+-- Or as a whole run, with the library's pieces (docs/training.md):
+--   selut.Trainer{..., epochs = 10, scheduler = sched, eval = function(tr) return {test_loss = ...} end,
+--                 clip_grad_norm = 1.0, callbacks = {EarlyStopping{...}, Checkpoint{path = ...}}}:fit()
+-- At the end of each epoch: eval (when given) -> the scheduler's epoch step
+-- -> on_eval(tr, metrics) -> on_epoch_end(tr, metrics). After each batch:
+-- the scheduler's step (scheduler_interval = "step") -> on_step_end(tr, info).
 local selut = require "selut"
 require "selut.lr_scheduler" -- sets selut.optim.lr_scheduler (this script is loaded eagerly)
+require "selut.callbacks"    -- sets selut.callbacks and selut.checkpoint
 
 local Trainer = {}
 Trainer.__index = Trainer
@@ -36,7 +44,9 @@ local function describe(v)
   return type(v)
 end
 
-local known = { net = 1, loss = 1, optim = 1, data = 1, batch_size = 1, shuffle = 1, drop_last = 1, epochs = 1 }
+local known = { net = 1, loss = 1, optim = 1, data = 1, batch_size = 1, shuffle = 1, drop_last = 1, epochs = 1,
+                scheduler = 1, scheduler_interval = 1, scheduler_metric = 1, eval = 1, callbacks = 1,
+                clip_grad_norm = 1, grad_scale = 1, optimizer_step = 1, stop_on_nonfinite = 1 }
 
 local function new(opts)
   if type(opts) ~= "table" then
@@ -45,7 +55,8 @@ local function new(opts)
   for k in pairs(opts) do
     if not known[k] then
       error(string.format("bad argument #1 to 'Trainer' (unknown field '%s' (expected net, loss, optim, data, " ..
-        "batch_size, shuffle, drop_last, epochs))", tostring(k)), 2)
+        "batch_size, shuffle, drop_last, epochs, scheduler, scheduler_interval, scheduler_metric, eval, callbacks, " ..
+        "clip_grad_norm, grad_scale, optimizer_step, stop_on_nonfinite))", tostring(k)), 2)
     end
   end
   if not has_methods(opts.net, "forward", "backward", "train") then
@@ -74,10 +85,32 @@ local function new(opts)
       fielderror(f, "must be a boolean, got " .. describe(opts[f]))
     end
   end
+  local interval = opts.scheduler_interval or "epoch"
+  if interval ~= "epoch" and interval ~= "step" then
+    fielderror("scheduler_interval", "must be 'epoch' or 'step', got " .. tostring(interval))
+  end
+  if opts.scheduler ~= nil and not has_methods(opts.scheduler, "step", "state_dict", "load_state_dict") then
+    fielderror("scheduler", "must be a scheduler (selut.optim.lr_scheduler), got " .. describe(opts.scheduler))
+  end
+  for _, f in ipairs { "eval", "grad_scale", "optimizer_step" } do
+    if opts[f] ~= nil and type(opts[f]) ~= "function" then fielderror(f, "must be a function, got " .. describe(opts[f])) end
+  end
+  local callbacks = opts.callbacks or {}
+  if type(callbacks) ~= "table" then fielderror("callbacks", "must be a list of callbacks, got " .. describe(callbacks)) end
+  for i, cb in ipairs(callbacks) do
+    if type(cb) ~= "table" then fielderror("callbacks", string.format("entry %d is a %s, expected a table", i, describe(cb))) end
+  end
+  local clip = opts.clip_grad_norm
+  if clip ~= nil and (type(clip) ~= "number" or not (clip > 0)) then
+    fielderror("clip_grad_norm", "must be a number > 0, got " .. tostring(clip))
+  end
   return setmetatable({
     net = opts.net, loss = opts.loss, optim = opts.optim, data = data,
     batch_size = bs, shuffle = opts.shuffle ~= false, drop_last = opts.drop_last or false,
-    epochs = epochs,
+    epochs = epochs, scheduler = opts.scheduler, scheduler_interval = interval,
+    scheduler_metric = opts.scheduler_metric, eval = opts.eval, callbacks = callbacks, clip_grad_norm = clip,
+    grad_scale = opts.grad_scale, optimizer_step = opts.optimizer_step, stop_on_nonfinite = opts.stop_on_nonfinite,
+    history = {}, stop_reason = nil,
     steps = 0, samples = 0, epoch = 1, batch = 0, last_loss = nil,
     epoch_loss_sum = 0, epoch_loss = nil, batch_seconds = nil,
     iter = nil, done = false,
@@ -103,12 +136,28 @@ local function next_batch(self)
     if self.batch == 0 then
       error("Trainer: the data produced no batch in a whole epoch", 3)
     end
+    if self.epochs and self.epoch >= self.epochs then self.done = true end
+    self:end_epoch()
+    if self.done then return nil end
     if self.epochs and self.epoch >= self.epochs then
       self.done = true
       return nil
     end
     self.epoch = self.epoch + 1
     self.batch, self.epoch_loss_sum, self.epoch_loss = 0, 0, nil
+  end
+end
+
+local function checkself(self, fname)
+  if getmetatable(self) ~= Trainer then
+    error(string.format("bad argument #1 to '%s' (selut.Trainer expected, got %s)", fname, describe(self)), 3)
+  end
+end
+
+local function fire(self, event, ...)
+  for _, cb in ipairs(self.callbacks) do
+    local f = cb[event]
+    if f then f(cb, self, ...) end
   end
 end
 
@@ -120,15 +169,106 @@ local function train_batch(self)
   opt:zero_grad()
   local out = net:forward(x)
   local loss = crit:forward(out, y)
-  net:backward(x, crit:backward(out, y), false) -- x is data: no input gradient
-  opt:step()
+  if self.stop_on_nonfinite and (loss ~= loss or loss == math.huge or loss == -math.huge) then
+    error(string.format("non-finite training loss (%s) at epoch %d, batch %d", loss, self.epoch, self.batch + 1), 0)
+  end
+  local n = selut.tensor.is_tensor(x) and #x or 0
+  local gy = crit:backward(out, y)
+  if self.grad_scale then gy:mul_(self.grad_scale(n)) end
+  net:backward(x, gy, false) -- x is data: no input gradient
+  if self.clip_grad_norm then self.last_grad_norm = selut.nn.utils.clip_grad_norm_(net, self.clip_grad_norm) end
+  if self.optimizer_step then self.optimizer_step(opt, n) else opt:step() end
   self.steps = self.steps + 1
   self.batch = self.batch + 1
-  self.samples = self.samples + (selut.tensor.is_tensor(x) and #x or 0)
+  self.samples = self.samples + n
   self.last_loss = loss
   self.epoch_loss_sum = self.epoch_loss_sum + loss
   self.epoch_loss = self.epoch_loss_sum / self.batch
+  if self.scheduler and self.scheduler_interval == "step" then self.scheduler:step() end
+  if #self.callbacks > 0 then
+    fire(self, "on_step_end", { loss = loss, n = n, step = self.steps, epoch = self.epoch, batch = self.batch })
+  end
   return loss
+end
+
+-- End of an epoch: eval, the scheduler's epoch step, then the callbacks.
+function Trainer:end_epoch()
+  local metrics = { epoch = self.epoch, train_loss = self.epoch_loss, steps = self.steps }
+  local evaluated = false
+  if self.eval then
+    local m = self.eval(self)
+    if type(m) ~= "table" then error("Trainer: eval must return a table of metrics, got " .. describe(m), 0) end
+    for k, v in pairs(m) do metrics[k] = v end
+    evaluated = true
+    self.net:train()
+  end
+  if self.scheduler then
+    metrics.lr = self.optim.param_groups and self.optim.param_groups[1].lr or self.optim.lr
+    if self.scheduler_interval == "epoch" then
+      if self.scheduler_metric then
+        local v = metrics[self.scheduler_metric]
+        if type(v) ~= "number" then
+          error(string.format("Trainer: scheduler_metric '%s' is not among the epoch's metrics", self.scheduler_metric), 0)
+        end
+        self.scheduler:step(v)
+      else
+        self.scheduler:step()
+      end
+    end
+  end
+  self.last_metrics = metrics
+  self.history[#self.history + 1] = metrics
+  if evaluated then fire(self, "on_eval", metrics) end
+  fire(self, "on_epoch_end", metrics)
+  if self.stop_reason then self.done = true end
+  return metrics
+end
+
+-- Ends the run after the current epoch's callbacks (EarlyStopping uses it).
+function Trainer:stop(reason)
+  self.stop_reason = reason or "stopped"
+  self.done = true
+end
+
+-- Runs until the last epoch (or a stop); returns the history of epoch metrics.
+function Trainer:fit()
+  checkself(self, "fit")
+  if not self.epochs then error("bad argument #1 to 'fit' (the trainer needs epochs= to fit)", 2) end
+  self.net:train()
+  while not self.done do
+    if train_batch(self) == nil then break end
+  end
+  return self.history
+end
+
+-- Checkpoint of net + optimizer + scheduler + generator + epoch + the
+-- trainer's counters (selut.checkpoint), then on_checkpoint(tr, path).
+function Trainer:save_checkpoint(path, meta)
+  local cb_state = {}
+  for i, cb in ipairs(self.callbacks) do
+    if cb.state_dict then cb_state[i] = cb:state_dict() end
+  end
+  local checkpoint = require "selut.checkpoint"
+  checkpoint.save(path, { net = self.net, optimizer = self.optim, scheduler = self.scheduler, epoch = self.epoch,
+    meta = meta, state = { steps = self.steps, samples = self.samples, callbacks = cb_state } })
+  fire(self, "on_checkpoint", path, { epoch = self.epoch })
+end
+
+-- Continues from a checkpoint written at the end of an epoch: the next
+-- batch is the first of the following epoch.
+function Trainer:resume(path)
+  checkself(self, "resume")
+  local checkpoint = require "selut.checkpoint"
+  local info = checkpoint.load(path, { net = self.net, optimizer = self.optim, scheduler = self.scheduler })
+  local st = info.state
+  self.epoch, self.batch = info.epoch + 1, 0
+  self.steps, self.samples = st.steps or 0, st.samples or 0
+  self.epoch_loss_sum, self.epoch_loss, self.iter = 0, nil, nil
+  self.done = self.epochs ~= nil and info.epoch >= self.epochs
+  for i, cb in ipairs(self.callbacks) do
+    if cb.load_state_dict and st.callbacks and st.callbacks[i] then cb:load_state_dict(st.callbacks[i]) end
+  end
+  return info
 end
 
 local function progress(self, ran, loss_sum, elapsed)
@@ -139,12 +279,6 @@ local function progress(self, ran, loss_sum, elapsed)
     steps = self.steps, samples = self.samples, epoch = self.epoch, batch = self.batch,
     done = self.done,
   }
-end
-
-local function checkself(self, fname)
-  if getmetatable(self) ~= Trainer then
-    error(string.format("bad argument #1 to '%s' (selut.Trainer expected, got %s)", fname, describe(self)), 3)
-  end
 end
 
 function Trainer:step(n)

@@ -93,7 +93,7 @@ H.checkerror("field 'batch_size' must be a positive integer, got 0", selut.Train
 H.checkerror("field 'batch_size' must be a positive integer, got 2.5", selut.Trainer, with("batch_size", 2.5))
 H.checkerror("field 'epochs' must be a positive integer or nil, got -1", selut.Trainer, with("epochs", -1))
 H.checkerror("field 'shuffle' must be a boolean, got string", selut.Trainer, with("shuffle", "yes"))
-H.checkerror("unknown field 'lr' (expected net, loss, optim, data, batch_size, shuffle, drop_last, epochs)",
+H.checkerror("unknown field 'lr' (expected net, loss, optim, data, batch_size, shuffle, drop_last, epochs, scheduler,",
   selut.Trainer, with("lr", 0.1))
 local t = selut.Trainer(ok_opts)
 H.checkerror("bad argument #1 to 'step' (number of batches must be a non-negative integer, got -1)", t.step, t, -1)
