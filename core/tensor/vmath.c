@@ -178,6 +178,26 @@ SL_CLONES void sl_vexpm1_f32(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = expm1_body(x[i]);
 }
 
+/* tanh(x) = -t / (t + 2) with t = expm1(-2|x|) in (-1, 0], sign of x: no
+ * cancellation near 0 (expm1 keeps its relative accuracy there) and no
+ * overflow for large |x| (t -> -1, so tanh -> 1). A few ulp from glibc's
+ * tanhf, and it vectorizes (glibc's does not: ~19 ns per element). */
+SL_INLINE float tanh_body(float x) {
+  float t = expm1_body(-2.0f * fabsf(x));
+  return copysignf(-t / (t + 2.0f), x);
+}
+
+SL_CLONES void sl_vtanh_f32(float *y, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = tanh_body(x[i]);
+}
+
+SL_CLONES void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float t = tanh_body(x[i]);
+    gx[i] = gy[i] * (1.0f - t * t);
+  }
+}
+
 SL_CLONES void sl_vexp_f32(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = exp_body(x[i]);
 }

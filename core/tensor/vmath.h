@@ -28,6 +28,9 @@ float sl_vm_expm1f(float x);
 float sl_vm_expf(float x);
 void sl_vexpm1_f32(float *y, const float *x, size_t n);
 void sl_vexp_f32(float *y, const float *x, size_t n);
+/* tanh through expm1 (a few ulp from tanhf; vectorized), and its backward from x. */
+void sl_vtanh_f32(float *y, const float *x, size_t n);
+void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n);
 
 /* Natural log in double (<= 2 ulp of double against glibc's log on
  * positive normal inputs; 0 -> -inf, +inf -> +inf, x < 0 and NaN -> NaN;
