@@ -4,6 +4,8 @@
 #   make bench      benchmarks                         make deps        install Debian packages
 #   make examples   C examples                         make clean
 SHELL := /bin/bash
+# ---- ARCH=aarch64 / CROSS= cross build: everything lives in mk/cross.mk ----
+include mk/cross.mk
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 SAN ?=
@@ -106,7 +108,7 @@ $(BUILD)/sl_scripts.o: $(BUILD)/sl_scripts.c
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 # The exported surface (docs/architecture.md, "Exported symbols"): a version
 # script making global only the functions the public headers declare, so the
 # binding and shared-memory helpers stay internal. libselut.a keeps them all.
@@ -132,7 +134,7 @@ $(TESTBIN): $(TEST_OBJ) $(LIBA)
 
 # Criterion does not fail a test on a LeakSanitizer report, so the log is
 # checked too (see docs/testing.md). Lua suites run inside the Criterion binary.
-TEST_ENV := SELUT_ROOT=$(CURDIR) SELUT_LAUNCHER=$(CURDIR)/$(LAUNCHER) OPENBLAS_NUM_THREADS=1
+TEST_ENV := SELUT_ROOT=$(CURDIR) SELUT_LAUNCHER=$(CURDIR)/$(LAUNCHER) OPENBLAS_NUM_THREADS=1 $(CROSS_TEST_ENV)
 ifneq ($(SAN),)
   TEST_ENV += ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
@@ -148,7 +150,7 @@ test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host $(B
 	@$(TEST_ENV) tests/train/test_train.sh $(LAUNCHER)
 	+@$(TEST_ENV) SANFLAGS="$(SANFLAGS)" CC="$(CC)" tests/embed/run.sh $(BUILD)
 	@$(TEST_ENV) tests/embed/game.sh $(BUILD)
-	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: skipped (built without MPI)"; fi
+	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: SKIPPED ($(if $(CROSS_TRIPLET),ARCH=$(ARCH): no Open MPI for $(ARCH) here, see docs/portability.md,built without MPI))"; fi
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIBA)

@@ -1,9 +1,10 @@
 /* Vectorizable kernels (see vmath.h). Every loop body is branch-free plain C
  * that GCC vectorizes at -O3 (set for this file in the Makefile); the public
  * loops are cloned for AVX-512, AVX2 and baseline x86-64 and picked at load
- * time. No FMA contraction (-std=c11) and no fast-math: each clone performs
- * the same IEEE operations in the same order, so results are bit-identical
- * across machines and clones.
+ * time; on aarch64 the same loops vectorize for NEON (docs/portability.md).
+ * No FMA contraction (-std=c11) and no fast-math: each clone performs the
+ * same IEEE operations in the same order, so results are bit-identical
+ * across machines, clones and the two architectures.
  *
  * expm1/exp: k = rint(x/ln2), r = x - k ln2 (Cody-Waite, exact high part),
  * p = expm1(r) = r + r^2 q(r) with q a degree-4 polynomial fitted to the

@@ -10,13 +10,17 @@
 #  5. `make install PREFIX=tmp` then a program outside the tree compiles with
 #     `cc host.c $(pkg-config --cflags --libs selut)` and runs; uninstall
 #     removes everything.
-# Usage: tests/embed/run.sh BUILD_DIR   (SANFLAGS in the environment under SAN=1)
+# Usage: tests/embed/run.sh BUILD_DIR   (SANFLAGS in the environment under SAN=1;
+# LUA, NM and PKG_CONFIG name the target's tools in a cross build, docs/portability.md)
 set -u
 B=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 pass=0 fail=0
+LUA=${LUA:-lua5.4} NM=${NM:-nm} PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 ok() { pass=$((pass + 1)); }
+# ldd, but also for a cross-built binary: ask its own ELF interpreter
+loaded_libs() { "$(readelf -l "$1" | sed -n 's/.*program interpreter: \(.*\)]/\1/p')" --list "$1"; }
 bad() { fail=$((fail + 1)); echo "embed FAIL: $*"; }
 
 PRELOAD=
@@ -26,11 +30,11 @@ if [ -n "${SANFLAGS:-}" ]; then # an ASan-built module inside a plain interprete
 fi
 
 # 1. stock interpreter
-if ! command -v lua5.4 >/dev/null; then bad "lua5.4 not installed (make deps)"; else
-  out=$(LD_PRELOAD=$PRELOAD lua5.4 -e "package.cpath='$B/?.so;'..package.cpath; require 'selut'" \
+if ! command -v "$LUA" >/dev/null; then bad "lua5.4 not installed (make deps)"; else
+  out=$(LD_PRELOAD=$PRELOAD "$LUA" -e "package.cpath='$B/?.so;'..package.cpath; require 'selut'" \
         -e 'local selut = require "selut"; io.write("version ", selut.version, "\n")' 2>&1)
   if [ $? -eq 0 ] && [[ $out == version* ]]; then ok; else bad "require 'selut' from lua5.4: $out"; fi
-  out=$(LD_PRELOAD=$PRELOAD lua5.4 - 2>&1 <<LUA
+  out=$(LD_PRELOAD=$PRELOAD "$LUA" - 2>&1 <<LUA
 package.cpath = "$B/?.so;" .. package.cpath
 local selut = require "selut"
 assert(selut == package.loaded.selut and _G.selut == nil, "require returns the module, no global")
@@ -59,16 +63,16 @@ if readelf -d "$B/selut.so" | grep NEEDED | grep -qi 'liblua'; then bad "$B/selu
 if readelf -d "$B/libselut.so" | grep -q 'SONAME.*\[libselut\.so\.0\]'; then ok; else bad "libselut.so has no soname libselut.so.0"; fi
 
 # 3. forbidden calls: exact symbol names among the library's undefined symbols
-forbidden=$(nm -u "$B/libselut.a" 2>/dev/null | awk '{print $NF}' |
+forbidden=$($NM -u "$B/libselut.a" 2>/dev/null | awk '{print $NF}' |
   grep -xE 'exit|_exit|_Exit|quick_exit|abort|signal|sigaction|raise|printf|puts|putchar|vprintf|__assert_fail' | sort -u)
 if [ -z "$forbidden" ]; then ok; else bad "libselut.a references: $(echo $forbidden)"; fi
 # the MPI glue too (dlopened by selut.dist.init; MPI_Abort is its documented way out)
 if [ -e "$B/selut_mpi.so" ]; then
-  forbidden=$(nm -D -u "$B/selut_mpi.so" 2>/dev/null | awk '{print $NF}' | sed 's/@.*//' |
+  forbidden=$($NM -D -u "$B/selut_mpi.so" 2>/dev/null | awk '{print $NF}' | sed 's/@.*//' |
     grep -xE 'exit|_exit|_Exit|quick_exit|abort|signal|sigaction|raise|printf|puts|putchar|vprintf|__assert_fail' | sort -u)
   # a coverage build links gcov's runtime (which calls abort/exit) into the
   # shared object itself: the glue's own code is checked by the normal build
-  if nm "$B/selut_mpi.so" 2>/dev/null | grep -q '__gcov_'; then forbidden=""; fi
+  if $NM "$B/selut_mpi.so" 2>/dev/null | grep -q '__gcov_'; then forbidden=""; fi
   if [ -z "$forbidden" ]; then ok; else bad "selut_mpi.so references: $(echo $forbidden)"; fi
   # and start-up does not load Open MPI: only the glue links libmpi
   if readelf -d "$B/selut" "$B/libselut.so" "$B/selut.so" | grep NEEDED | grep -q 'libmpi'; then
@@ -90,16 +94,16 @@ if ${MAKE:-make} --no-print-directory -s install BUILD="$B" PREFIX="$tmp/prefix"
   # the README's ten-line program, exactly as printed there
   awk '/^## Embedding in C/{f=1} f&&/^```c/{g=1;next} g&&/^```/{exit} g' README.md > "$tmp/outside/demo.c"
   export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-  if (cd "$tmp/outside" && ${CC:-cc} ${SANFLAGS:-} -o host host.c $(pkg-config --cflags --libs selut) &&
-      ${CC:-cc} ${SANFLAGS:-} -o xor xor.c $(pkg-config --cflags --libs selut) &&
-      ${CC:-cc} ${SANFLAGS:-} -o demo demo.c $(pkg-config --cflags --libs selut)) >"$tmp/cc.log" 2>&1; then
+  if (cd "$tmp/outside" && ${CC:-cc} ${SANFLAGS:-} -o host host.c $($PKG_CONFIG --cflags --libs selut) &&
+      ${CC:-cc} ${SANFLAGS:-} -o xor xor.c $($PKG_CONFIG --cflags --libs selut) &&
+      ${CC:-cc} ${SANFLAGS:-} -o demo demo.c $($PKG_CONFIG --cflags --libs selut)) >"$tmp/cc.log" 2>&1; then
     export LD_LIBRARY_PATH="$tmp/prefix/lib"
     out=$(cd "$tmp/outside" && ./host 100 1 2>&1 && ./xor 2>&1 && ./demo 2>&1)
-    if [ $? -eq 0 ] && [[ $out == *$'\n4.0' ]] && ldd "$tmp/outside/host" | grep -q "$tmp/prefix/lib/libselut.so.0"; then ok; else
+    if [ $? -eq 0 ] && [[ $out == *$'\n4.0' ]] && loaded_libs "$tmp/outside/host" | grep -q "$tmp/prefix/lib/libselut.so.0"; then ok; else
       bad "out-of-tree host did not run against the installed library:"; echo "$out" | tail -5; fi
   else bad "out-of-tree compile failed:"; cat "$tmp/cc.log"; fi
   lua_mod=$(find "$tmp/prefix" -name selut.so -path '*lua/5.4*')
-  if [ -n "$lua_mod" ] && LD_PRELOAD=$PRELOAD lua5.4 -e "package.cpath='$(dirname "$lua_mod")/?.so'" \
+  if [ -n "$lua_mod" ] && LD_PRELOAD=$PRELOAD "$LUA" -e "package.cpath='$(dirname "$lua_mod")/?.so'" \
        -e 'assert(require("selut").Trainer)' 2>/dev/null; then ok; else bad "installed Lua module not loadable"; fi
   unset LD_LIBRARY_PATH
   ${MAKE:-make} --no-print-directory -s uninstall BUILD="$B" PREFIX="$tmp/prefix" >>"$tmp/install.log" 2>&1
