@@ -6,6 +6,7 @@ local selut = require "selut"
 local args = require "selut.args"
 local progress = require "selut.progress"
 local nn, optim = selut.nn, selut.optim
+local S = optim.lr_scheduler
 
 local spec = {
   {"epochs", 10, "number of epochs", min = 1},
@@ -92,32 +93,31 @@ local function make_optimizer(params)
   return optim.AdamW(params, {lr = opt.lr, weight_decay = opt.weight_decay})
 end
 
-local function lr_at(epoch) -- epoch is 1-based; the schedule steps once per epoch
-  if opt.schedule == "cosine" then
-    return opt.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / opt.epochs))
-  elseif opt.schedule == "step" then
-    return opt.lr * 0.1 ^ ((epoch - 1) // math.max(1, opt.epochs // 3))
-  end
-  return opt.lr
+-- Stepped once per epoch (selut.optim.lr_scheduler, PyTorch's sequences).
+local function make_scheduler(o)
+  if opt.schedule == "cosine" then return S.CosineAnnealingLR(o, {T_max = opt.epochs}) end
+  if opt.schedule == "step" then return S.StepLR(o, {step_size = math.max(1, opt.epochs // 3), gamma = 0.1}) end
 end
 
--- Evaluation: mean loss and accuracy over a dataset, in evaluation mode.
+-- Evaluation: mean loss, accuracy and the predicted labels over a dataset,
+-- in evaluation mode.
 local function evaluate(net, crit, data)
   net:evaluate()
-  local total, correct, n = 0, 0, 0
+  local total, correct, n, preds = 0, 0, 0, {}
   for xb, yb in data:batches(1000, {shard = true}) do -- this rank's part (all of it in one process)
     local out = net:forward(xb)
     local b = #yb
     total = total + crit:forward(out, yb) * b
     local pred = out:argmax(2)
     for i = 1, b do
+      preds[n + i] = pred[i]
       if pred[i] == yb[i] then correct = correct + 1 end
     end
     n = n + b
   end
   if dist then total, correct, n = table.unpack(dist.allreduce(selut.tensor.new{total, correct, n}):totable()) end
   net:train()
-  return total / n, correct / n
+  return total / n, correct / n, preds
 end
 
 local function csv_line(r)
@@ -155,36 +155,6 @@ local function read_metrics(out, before_epoch)
   return history
 end
 
-local function state_path(ckpt) return (ckpt:gsub("%.safetensors$", "")) .. ".state.safetensors" end
-
--- Checkpoint = model file (PyTorch state_dict names, loads with
--- load_state_dict) + a sibling state file (optimizer buffers, step, epoch,
--- generator state) so --resume continues exactly.
-local function save_checkpoint(path, net, opt_obj, meta)
-  if not is_main then return end
-  local state = opt_obj:state()
-  local smeta = {epoch = tostring(meta.epoch), step = tostring(opt_obj:get_step()),
-                 rng = (selut.sys.get_rng_state():gsub(".", function(c) return string.format("%02x", c:byte()) end)),
-                 best_acc = tostring(meta.best_acc), best_epoch = tostring(meta.best_epoch)}
-  selut.save(state_path(path), state, smeta)
-  selut.save(path, net, {epoch = tostring(meta.epoch), test_acc = tostring(meta.test_acc),
-                         recipe = meta.recipe})
-end
-
-local function load_checkpoint(path, net, opt_obj)
-  selut.load(path, net)
-  local tensors, meta = selut.load(state_path(path))
-  local state = opt_obj:state()
-  for name, t in pairs(state) do
-    local src = tensors[name]
-    if not src then error(string.format("resume: %s has no optimizer state '%s'", state_path(path), name), 0) end
-    t:copy(src)
-  end
-  opt_obj:set_step(math.tointeger(tonumber(meta.step)) or 0)
-  selut.sys.set_rng_state((meta.rng:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)))
-  return math.tointeger(tonumber(meta.epoch)), tonumber(meta.best_acc) or 0, math.tointeger(tonumber(meta.best_epoch)) or 0
-end
-
 local function main()
   if opt.threads > 0 then selut.set_num_threads(opt.threads) end
   selut.manual_seed(opt.seed)
@@ -200,87 +170,108 @@ local function main()
   local mean, std = train:standardize()
   test:standardize(mean, std)
 
+  -- the model and its loss
   local net, init = build_net()
   local crit = nn.CrossEntropyLoss()
+
   local opt_obj = make_optimizer(net:parameters())
+  local sched = make_scheduler(opt_obj)
   local recipe = string.format("784 -> %d x %d %s%s -> 10, %s init, %s lr %g, batch %d", opt.depth, opt.width,
                                opt.act, opt.dropout > 0 and string.format(" + dropout %g", opt.dropout) or "",
                                init, opt.optim, opt.lr, opt.batch)
   log("selut %s | %s | train %d, test %d | out %s", selut.version, recipe, train:size(), test:size(), out)
 
-  local first_epoch, best_acc, best_epoch = 1, -1, 0
-  if opt.resume ~= "" then
-    local done
-    done, best_acc, best_epoch = load_checkpoint(opt.resume, net, opt_obj)
-    first_epoch = done + 1
-    log("resumed from %s after epoch %d", opt.resume, done)
-  end
-
-  local dp = dist and dist.DataParallel(net) -- one flat gradient buffer, one allreduce per step
-  if dp then dp:broadcast_parameters() end  -- every rank starts from the main rank's weights
-  local function epoch_batches()
-    if dp then return dp:batches(train, opt.batch // nranks, {shuffle = true}) end
-    return train:batches(opt.batch, {shuffle = true})
-  end
+  local dp -- DataParallel: one flat gradient buffer, one allreduce per step (made after a resume)
+  local nbatches = (train:size() + opt.batch - 1) // opt.batch
   local viz = is_main and opt.plots and selut.viz and selut.viz.histograms and selut.viz
   local probe = viz and test:subset(math.min(1000, test:size())) or nil
-  local history = opt.resume ~= "" and read_metrics(out, first_epoch) or {}
-  local nbatches = (train:size() + opt.batch - 1) // opt.batch
-  local t_start = selut.clock()
-  local last_acc = 0
-  for epoch = first_epoch, opt.epochs do
-    local lr = lr_at(epoch)
-    opt_obj:set_lr(lr)
-    net:train()
-    local bar = progress.new{total = nbatches, label = string.format("epoch %d/%d", epoch, opt.epochs),
-                             tty = not is_main and false or nil}
-    local t0 = selut.clock()
-    local sum, count, b = 0, 0, 0
-    for xb, yb in epoch_batches() do
-      local out_b = net:forward(xb)
-      local loss = crit:forward(out_b, yb)
-      b = b + 1
-      if loss ~= loss or loss == math.huge or loss == -math.huge then
-        bar:finish()
-        error(string.format("non-finite training loss (%s) at epoch %d, batch %d: stopping; the last good " ..
-                            "checkpoint is %s/last.safetensors (try a smaller --lr)", loss, epoch, b, out), 0)
+  local best_acc, best_epoch, last_acc, last_preds = -1, 0, 0, nil
+  local bar, sum, count, t0 = nil, 0, 0, selut.clock()
+
+  local progress_cb = { -- the progress bar and the sample-weighted training loss
+    on_step_end = function(_, tr, info)
+      if info.batch == 1 then
+        bar = progress.new{total = nbatches, label = string.format("epoch %d/%d", tr.epoch, opt.epochs),
+                           tty = not is_main and false or nil}
       end
-      opt_obj:zero_grad()
-      local gy = crit:backward(out_b, yb)
-      if dp then gy:mul_(dp:loss_scale(#yb)) end -- weights n / sum(n): the allreduce then only sums
-      net:backward(xb, gy, false) -- xb is data: skip its gradient
-      -- the global batch's mean gradient, then the step (on one machine each rank steps
-      -- its slice of parameters shared by all ranks: docs/distributed.md)
-      if dp then dp:step(opt_obj, #yb) else opt_obj:step() end
-      local n = #yb
-      sum, count = sum + loss * n, count + n
-      bar:update(b, {samples = count, loss = sum / count})
+      sum, count = sum + info.loss * info.n, count + info.n
+      bar:update(info.batch, {samples = count, loss = sum / count})
+    end,
+  }
+  local report_cb = { -- log line, best/last checkpoints, metrics files, histograms
+    on_epoch_end = function(_, tr, m)
+      log("epoch %2d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %.1f s  (%.0f samples/s)", m.epoch,
+          opt.epochs, m.train_loss, m.test_loss, 100 * m.test_acc, m.seconds, m.samples / m.seconds)
+      last_acc = m.test_acc
+      if m.test_acc > best_acc then best_acc, best_epoch = m.test_acc, m.epoch end
+      if is_main then
+        local meta = {test_acc = tostring(m.test_acc), recipe = recipe}
+        tr.checkpoint_state = {best_acc = best_acc, best_epoch = best_epoch}
+        if best_epoch == m.epoch then tr:save_checkpoint(out .. "/best.safetensors", meta) end
+        tr:save_checkpoint(out .. "/last.safetensors", meta)
+      end
+      tr.history_rows[#tr.history_rows + 1] = {epoch = m.epoch, train_loss = m.train_loss, test_loss = m.test_loss,
+                                               test_acc = m.test_acc, seconds = m.seconds, lr = m.lr}
+      write_metrics(out, tr.history_rows)
+      if viz then
+        viz.histograms(net, probe.x, string.format("%s/act_epoch%02d.png", out, m.epoch),
+                       {title = string.format("%s activations after epoch %d (%d test images)", opt.act:upper(),
+                                              m.epoch, probe:size()),
+                        layers = {({selu = "SELU", elu = "ELU", relu = "ReLU"})[opt.act]}})
+      end
+      sum, count, t0 = 0, 0, selut.clock()
+    end,
+  }
+  local tr = selut.Trainer{
+    net = net, loss = crit, optim = opt_obj, epochs = opt.epochs, scheduler = sched, stop_on_nonfinite = true,
+    data = {batches = function() -- this rank's share of every shuffled global batch
+      if dp then return dp:batches(train, opt.batch // nranks, {shuffle = true}) end
+      return train:batches(opt.batch, {shuffle = true})
+    end},
+    eval = function()
+      bar:finish()
+      local s, c = sum, count
+      if dist then s, c = table.unpack(dist.allreduce(selut.tensor.new{s, c}):totable()) end
+      local test_loss, test_acc, preds = evaluate(net, crit, test)
+      last_preds = preds
+      return {train_loss = s / c, test_loss = test_loss, test_acc = test_acc, seconds = selut.clock() - t0,
+              samples = c, lr = opt_obj.lr}
+    end,
+    callbacks = {progress_cb, report_cb},
+  }
+  tr.history_rows = {}
+
+  local first_epoch = 1
+  if opt.resume ~= "" then
+    local info = tr:resume(opt.resume)
+    local st = info.format_version >= 2 and info.state.user or info.state_meta -- version 1: plain metadata
+    best_acc, best_epoch = tonumber(st and st.best_acc) or 0, math.tointeger(tonumber(st and st.best_epoch)) or 0
+    first_epoch = info.epoch + 1
+    -- the command line's hyperparameters win over the checkpoint's (a schedule keeps its own lr)
+    local g = opt_obj.param_groups[1]
+    if not sched then opt_obj.lr = opt.lr end
+    g.weight_decay = opt.weight_decay
+    if opt.optim == "sgd" then g.momentum = opt.momentum end
+    log("resumed from %s after epoch %d", opt.resume, info.epoch)
+    tr.history_rows = read_metrics(out, first_epoch)
+  end
+
+  if dist then
+    dp = dist.DataParallel(net)
+    dp:broadcast_parameters() -- every rank starts from the main rank's weights
+    -- weights n / sum(n) so the allreduce only sums; the global batch's mean gradient, then the
+    -- step (on one machine each rank steps its slice of parameters shared by all ranks)
+    tr.grad_scale = function(n) return dp:loss_scale(n) end
+    tr.optimizer_step = function(o, n) dp:step(o, n) end
+  end
+  local t_start = selut.clock()
+  local ok, e = pcall(tr.fit, tr)
+  if not ok then
+    if bar then bar:finish() end
+    if type(e) == "string" and e:find("^non%-finite training loss") then
+      e = string.format("%s: stopping; the last good checkpoint is %s/last.safetensors (try a smaller --lr)", e, out)
     end
-    bar:finish()
-    if dist then sum, count = table.unpack(dist.allreduce(selut.tensor.new{sum, count}):totable()) end
-    local train_loss = sum / count
-    local test_loss, test_acc = evaluate(net, crit, test)
-    local secs = selut.clock() - t0
-    last_acc = test_acc
-    history[#history + 1] = {epoch = epoch, train_loss = train_loss, test_loss = test_loss,
-                             test_acc = test_acc, seconds = secs, lr = lr}
-    log("epoch %2d/%d  train loss %.4f  test loss %.4f  test acc %.2f%%  %.1f s  (%.0f samples/s)", epoch,
-        opt.epochs, train_loss, test_loss, 100 * test_acc, secs, count / secs)
-    local meta = {epoch = epoch, test_acc = test_acc, recipe = recipe}
-    if test_acc > best_acc then
-      best_acc, best_epoch = test_acc, epoch
-      meta.best_acc, meta.best_epoch = best_acc, best_epoch
-      save_checkpoint(out .. "/best.safetensors", net, opt_obj, meta)
-    end
-    meta.best_acc, meta.best_epoch = best_acc, best_epoch
-    save_checkpoint(out .. "/last.safetensors", net, opt_obj, meta)
-    write_metrics(out, history)
-    if viz then
-      viz.histograms(net, probe.x, string.format("%s/act_epoch%02d.png", out, epoch),
-                     {title = string.format("%s activations after epoch %d (%d test images)", opt.act:upper(), epoch,
-                                           probe:size()),
-                      layers = {({selu = "SELU", elu = "ELU", relu = "ReLU"})[opt.act]}})
-    end
+    error(e, 0)
   end
   if dp and os.getenv("SELUT_DIST_STATS") then -- communication share, for docs/performance.md
     local st = dp:stats()
@@ -290,6 +281,7 @@ local function main()
         st.comm_seconds, 1000 * st.comm_seconds / math.max(st.steps, 1), st.shared and "sum+step" or "pack",
         st.pack_seconds, selut.clock() - t_start)
   end
+  local history = tr.history_rows
   if viz and #history > 0 then
     local losses, tests, accs = {}, {}, {}
     for i, r in ipairs(history) do losses[i], tests[i], accs[i] = r.train_loss, r.test_loss, 100 * r.test_acc end

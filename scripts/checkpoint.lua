@@ -161,7 +161,9 @@ function M.load(path, parts)
     end
   end
   local ssd
-  if sched then
+  if sched and not smeta.scheduler and version == 1 then
+    sched = nil -- version 1 had no scheduler state: the caller replays it (info.scheduler_missing)
+  elseif sched then
     if not smeta.scheduler then
       error(string.format("checkpoint: '%s' holds no scheduler state (nothing was loaded)", spath), 0)
     end
@@ -177,7 +179,7 @@ function M.load(path, parts)
   if smeta.rng then selut.sys.set_rng_state(unhex(smeta.rng)) end
   local state = smeta.state and M._deserialize(smeta.state, spath .. " state") or {}
   return { epoch = math.tointeger(tonumber(smeta.epoch or meta.epoch)) or 0, meta = meta, state_meta = smeta,
-           state = state, format_version = version }
+           state = state, format_version = version, scheduler_missing = parts.scheduler ~= nil and sched == nil }
 end
 
 selut.checkpoint = M

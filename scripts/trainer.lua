@@ -242,7 +242,9 @@ function Trainer:fit()
 end
 
 -- Checkpoint of net + optimizer + scheduler + generator + epoch + the
--- trainer's counters (selut.checkpoint), then on_checkpoint(tr, path).
+-- trainer's counters and trainer.checkpoint_state (plain data, for the
+-- script; back as info.state.user on resume) (selut.checkpoint), then
+-- on_checkpoint(tr, path).
 function Trainer:save_checkpoint(path, meta)
   local cb_state = {}
   for i, cb in ipairs(self.callbacks) do
@@ -250,7 +252,8 @@ function Trainer:save_checkpoint(path, meta)
   end
   local checkpoint = require "selut.checkpoint"
   checkpoint.save(path, { net = self.net, optimizer = self.optim, scheduler = self.scheduler, epoch = self.epoch,
-    meta = meta, state = { steps = self.steps, samples = self.samples, callbacks = cb_state } })
+    meta = meta, state = { steps = self.steps, samples = self.samples, callbacks = cb_state,
+      user = self.checkpoint_state } })
   fire(self, "on_checkpoint", path, { epoch = self.epoch })
 end
 
@@ -260,6 +263,9 @@ function Trainer:resume(path)
   checkself(self, "resume")
   local checkpoint = require "selut.checkpoint"
   local info = checkpoint.load(path, { net = self.net, optimizer = self.optim, scheduler = self.scheduler })
+  if info.scheduler_missing then -- a version-1 file: the epoch schedule is replayed
+    for _ = 1, info.epoch do self.scheduler:step() end
+  end
   local st = info.state
   self.epoch, self.batch = info.epoch + 1, 0
   self.steps, self.samples = st.steps or 0, st.samples or 0

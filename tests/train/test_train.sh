@@ -42,6 +42,21 @@ vs
 $(metrics "$TMP/r")"
 cmp -s "$TMP/a/last.safetensors" "$TMP/r/last.safetensors" && ok || bad "resumed weights equal the uninterrupted run's"
 
+# a checkpoint of the format before versions (tests/data/ckpt-v1: 2 epochs written by the train.lua of
+# that time) resumes, and epoch 3 equals an uninterrupted 3-epoch run
+train --epochs 3 --out "$TMP/v3" > /dev/null 2>&1
+mkdir -p "$TMP/v1"
+train --epochs 3 --out "$TMP/v1" --resume "$ROOT/tests/data/ckpt-v1/last.safetensors" > "$TMP/v1.log" 2>&1 \
+  || bad "resume from a version-1 checkpoint: $(cat "$TMP/v1.log")"
+[ "$(metrics "$TMP/v1" | tail -1)" = "$(metrics "$TMP/v3" | tail -1)" ] && [ "$(metrics "$TMP/v1" | tail -1)" = "3,2.129898,9.026749,0.000000" ] \
+  && ok || bad "epoch 3 after a version-1 resume: $(metrics "$TMP/v1" | tail -1) vs $(metrics "$TMP/v3" | tail -1)"
+# a newer checkpoint format is refused with a clear line
+"$SELUT" -e "local t, m = selut.load('$TMP/v3/last.safetensors'); m.format_version = '9'; selut.save('$TMP/v3/new.safetensors', t, m)
+  local s, sm = selut.load('$TMP/v3/last.state.safetensors'); selut.save('$TMP/v3/new.state.safetensors', s, sm)"
+train --epochs 4 --out "$TMP/v3" --resume "$TMP/v3/new.safetensors" > "$TMP/n.log" 2>&1; st=$?
+[ $st -ne 0 ] && grep -q "has format version 9, newer than the 2 this selut" "$TMP/n.log" && ! grep -q "traceback" "$TMP/n.log" \
+  && ok || bad "a newer format is refused (status $st): $(cat "$TMP/n.log")"
+
 # errors: one clear line, non-zero exit, no traceback
 train --epochs 1 --data /nonexistent --out "$TMP/e" > "$TMP/e.log" 2>&1; st=$?
 [ $st -ne 0 ] && [ "$(wc -l < "$TMP/e.log")" -le 2 ] && grep -q "dataset-fashion-mnist" "$TMP/e.log" \
