@@ -8,8 +8,10 @@ selut.manual_seed(1)
 local agent = rl.PPO{obs_size = 4, n_actions = 2, n_envs = n, n_steps = 8, activation = activation}
 local obs = T.randn(n, 4)
 local acts, logp = T.zeros(n), T.zeros(n)
-local clock = selut.clock
-local function median_us(f, reps)
+-- wall clock (selut.clock) and this process's CPU time (os.clock): on a
+-- loaded machine the CPU time is what the work costs, the wall time what the
+-- scheduler added
+local function median_us(clock, f, reps)
   local t = {}
   for r = 1, 15 do
     local t0 = clock()
@@ -19,6 +21,8 @@ local function median_us(f, reps)
   table.sort(t)
   return t[8]
 end
-local policy = median_us(function() rl.categorical_sample(agent.pi_act:forward(obs), acts, logp) end, 200)
-local act = median_us(function() agent:act(obs) end, 200)
-print(string.format("%d agents, %s: policy forward + sample %.1f us, act (policy + value) %.1f us", n, activation, policy, act))
+local function policy() rl.categorical_sample(agent.pi_act:forward(obs), acts, logp) end
+local function act() agent:act(obs) end
+print(string.format("%d agents, %s: policy forward + sample %.1f us wall, %.1f us cpu; act (policy + value) %.1f us wall, %.1f us cpu",
+  n, activation, median_us(selut.clock, policy, 200), median_us(os.clock, policy, 200), median_us(selut.clock, act, 200),
+  median_us(os.clock, act, 200)))
