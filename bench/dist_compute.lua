@@ -1,5 +1,5 @@
 -- bench/dist_compute.lua: where a data-parallel rank's compute goes
--- (docs/distributed.md, issue 11). The default recipe (784 -> 8 x 512 SELU +
+-- (docs/distributed.md). The default recipe (784 -> 8 x 512 SELU +
 -- AlphaDropout 0.05 -> 10, SGD momentum 0.9), one thread, timed per phase
 -- over the first `steps` shuffled batches of size `batch`, then the
 -- evaluation of `eval` test samples in batches of 1000:

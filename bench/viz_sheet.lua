@@ -1,4 +1,4 @@
--- Renders a 16-panel histogram sheet of a 10000 x 512 batch per panel (issue 6:
+-- Renders a 16-panel histogram sheet of a 10000 x 512 batch per panel (
 -- "well under a second").  build/selut bench/viz_sheet.lua
 local nn, T = selut.nn, selut.tensor
 local layers = {}

@@ -18,24 +18,12 @@ typedef struct lmodule {
   sl_module *m;
 } lmodule;
 
-enum { LOSS_CE, LOSS_MSE };
-typedef struct lloss {
-  int kind;
-  sl_tensor *grad;   /* backward's result, reused (overwritten by the next backward) */
-  sl_tensor *labels; /* 0-based float labels for the core, reused */
-} lloss;
-
 static const char module_tag = 0; /* metatable[&module_tag] = true marks layers */
-static const char loss_tag = 0;   /* metatable[&loss_tag] = true marks losses */
 
 /* User values of a module box: the context (modules borrowing its rng), and
  * the boxes last returned by forward and backward (one per module buffer,
  * returned again while they hold the same tensor: no new box per step). */
 enum { UV_CONTEXT = 1, UV_OUTPUT, UV_GRAD_INPUT, MODULE_NUV = UV_GRAD_INPUT };
-enum { UV_LOSS_GRAD = 1 }; /* a loss box's user value: the box of its grad buffer */
-
-#define LOSS_CE_NAME "selut.nn.CrossEntropyLoss"
-#define LOSS_MSE_NAME "selut.nn.MSELoss"
 
 /* ---- boxes ---- */
 
@@ -78,11 +66,7 @@ static void keep_context(lua_State *L) {
   lua_setiuservalue(L, -2, UV_CONTEXT);
 }
 
-/* Pushes the tensor box cached in user value uv of the box at index 1 when
- * it still holds t (the same buffer, not closed by the user); otherwise a new
- * box for t, cached there. Only this function stores these user values, so
- * a userdata found there is a tensor box (sizes checked anyway). */
-static void push_cached(lua_State *L, int uv, sl_tensor *t) {
+void sl_lua_pushcached(lua_State *L, int uv, sl_tensor *t) {
   if (lua_getiuservalue(L, 1, uv) == LUA_TUSERDATA && lua_rawlen(L, -1) == sizeof(sl_tensor *) &&
       *(sl_tensor **)lua_touserdata(L, -1) == t)
     return;
@@ -195,7 +179,7 @@ static int module_forward(lua_State *L) {
   if (y == x) /* in place: the result is the input, overwritten */
     lua_settop(L, 2);
   else
-    push_cached(L, UV_OUTPUT, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
+    sl_lua_pushcached(L, UV_OUTPUT, (sl_tensor *)y); /* the module's buffer: overwritten by the next forward */
   return 1;
 }
 
@@ -211,7 +195,7 @@ static int module_backward(lua_State *L) {
   }
   const sl_tensor *gx = NULL;
   sl_lua_check(L, sl_module_backward(m, x, gy, &gx));
-  push_cached(L, UV_GRAD_INPUT, (sl_tensor *)gx);
+  sl_lua_pushcached(L, UV_GRAD_INPUT, (sl_tensor *)gx);
   return 1;
 }
 
@@ -487,117 +471,6 @@ static int nn_describe(lua_State *L) {
   return 1;
 }
 
-/* ---- losses ---- */
-
-static lloss *checkloss(lua_State *L, int idx) {
-  lloss *l = sl_lua_totagged(L, idx, &loss_tag);
-  if (!l) luaL_typeerror(L, idx, "selut.nn loss");
-  return l;
-}
-
-static int newloss(lua_State *L, int kind) {
-  lloss *l = lua_newuserdatauv(L, sizeof *l, 1);
-  l->kind = kind;
-  l->grad = NULL;
-  l->labels = NULL;
-  luaL_setmetatable(L, kind == LOSS_CE ? LOSS_CE_NAME : LOSS_MSE_NAME);
-  return 1;
-}
-
-static int nn_cross_entropy(lua_State *L) { return newloss(L, LOSS_CE); }
-static int nn_mse(lua_State *L) { return newloss(L, LOSS_MSE); }
-
-static int loss_gc(lua_State *L) {
-  lloss *l = lua_touserdata(L, 1);
-  if (l) {
-    sl_tensor_release(l->grad);
-    sl_tensor_release(l->labels);
-    l->grad = l->labels = NULL;
-  }
-  return 0;
-}
-
-/* Checks logits (arg 2) and converts labels 1..C (arg 3: tensor or table)
- * into l->labels as 0-based floats. */
-static sl_tensor *ce_inputs(lua_State *L, lloss *l, sl_tensor **labels) {
-  sl_tensor *x = sl_lua_checktensor(L, 2);
-  char s[160];
-  if (x->ndim != 2)
-    luaL_argerror(L, 2, lua_pushfstring(L, "logits of shape [N x C] expected, got %s", sl_shape_str(x, s, sizeof s)));
-  int64_t n = x->shape[0], c = x->shape[1];
-  sl_tensor *lt = NULL;
-  int64_t count;
-  if (lua_type(L, 3) == LUA_TTABLE) {
-    count = (int64_t)luaL_len(L, 3);
-  } else {
-    lt = sl_lua_checktensor(L, 3);
-    count = lt->numel;
-  }
-  if (count != n)
-    luaL_argerror(L, 3, lua_pushfstring(L, "%I labels expected (one per row of logits), got %I", (lua_Integer)n,
-                                        (lua_Integer)count));
-  sl_lua_check(L, sl_tensor_ensure(&l->labels, 1, &n));
-  float *dst = l->labels->data;
-  for (int64_t i = 0; i < n; i++) {
-    double v;
-    if (lt) {
-      v = (double)lt->data[i];
-    } else {
-      lua_geti(L, 3, (lua_Integer)(i + 1));
-      int isnum;
-      v = lua_tonumberx(L, -1, &isnum);
-      lua_pop(L, 1);
-      if (!isnum)
-        luaL_argerror(L, 3, lua_pushfstring(L, "label at position %I is not a number", (lua_Integer)(i + 1)));
-    }
-    if (!(v >= 1 && v <= (double)c) || v != floor(v))
-      luaL_argerror(L, 3, lua_pushfstring(L, "label %s at position %I out of range 1..%I",
-                                          lua_pushfstring(L, "%f", v), (lua_Integer)(i + 1), (lua_Integer)c));
-    dst[i] = (float)(v - 1);
-  }
-  *labels = l->labels;
-  return x;
-}
-
-static int loss_forward(lua_State *L) {
-  lloss *l = checkloss(L, 1);
-  double loss = 0;
-  if (l->kind == LOSS_CE) {
-    sl_tensor *labels;
-    sl_tensor *x = ce_inputs(L, l, &labels);
-    sl_lua_check(L, sl_cross_entropy_forward(x, labels, &loss));
-  } else {
-    sl_tensor *x = sl_lua_checktensor(L, 2);
-    sl_tensor *y = sl_lua_checktensor(L, 3);
-    sl_lua_check(L, sl_mse_forward(x, y, &loss));
-  }
-  lua_pushnumber(L, loss);
-  return 1;
-}
-
-static int loss_backward(lua_State *L) {
-  lloss *l = checkloss(L, 1);
-  if (l->kind == LOSS_CE) {
-    sl_tensor *labels;
-    sl_tensor *x = ce_inputs(L, l, &labels);
-    sl_lua_check(L, sl_tensor_ensure(&l->grad, x->ndim, x->shape));
-    sl_lua_check(L, sl_cross_entropy_backward(l->grad, x, labels));
-  } else {
-    sl_tensor *x = sl_lua_checktensor(L, 2);
-    sl_tensor *y = sl_lua_checktensor(L, 3);
-    sl_lua_check(L, sl_tensor_ensure(&l->grad, x->ndim, x->shape));
-    sl_lua_check(L, sl_mse_backward(l->grad, x, y));
-  }
-  push_cached(L, UV_LOSS_GRAD, l->grad); /* overwritten by the next backward */
-  return 1;
-}
-
-static int loss_tostring(lua_State *L) {
-  lloss *l = checkloss(L, 1);
-  lua_pushstring(L, l->kind == LOSS_CE ? "CrossEntropyLoss()" : "MSELoss()");
-  return 1;
-}
-
 /* ---- init (C modules only; scripts/nn.lua walks containers) ---- */
 
 static int init_apply(lua_State *L, int (*f)(sl_module *, sl_rng *)) {
@@ -616,7 +489,7 @@ static int nn_init_xavier_uniform(lua_State *L) { return init_apply(L, sl_init_x
 static const luaL_Reg nn_funcs[] = {
     {"Linear", nn_linear}, {"SELU", nn_selu}, {"ELU", nn_elu}, {"ReLU", nn_relu},
     {"LeakyReLU", nn_leaky_relu}, {"Dropout", nn_dropout}, {"AlphaDropout", nn_alpha_dropout},
-    {"CrossEntropyLoss", nn_cross_entropy}, {"MSELoss", nn_mse}, {"BatchNorm1d", nn_batchnorm1d},
+    {"BatchNorm1d", nn_batchnorm1d},
     {"describe", nn_describe}, {NULL, NULL}};
 
 static const luaL_Reg module_methods[] = {
@@ -627,12 +500,6 @@ static const luaL_Reg module_methods[] = {
 
 static const luaL_Reg module_metamethods[] = {
     {"__gc", module_gc}, {"__close", module_gc}, {"__tostring", module_tostring}, {NULL, NULL}};
-
-static const luaL_Reg loss_methods[] = {
-    {"forward", loss_forward}, {"backward", loss_backward}, {NULL, NULL}};
-
-static const luaL_Reg loss_metamethods[] = {
-    {"__gc", loss_gc}, {"__close", loss_gc}, {"__tostring", loss_tostring}, {NULL, NULL}};
 
 static const luaL_Reg init_funcs[] = {
     {"lecun_normal", nn_init_lecun_normal}, {"he_normal", nn_init_he_normal},
@@ -655,17 +522,6 @@ void sl_lua_open_nn(lua_State *L) {
     lua_pop(L, 2);
   }
   lua_pop(L, 1);
-  const char *losses[] = {LOSS_CE_NAME, LOSS_MSE_NAME};
-  for (int i = 0; i < 2; i++) {
-    if (luaL_newmetatable(L, losses[i])) {
-      sl_lua_setfuncs(L, loss_metamethods);
-      sl_lua_newlib(L, loss_methods);
-      lua_setfield(L, -2, "__index");
-      lua_pushboolean(L, 1);
-      lua_rawsetp(L, -2, &loss_tag);
-    }
-    lua_pop(L, 1);
-  }
   sl_lua_newlib(L, nn_funcs);
   for (int i = 0; layers[i]; i++) {
     if (!layers[i]->create || lua_getfield(L, -1, layers[i]->type) != LUA_TNIL) {

@@ -23,6 +23,7 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_tensor_index,
     sl_lua_open_tensor_random,
     sl_lua_open_nn,
+    sl_lua_open_loss,
     sl_lua_open_nn_spatial,
     sl_lua_open_optim,
     sl_lua_open_sys,

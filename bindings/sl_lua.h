@@ -137,6 +137,12 @@ void sl_lua_open_tensor_random(lua_State *L);
 void sl_lua_tensor_extend(lua_State *L, const luaL_Reg *methods, const luaL_Reg *tensor_fns,
                           const luaL_Reg *selut_fns);
 void sl_lua_open_nn(lua_State *L);
+void sl_lua_open_loss(lua_State *L); /* nn.CrossEntropyLoss, nn.MSELoss (lua_loss.c), after sl_lua_open_nn */
+/* With the box of a module or loss at index 1: pushes the tensor box cached
+ * in its user value uv when it still holds t (the same buffer, not closed
+ * by the user), else a new box for t, cached there. Only this function
+ * stores these user values (lua_nn.c). */
+void sl_lua_pushcached(lua_State *L, int uv, sl_tensor *t);
 /* Pushes an empty box of layer type ("Conv2d": metatable selut.nn.Conv2d,
  * which lua_nn.c registers) and returns its slot: store the new module there,
  * then raise if it is NULL. */

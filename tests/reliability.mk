@@ -1,4 +1,4 @@
-# Reliability targets, included by the Makefile (issue 9):
+# Reliability targets, included by the Makefile:
 #   make fuzz          libFuzzer targets (clang, ASan+UBSan) in build-fuzz/fuzz/
 #   make fuzz-run FUZZ_TIME=1800 [FUZZ_TARGET=fuzz_idx]   run them niced, corpus in build-fuzz/corpus/
 #   make fuzz-replay   replay tests/fuzz/corpus + regressions with $(CC) (part of `make test`)

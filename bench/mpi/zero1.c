@@ -1,5 +1,5 @@
 /* bench/mpi/zero1.c: what a ZeRO-1 style sharded optimizer step would save
- * per step on N ranks (docs/distributed.md, issue 11). With the default
+ * per step on N ranks (docs/distributed.md). With the default
  * recipe's gradient (2246155 floats) and SGD with momentum (selut's own
  * sl_vsgd_f32 kernel), it times
  *   A  MPI_Allreduce of the gradients + the optimizer step over every parameter

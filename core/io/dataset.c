@@ -251,7 +251,7 @@ int64_t sl_batch_iter_count(const sl_batch_iter *it) {
   return n / gb + 1;
 }
 
-/* Data-parallel sharding (issue 11, docs/distributed.md). */
+/* Data-parallel sharding (docs/distributed.md). */
 int sl_batch_iter_shard(sl_batch_iter *it, int64_t index, int64_t count) {
   if (!it) return sl_fail(SL_EINVAL, "batches: iterator is NULL");
   if (count < 1 || index < 0 || index >= count)

@@ -4,7 +4,7 @@
  * iterator, and safetensors checkpoints (atomic save, hardened load).
  *
  * Conventions: everything is 0-based (rows, columns, class labels); the Lua
- * layer adds 1 where DESIGN.md says so. Functions return SL_OK / a tensor /
+ * layer adds 1 (docs/api.md). Functions return SL_OK / a tensor /
  * an object on success, and a negative SL_E* code / NULL on failure with a
  * message in sl_last_error() that names the file. Nothing here prints,
  * exits or aborts; a malformed file is an error, never a read past a buffer.

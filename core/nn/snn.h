@@ -45,8 +45,8 @@ int sl_snn_alpha_dropout_coeffs(double p, double mean, double var, double alpha_
                                 double *dropped);
 
 /* AlphaDropout keeping the fixed point (mean, var): dropped units are set to
- * alpha_prime and the affine correction above is applied (DESIGN.md section 2
- * is the case mean 0, var 1). alpha_prime = NAN means -scale*alpha of the
+ * alpha_prime and the affine correction above is applied (docs/snn.md; the
+ * standard AlphaDropout is the case mean 0, var 1). alpha_prime = NAN means -scale*alpha of the
  * SELU solved by sl_snn_params(mean, var), and PyTorch's literal -1.7580993408473766
  * for (0, 1). rng as for sl_alpha_dropout_new. */
 sl_module *sl_alpha_dropout_new_ex(double p, double mean, double var, double alpha_prime, sl_rng *rng);

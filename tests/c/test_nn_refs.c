@@ -248,7 +248,7 @@ Test(nn_refs, alpha_dropout_constants_match_pytorch_and_design) {
     sl_tensor_release(x);
     sl_module_release(m);
   }
-  /* DESIGN.md §2's worked example for p = 0.05. */
+  /* The worked example for p = 0.05 (docs/snn.md, PyTorch's constants). */
   double a, b, dropped;
   sl_alpha_dropout_coeffs(0.05, &a, &b, &dropped);
   cr_expect(fabs(a - 0.954844476005) < 1e-11, "a = %.12f", a);

@@ -149,7 +149,7 @@ Test(snn, alpha_dropout_general_correction_keeps_the_fixed_point_exactly) {
     dropout_moments(p, a, b, d, mu, nu, &m, &v);
     cr_expect(fabs(m - mu) < 1e-12 && fabs(v - nu) < 1e-12, "p %g (%g, %g): moments (%.15g, %.15g)", p, mu, nu, m, v);
   }
-  /* (0, 1) with PyTorch's alpha' is DESIGN.md's formula */
+  /* (0, 1) with PyTorch's alpha' is the standard AlphaDropout (docs/snn.md) */
   double a0, b0, d0, a1, b1, d1;
   sl_alpha_dropout_coeffs(0.05, &a0, &b0, &d0);
   cr_assert_eq(sl_snn_alpha_dropout_coeffs(0.05, 0, 1, -1.7580993408473766, &a1, &b1, &d1), SL_OK);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packaging checks for embedding (issue 7), run by `make test`:
+# Packaging checks for embedding, run by `make test`:
 #  1. build/selut.so loads in Debian's stock lua5.4 (require "selut") and trains
 #     with selut.Trainer; it links no liblua (one Lua core per process).
 #  2. libselut.so carries its soname.

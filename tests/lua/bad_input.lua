@@ -1,4 +1,4 @@
--- Bad input across the API (issue 9): wrong types and counts, negative /
+-- Bad input across the API: wrong types and counts, negative /
 -- zero / huge sizes, overflowing shapes, mismatched shapes, labels and
 -- indices out of range, NaN/inf where a finite value is required, p outside
 -- [0, 1), closed tensors, methods on the wrong object, memory limits. Each

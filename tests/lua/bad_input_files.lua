@@ -1,4 +1,4 @@
--- Bad input from files and the command line (issue 9): missing, corrupt and
+-- Bad input from files and the command line: missing, corrupt and
 -- truncated data and checkpoint files, checkpoints that do not fit the net,
 -- unwritable paths, and wrong launcher flags. Messages name the function or
 -- flag, the file and what was expected; the state stays healthy.

@@ -1,4 +1,4 @@
--- Per-step overhead (issue 8): C layers and losses return the same Lua box
+-- Per-step overhead: C layers and losses return the same Lua box
 -- for their output / gradient buffers on every call (no new userdata per
 -- step), a new box once the user closed the old one or the buffer changed,
 -- and a training step allocates no Lua memory.

@@ -1,4 +1,4 @@
--- Acceptance: DESIGN.md §3, everything that does not need data/io/viz, run
+-- Acceptance: the API contract (docs/api.md), everything that does not need data/io/viz, run
 -- as written (sizes kept, a synthetic batch instead of Fashion-MNIST), then a
 -- short training run on separable synthetic data must learn.
 local H = dofile(arg[0]:gsub("[^/]*$", "") .. "_helper.lua")

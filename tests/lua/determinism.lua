@@ -1,5 +1,5 @@
 -- Same seed => bit-identical weights, dropout masks and loss curve whatever
--- the thread count (issue 9): a small SNN (SELU + AlphaDropout, SGD with
+-- the thread count: a small SNN (SELU + AlphaDropout, SGD with
 -- momentum) trained for a few steps with 1 and with 2 BLAS threads, sizes
 -- large enough for OpenBLAS to split the products across threads.
 -- selut cuts large products into fixed pieces itself and runs OpenBLAS

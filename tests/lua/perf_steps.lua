@@ -1,4 +1,4 @@
--- Performance contracts of a training step (issue 8): after the first step
+-- Performance contracts of a training step: after the first step
 -- of an epoch, a Lua training loop (batches, forward, loss, backward,
 -- optimizer) makes no core heap allocation; and the same seed gives bit-identical results with
 -- 1 and 2 BLAS threads (sgemm K chunks, elementwise two-core split), with a

@@ -1,4 +1,4 @@
--- Training stops on a non-finite loss (issue 9): examples/train.lua trains
+-- Training stops on a non-finite loss: examples/train.lua trains
 -- one epoch on the committed mini Fashion-MNIST, then resumes with an absurd
 -- learning rate; the run must stop with a message naming the epoch and the
 -- batch, exit with status 1, and leave the last good checkpoint as it was
