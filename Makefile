@@ -13,9 +13,10 @@ BUILD ?= build$(if $(SAN),-san)
 PREFIX ?= /usr/local
 
 DEB_PACKAGES := build-essential pkg-config liblua5.4-dev lua5.4 libopenblas-dev libpng-dev zlib1g-dev \
+                protobuf-c-compiler libprotobuf-c-dev python3-onnx \
                 libcriterion-dev libreadline-dev dataset-fashion-mnist tmux \
                 libopenmpi-dev openmpi-bin iproute2
-PKGS := lua5.4 openblas libpng zlib
+PKGS := lua5.4 openblas libpng zlib libprotobuf-c
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wdouble-promotion -Wmissing-prototypes \
@@ -28,7 +29,7 @@ ifneq ($(MAKECMDGOALS),clean)
     $(error missing pkg-config packages: $(MISSING) -- run 'make deps' (or: apt-get install $(DEB_PACKAGES)))
   endif
   CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS))
-  LIBS := $(shell $(PKG_CONFIG) --libs openblas libpng zlib) -lm -lpthread
+  LIBS := $(shell $(PKG_CONFIG) --libs openblas libpng zlib libprotobuf-c) -lm -lpthread
   LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4)
   TEST_CFLAGS := $(shell $(PKG_CONFIG) --cflags criterion)
   TEST_LIBS := $(shell $(PKG_CONFIG) --libs criterion)
@@ -66,7 +67,7 @@ SCRIPTS := $(sort $(wildcard scripts/*.lua))
 TEST_SRC := $(sort $(wildcard tests/c/*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/%.o) $(BUILD)/sl_scripts.o
 LIB_OBJ := $(CORE_OBJ) $(BIND_OBJ)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -88,6 +89,15 @@ $(BUILD)/%.o: %.c
 # -fno-math-errno turns sqrtf into one instruction and -fno-trapping-math lets
 # the AVX2/SSE2 clones vectorize the selects; none changes a result bit.
 $(BUILD)/core/tensor/vmath.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
+# ONNX's schema (third_party/onnx/onnx.proto, Apache-2.0) compiled by protoc-c;
+# only core/io/onnx.c sees the generated header.
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: third_party/onnx/onnx.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Ithird_party/onnx third_party/onnx/onnx.proto
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) -DNDEBUG -I$(BUILD)/gen $(filter-out -Wmissing-prototypes -Wshadow,$(CFLAGS)) -c $< -o $@
+$(BUILD)/core/io/onnx.o: CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/core/io/onnx.o: $(BUILD)/gen/onnx.pb-c.h
 $(BUILD)/core/tensor/elementwise.o $(BUILD)/core/tensor/reduce.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
 # selut.dist: MPI headers for lua_dist*.c only; rebuilt when MPI= changes
 DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ))
@@ -151,6 +161,7 @@ test: $(TESTBIN) $(LAUNCHER) $(LUAMOD) $(LIBSO) $(BUILD)/examples/embed/host $(B
 	+@$(TEST_ENV) SANFLAGS="$(SANFLAGS)" CC="$(CC)" tests/embed/run.sh $(BUILD)
 	@$(TEST_ENV) tests/embed/game.sh $(BUILD)
 	@if [ "$(MPI)" = 1 ]; then $(TEST_ENV) tests/mpi/run.sh $(LAUNCHER); else echo "tests/mpi: SKIPPED ($(if $(CROSS_TRIPLET),ARCH=$(ARCH): no Open MPI for $(ARCH) here, see docs/portability.md,built without MPI))"; fi
+	@$(TEST_ENV) tests/onnx/run.sh $(LAUNCHER)
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 $(BUILD)/bench/%: bench/%.c $(LIBA)
@@ -183,6 +194,17 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing"; \
 	  echo "run as root: apt-get update && apt-get install -y$$missing"; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q$$missing
+	@$(MAKE) --no-print-directory onnx-runtime
+
+# ONNX Runtime for tests/onnx (npm; --ignore-scripts: its install script
+# fetches GPU add-ons from outside the registry, the CPU runtime is in the package).
+ONNXRUNTIME_VERSION := 1.30.0
+.PHONY: onnx-runtime
+onnx-runtime:
+	@if [ -d tests/onnx/node_modules/onnxruntime-node ]; then echo "deps: onnxruntime-node present"; \
+	else { command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; }; } && \
+	  npm install --prefix tests/onnx --no-save --no-audit --no-fund --ignore-scripts \
+	  onnxruntime-node@$(ONNXRUNTIME_VERSION); fi
 
 # make install PREFIX=/usr/local (DESTDIR supported); make uninstall
 LUA_CMOD_DIR ?= $(PREFIX)/lib/x86_64-linux-gnu/lua/5.4

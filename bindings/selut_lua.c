@@ -35,12 +35,13 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_snn,
     sl_lua_open_rl,
     sl_lua_open_host,
+    sl_lua_open_onnx,
     NULL,
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
 static const char *const eager_scripts[] = {"selut.nn",   "selut.trainer", "selut.snn",
-                                             "selut.dist", "selut.viz",     "selut.rl", NULL};
+                                             "selut.dist", "selut.viz",     "selut.rl", "selut.onnx", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {

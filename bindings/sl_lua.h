@@ -161,5 +161,6 @@ void sl_lua_open_dist(lua_State *L); /* selut.dist (lua_dist.c, MPI optional) */
  * (or built without MPI). Returns 1 when MPI is active. (lua_dist.c) */
 int sl_lua_dist_info(int *rank0, int *size);
 void sl_lua_open_host(lua_State *L); /* selut.print; the host helpers are in lua_host.c */
+void sl_lua_open_onnx(lua_State *L); /* selut.onnx's C half (lua_onnx.c) */
 
 #endif

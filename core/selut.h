@@ -22,6 +22,7 @@ extern "C" {
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
 #include "io/io.h"
+#include "io/onnx.h"
 #include "viz/viz.h"
 #include "rl/env.h"
 #include "rl/loss.h"

@@ -39,7 +39,7 @@ LUA_CMOD_DIR ?= $(PREFIX)/lib/$(CROSS_TRIPLET)/lua/5.4
 CROSS_TEST_ENV := LUA=$(CROSS_EXTRA)/bin/lua5.4 NM=$(NM) PKG_CONFIG="$(PKG_CONFIG)"
 CROSS_DEB_PACKAGES := gcc-$(CROSS_TRIPLET) qemu-user qemu-user-binfmt libc6:arm64 liblua5.4-dev:arm64 \
                       libopenblas-dev:arm64 libpng-dev:arm64 zlib1g-dev:arm64 libreadline-dev:arm64 \
-                      libffi8:arm64 libgit2-1.5:arm64 lua5.4 tmux
+                      libffi8:arm64 libgit2-1.5:arm64 libprotobuf-c-dev:arm64 lua5.4 tmux
 CROSS_DEB_UNPACK := libcriterion3:arm64 libcriterion-dev:arm64 libnanomsg5:arm64 lua5.4:arm64
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
   ifeq ($(shell command -v $(CC) && test -x $(CROSS_EXTRA)/bin/lua5.4 && echo y),)

@@ -1,0 +1,84 @@
+-- selut.onnx: export then import gives the same net (same bits in
+-- evaluation mode), the file is written atomically, and every bad file or
+-- argument is refused with a message saying what is wrong.
+local H = dofile(arg[0]:gsub("[^/]*$", "") .. "_helper.lua")
+local T, nn = selut.tensor, selut.nn
+local root = os.getenv("SELUT_ROOT") or "."
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. dir))
+
+selut.manual_seed(7)
+local net = nn.Sequential {
+  nn.Linear(6, 8), nn.SELU(), nn.AlphaDropout(0.1), nn.Linear(8, 5), nn.ELU(0.7), nn.BatchNorm1d(5),
+  nn.LeakyReLU(0.2), nn.Sequential { nn.Linear(5, 4), nn.Tanh() }, nn.Linear(4, 3, false), nn.Hardtanh(-1, 1),
+  nn.Sigmoid(), nn.Linear(3, 3), nn.LogSoftmax(2),
+}
+net:train()
+for _ = 1, 3 do net:forward(T.randn(4, 6)) end -- running statistics move away from 0/1
+net:evaluate()
+local x = T.randn(7, 6)
+local path = dir .. "/mlp.onnx"
+selut.onnx.export(net, x, path)
+local back = selut.onnx.load(path)
+H.check(#back.modules == 13, "13 layers back (AlphaDropout becomes nothing), got " .. #back.modules)
+local a, b = net:forward(x), back:forward(x)
+H.check((a - b):abs():max() == 0, "the imported net gives the same bits")
+-- a batch of another size through the dynamic batch dim
+H.check((net:forward(T.randn(1, 6)):shape()[1]) == 1, "batch of 1")
+-- its weights are parameters that train
+H.check(#back:parameters() == #net:parameters(), "as many parameters")
+local opt = selut.optim.SGD(back:parameters(), { lr = 0.1 })
+back:train()
+local crit = nn.MSELoss()
+local y0 = back:forward(x)
+local before = crit:forward(y0, T.zeros(7, 3))
+for _ = 1, 20 do
+  opt:zero_grad()
+  local y = back:forward(x)
+  crit:forward(y, T.zeros(7, 3))
+  back:backward(x, crit:backward(y, T.zeros(7, 3)))
+  opt:step()
+end
+H.check(crit:forward(back:forward(x), T.zeros(7, 3)) < before, "the imported net trains")
+
+-- a failed export leaves an existing file untouched
+local f = assert(io.open(path, "rb"))
+local bytes = f:read("a")
+f:close()
+H.checkerror("onnx.export: layer 0 (Conv2d) has no ONNX form",
+  selut.onnx.export, nn.Sequential { nn.Conv2d(1, 2, 3) }, T.randn(1, 1, 5, 5), path)
+f = assert(io.open(path, "rb"))
+H.check(f:read("a") == bytes, "the old file is intact")
+f:close()
+
+-- bad arguments and bad files (tests/onnx/gen_models.py writes tests/onnx/bad)
+local bad = root .. "/tests/onnx/bad/"
+H.checkerror("example_input must be a selut.Tensor, got nil", selut.onnx.export, net, nil, path)
+H.checkerror("path must be a string, got number", selut.onnx.export, net, x, 3)
+H.checkerror("opset must be an integer in 13..17, got 9", selut.onnx.export, net, x, path, { opset = 9 })
+H.checkerror("has no ONNX form in selut's exporter", selut.onnx.export, nn.Sequential { nn.Module {} }, x, path)
+H.checkerror("onnx.load: path must be a string, got nil", selut.onnx.load)
+H.checkerror("onnx.load: cannot open " .. dir .. "/missing.onnx", selut.onnx.load, dir .. "/missing.onnx")
+H.checkerror("is not a regular file", selut.onnx.load, dir)
+local function write(name, data)
+  local g = assert(io.open(dir .. "/" .. name, "wb"))
+  g:write(data)
+  g:close()
+  return dir .. "/" .. name
+end
+H.checkerror("is not an ONNX model (protobuf parse failed", selut.onnx.load, write("garbage.onnx", "\255\255\255 not protobuf"))
+H.checkerror("is not an ONNX model (protobuf parse failed", selut.onnx.load, write("truncated.onnx", bytes:sub(1, #bytes // 2)))
+H.checkerror("has no graph", selut.onnx.load, write("empty.onnx", ""))
+H.checkerror("initializer 'w' holds 2 floats but its dims say 8", selut.onnx.load, bad .. "wrong_size.onnx")
+H.checkerror("initializer 'w' holds 8 floats but its dims say -1", selut.onnx.load, bad .. "huge_dims.onnx")
+H.checkerror("initializer 'w' uses external data (not supported", selut.onnx.load, bad .. "external_data.onnx")
+H.checkerror("node 1 (Relu) reads 'b', which no graph input, initializer or earlier node provides (a cycle",
+  selut.onnx.load, bad .. "cycle.onnx")
+H.checkerror("node 2 is HardSwish, which selut cannot import (supported: ", selut.onnx.load, bad .. "unknown_op.onnx")
+H.checkerror("initializer 'w' has data type 11 (only float32", selut.onnx.load, bad .. "double_weight.onnx")
+H.checkerror("node 3 (Add) has a second activation input 'h' (only chains are imported)", selut.onnx.load,
+  bad .. "branch.onnx")
+H.checkerror("Gemm with alpha/beta ~= 1 or transA = 1 is not supported", selut.onnx.load, bad .. "gemm_alpha.onnx")
+H.checkerror("node 1 (Gemm) is in domain 'com.example'", selut.onnx.load, bad .. "custom_domain.onnx")
+os.execute("rm -rf " .. dir)

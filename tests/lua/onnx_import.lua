@@ -1,0 +1,44 @@
+-- A model exported by PyTorch (torch.onnx.export, opset 15; written by
+-- tests/onnx/gen_models.py) loads with selut.onnx.load, gives PyTorch's
+-- outputs to 1e-5, and trains on Fashion-MNIST with a falling loss.
+local H = dofile(arg[0]:gsub("[^/]*$", "") .. "_helper.lua")
+local T, nn = selut.tensor, selut.nn
+local root = os.getenv("SELUT_ROOT") or "."
+local net = selut.onnx.load(root .. "/tests/onnx/torch_mlp.onnx")
+local io_ = selut.load(root .. "/tests/onnx/torch_mlp_io.safetensors")
+H.check(tostring(net):find("SELU", 1, true) and tostring(net):find("BatchNorm1d(32, eps=1e-05", 1, true), tostring(net))
+local y = net:forward(io_.x)
+local worst = 0
+for i = 1, y:size(1) do
+  for j = 1, y:size(2) do
+    local want = io_.y:get(i, j)
+    worst = math.max(worst, math.abs(y:get(i, j) - want) / math.max(1, math.abs(want)))
+  end
+end
+H.check(worst <= 1e-5, "PyTorch's outputs to 1e-5 (relative), worst " .. worst)
+
+-- one pass over 4096 training images, batch 128: the loss falls
+selut.manual_seed(3)
+local train = selut.data.fashion_mnist()
+local x, labels = train.x:narrow(1, 1, 4096), {}
+for i = 1, 4096 do labels[i] = train.y[i] end
+net:train()
+local opt = selut.optim.SGD(net:parameters(), { lr = 0.01, momentum = 0.9 })
+local crit = nn.CrossEntropyLoss()
+local losses = {}
+for b = 0, 4096 // 128 - 1 do
+  local xb = x:narrow(1, b * 128 + 1, 128)
+  local yb = { table.unpack(labels, b * 128 + 1, b * 128 + 128) }
+  opt:zero_grad()
+  local out = net:forward(xb)
+  losses[#losses + 1] = crit:forward(out, yb)
+  net:backward(xb, crit:backward(out, yb))
+  opt:step()
+end
+local function mean(a, b)
+  local s = 0
+  for i = a, b do s = s + losses[i] end
+  return s / (b - a + 1)
+end
+H.check(mean(#losses - 4, #losses) < 0.7 * mean(1, 5),
+  string.format("loss falls: first %.3f, last %.3f", mean(1, 5), mean(#losses - 4, #losses)))

@@ -1,0 +1,95 @@
+"""Reference models for tests/lua/onnx_import.lua and the bad-input cases of
+tests/lua/onnx.lua. Run with Debian's python3-torch and python3-onnx:
+    /usr/bin/python3 tests/onnx/gen_models.py
+Writes (committed): torch_mlp.onnx, torch_mlp_io.safetensors (x, y),
+bad/*.onnx."""
+import os
+import struct
+import json
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, TensorProto, numpy_helper
+
+here = os.path.dirname(os.path.abspath(__file__))
+torch.manual_seed(0)
+
+# A PyTorch MLP exported by torch.onnx.export (Gemm, Selu, Elu, ...).
+net = torch.nn.Sequential(
+    torch.nn.Linear(784, 64), torch.nn.SELU(), torch.nn.AlphaDropout(0.05),
+    torch.nn.Linear(64, 32), torch.nn.ELU(0.5), torch.nn.BatchNorm1d(32),
+    torch.nn.LeakyReLU(0.1), torch.nn.Linear(32, 10))
+with torch.no_grad():
+    net[5].running_mean.uniform_(-0.5, 0.5)
+    net[5].running_var.uniform_(0.5, 2.0)
+net.eval()
+x = torch.randn(37, 784)
+torch.onnx.export(net, (x,), os.path.join(here, "torch_mlp.onnx"), opset_version=15,
+                  input_names=["input"], output_names=["output"],
+                  dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+y = net(x).detach()
+
+
+def save_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        a = t.numpy().astype("<f4")
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        blobs.append(a.tobytes())
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+save_safetensors(os.path.join(here, "torch_mlp_io.safetensors"), {"x": x, "y": y})
+
+
+def model(nodes, inits, inp="input", out="output", extra_inputs=()):
+    g = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info(inp, TensorProto.FLOAT, ["N", 4])]
+                          + list(extra_inputs),
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", 2])], initializer=inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+
+
+def save(name, m):
+    with open(os.path.join(here, "bad", name), "wb") as f:
+        f.write(m.SerializeToString())
+
+
+w = numpy_helper.from_array(np.ones((2, 4), np.float32), "w")
+gemm = helper.make_node("Gemm", ["input", "w"], ["output"], transB=1)
+# a weight whose bytes do not match its dims (8 floats declared, 2 stored)
+bad = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 4], raw_data=np.ones(2, np.float32).tobytes())
+save("wrong_size.onnx", model([gemm], [bad]))
+# huge declared dims (2^40 x 2^40) with 8 floats of data
+huge = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40], raw_data=np.ones(8, np.float32).tobytes())
+save("huge_dims.onnx", model([gemm], [huge]))
+# a weight stored outside the file
+ext = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 4], data_location=TensorProto.EXTERNAL)
+ext.external_data.add(key="location", value="weights.bin")
+save("external_data.onnx", model([gemm], [ext]))
+# a cycle: two nodes that read each other's outputs
+cyc = [helper.make_node("Relu", ["b"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+       helper.make_node("Gemm", ["b", "w"], ["output"], transB=1)]
+save("cycle.onnx", model(cyc, [w]))
+# an op selut does not import
+save("unknown_op.onnx", model([helper.make_node("Gemm", ["input", "w"], ["h"], transB=1),
+                                helper.make_node("HardSwish", ["h"], ["output"])], [w]))
+# a float64 weight
+d = numpy_helper.from_array(np.ones((2, 4), np.float64), "w")
+save("double_weight.onnx", model([gemm], [d]))
+# a branch: output = relu(input) + input
+save("branch.onnx", model([helper.make_node("Gemm", ["input", "w"], ["h"], transB=1),
+                           helper.make_node("Relu", ["h"], ["r"]),
+                           helper.make_node("Add", ["r", "h"], ["output"])], [w]))
+# an unsupported attribute value: Gemm with alpha = 2
+save("gemm_alpha.onnx", model([helper.make_node("Gemm", ["input", "w"], ["output"], transB=1, alpha=2.0)], [w]))
+# a custom domain
+save("custom_domain.onnx", model([helper.make_node("Gemm", ["input", "w"], ["output"], transB=1, domain="com.example")], [w]))
+print("wrote", os.listdir(os.path.join(here, "bad")))
