@@ -157,6 +157,7 @@ static int read_shape(lua_State *L, int arg, int64_t *shape, int infer) {
 }
 
 int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape) { return read_shape(L, arg, shape, 0); }
+int sl_lua_checkviewshape(lua_State *L, int arg, int64_t *shape) { return read_shape(L, arg, shape, 1); }
 
 static sl_rng *rng_of(lua_State *L) { return &sl_lua_context(L)->rng; }
 
@@ -304,14 +305,6 @@ static int tensor_new(lua_State *L) {
 
 static int tensor_is_tensor(lua_State *L) {
   lua_pushboolean(L, luaL_testudata(L, 1, SL_LUA_TENSOR) != NULL);
-  return 1;
-}
-
-static int tensor_matmul(lua_State *L) {
-  sl_tensor *a = sl_lua_checktensor(L, 1);
-  sl_tensor *b = sl_lua_checktensor(L, 2);
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_matmul(a, b))) return sl_lua_error(L);
   return 1;
 }
 
@@ -464,31 +457,6 @@ static int tensor_newindex(lua_State *L) {
 
 /* ---- views and copies ---- */
 
-static int tensor_reshape(lua_State *L) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  int64_t shape[SL_MAX_DIMS];
-  int nd = read_shape(L, 2, shape, 1);
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_reshape(t, nd, shape))) return sl_lua_error(L);
-  return 1;
-}
-
-static int tensor_narrow(lua_State *L) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  int d = check_dim(L, 2, t);
-  lua_Integer start = luaL_checkinteger(L, 3);
-  lua_Integer len = luaL_checkinteger(L, 4);
-  lua_Integer size = (lua_Integer)t->shape[d];
-  if (start < 1 || start > size + (size == 0))
-    return luaL_argerror(L, 3, lua_pushfstring(L, "start %I out of range 1..%I", start, size));
-  if (len < 0 || len > size - start + 1)
-    return luaL_argerror(L, 4, lua_pushfstring(L, "length %I out of range 0..%I for start %I", len,
-                                               size - start + 1, start));
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_narrow(t, d, start - 1, len))) return sl_lua_error(L);
-  return 1;
-}
-
 static int tensor_clone(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_tensor **box = sl_lua_newtensor(L);
@@ -527,24 +495,6 @@ static int tensor_totable(lua_State *L) {
                       (lua_Integer)SL_LUA_MAX_EMPTY_ROWS);
   }
   push_table(L, t, 0, t->data);
-  return 1;
-}
-
-/* 2-D transpose (a copy); 1-D tensors are returned as a copy unchanged. */
-static int tensor_t(lua_State *L) {
-  sl_tensor *t = sl_lua_checktensor(L, 1);
-  if (t->ndim > 2)
-    return luaL_error(L, "bad argument #1 to 't' (1-D or 2-D tensor expected, got %d-D)", t->ndim);
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (t->ndim == 1) {
-    if (!(*box = sl_tensor_clone(t))) return sl_lua_error(L);
-    return 1;
-  }
-  int64_t r = t->shape[0], c = t->shape[1], shape[2] = {c, r};
-  if (!(*box = sl_tensor_empty(2, shape))) return sl_lua_error(L);
-  float *y = (*box)->data;
-  for (int64_t i = 0; i < r; i++)
-    for (int64_t j = 0; j < c; j++) y[j * r + i] = t->data[i * c + j];
   return 1;
 }
 
@@ -817,8 +767,7 @@ static const luaL_Reg tensor_funcs[] = {
 static const luaL_Reg tensor_methods[] = {
     {"shape", tensor_shape}, {"size", tensor_size}, {"dim", tensor_dim},
     {"numel", tensor_numel}, {"get", tensor_get}, {"set", tensor_set},
-    {"reshape", tensor_reshape}, {"narrow", tensor_narrow}, {"clone", tensor_clone},
-    {"copy", tensor_copy}, {"totable", tensor_totable}, {"t", tensor_t},
+    {"clone", tensor_clone}, {"copy", tensor_copy}, {"totable", tensor_totable},
     {"fill_", tensor_fill_}, {"zero_", tensor_zero_},
     {NULL, NULL}};
 
@@ -831,7 +780,7 @@ static const luaL_Reg selut_funcs[] = {
     {"manual_seed", selut_manual_seed}, {"initial_seed", selut_initial_seed},
     {"clock", selut_clock}, {"set_num_threads", selut_set_num_threads},
     {"get_num_threads", selut_get_num_threads}, {"blas_info", selut_blas_info}, {"memory", selut_memory},
-    {"matmul", tensor_matmul}, {NULL, NULL}};
+    {NULL, NULL}};
 
 void sl_lua_open_tensor(lua_State *L) {
   sl_lua_context(L);

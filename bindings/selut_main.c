@@ -230,7 +230,15 @@ static char **selut_completion(const char *text, int start, int end) {
     char sep = last ? *last : 0;
     if (lua_istable(L, -1)) collect_keys(L, -1, text, plen, word, wlen, sep);
     if (lua_getmetatable(L, -1)) { /* methods of userdata / objects */
-      if (lua_getfield(L, -1, "__index") == LUA_TTABLE) collect_keys(L, -1, text, plen, word, wlen, sep);
+      int kind = lua_getfield(L, -1, "__index");
+      if (kind == LUA_TTABLE) collect_keys(L, -1, text, plen, word, wlen, sep);
+      for (int i = 1; kind == LUA_TFUNCTION && lua_getupvalue(L, -1, i); i++) {
+        /* a C __index (tensors: numbers index rows) keeps its method table in an upvalue */
+        int found = lua_istable(L, -1);
+        if (found) collect_keys(L, -1, text, plen, word, wlen, sep);
+        lua_pop(L, 1);
+        if (found) break;
+      }
       lua_pop(L, 2);
     }
     if (!last) { /* keywords */

@@ -103,6 +103,13 @@ sl_tensor *sl_lua_totensor(lua_State *L, int idx);
  * at arg ({2, 3}); raises "bad argument" naming the offending size. Returns
  * ndim (1..SL_MAX_DIMS). */
 int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape);
+/* The same with -1 allowed as a size (view, reshape, expand). */
+int sl_lua_checkviewshape(lua_State *L, int arg, int64_t *shape);
+/* sl_lua_checkdim for ndim dims (unsqueeze and stack take ndim + 1), and
+ * its optional form: def (0-based) when arg is absent or nil.
+ * (lua_tensor_shape.c) */
+int sl_lua_checkdim_n(lua_State *L, int arg, int ndim);
+int sl_lua_optdim(lua_State *L, int arg, int ndim, int def);
 
 /* A dim argument: 1..ndim, or -ndim..-1 counting from the end (PyTorch);
  * returns it 0-based, raising "dimension 3 out of range 1..2" otherwise. */

@@ -17,6 +17,8 @@ extern "C" {
 #include "tensor/elementwise.h"
 #include "tensor/reduce.h"
 #include "tensor/blas.h"
+#include "tensor/shape.h"
+#include "tensor/matmul.h"
 #include "nn/nn.h"
 #include "nn/snn.h"
 #include "nn/batchnorm.h"

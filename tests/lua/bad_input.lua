@@ -74,7 +74,7 @@ bad("bad argument #1 to 'argmax' (dimension 0 out of range 1..2)", function() re
 bad("mul: shapes [4 x 3] and [5] cannot broadcast (dim 2: 3 vs 5)", function() return x * T.zeros(5) end)
 bad("bad argument #1 to 'div_' (number or selut.Tensor expected, got string)", function() return x:div_("z") end)
 bad("matmul: shapes [4 x 3] and [4 x 4] cannot be multiplied (3 != 4)", function() return selut.matmul(x, T.zeros(4, 4)) end)
-bad("matmul: expected 1-D or 2-D tensors, got [2 x 2 x 2] and [4 x 3]", function() return selut.matmul(T.zeros(2, 2, 2), x) end)
+bad("matmul: shapes [2 x 2 x 2] and [4 x 3] cannot be multiplied (2 != 4)", function() return selut.matmul(T.zeros(2, 2, 2), x) end)
 bad("bad argument #2 to 'matmul' (selut.Tensor expected, got number)", function() return selut.matmul(x, 3) end)
 bad("bad argument #1 to 'manual_seed' (number has no integer representation)", function() return selut.manual_seed(1.5) end)
 bad("bad argument #1 to 'set_num_threads' (thread count 1099511627776 out of range 1..1024)", function() return selut.set_num_threads(1 << 40) end)

@@ -37,6 +37,8 @@ check "Ctrl-C interrupts a running statement" "interrupted!"
 type_line 'x:sum() + n * 0';                check "variables survive the interrupt" "12.0"
 $T send-keys -t r -l 'selut.manual_s'; $T send-keys -t r Tab; sleep 0.3; $T send-keys -t r -l '(1)'; $T send-keys -t r Enter
 check "tab completion of selut fields" "selut> selut.manual_seed(1)"
+$T send-keys -t r -l 'x:permu'; $T send-keys -t r Tab; sleep 0.3; $T send-keys -t r -l '(2, 1):size(1)'; $T send-keys -t r Enter
+check "tab completion of tensor methods" "selut> x:permute(2, 1):size(1)"
 $T send-keys -t r C-d;                      check "Ctrl-D exits cleanly" "EXIT-STATUS=0"
 if grep -qF '1 + 41' "$HOME/.selut_history" 2>/dev/null; then pass=$((pass + 1)); else
   fail=$((fail + 1)); echo "repl FAIL: history not written to ~/.selut_history"; fi
