@@ -42,8 +42,9 @@ typedef struct plan {
 static int make_plan(plan *p, const char *op, const sl_tensor *y, int nin, const sl_tensor *const *in) {
   int nd = y->ndim;
   int64_t st[SL_BCAST_MAX_IN][SL_MAX_DIMS];
+  const sl_tensor *t = NULL; /* the input named when one does not fit */
   for (int k = 0; k < nin; k++) {
-    const sl_tensor *t = in[k];
+    t = in[k];
     if (t->ndim > nd) goto bad;
     int64_t acc = 1;
     for (int i = nd - 1; i >= 0; i--) {
@@ -82,7 +83,7 @@ static int make_plan(plan *p, const char *op, const sl_tensor *y, int nin, const
   return SL_OK;
 bad:;
   char s1[160], s2[160];
-  return sl_fail(SL_ESHAPE, "%s: input %s does not broadcast to output %s", op, sl_shape_str(in[0], s1, sizeof s1),
+  return sl_fail(SL_ESHAPE, "%s: input %s does not broadcast to output %s", op, sl_shape_str(t, s1, sizeof s1),
                  sl_shape_str(y, s2, sizeof s2));
 }
 

@@ -207,7 +207,7 @@ static inline float apply_unary(sl_unary_op op, float x) {
   switch (op) {
   case SL_NEG: return -x;
   case SL_ABS: return fabsf(x);
-  case SL_SIGN: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x * 0.0f; /* sign(+-0) = +-0, NaN stays NaN */
+  case SL_SIGN: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : 0.0f; /* PyTorch 1.13 CPU: (0 < x) - (x < 0), so 0 for NaN and +-0 */
   case SL_LOG: return logf(x);
   case SL_LOG1P: return log1pf(x);
   case SL_SQRT: return sqrtf(x);
@@ -289,8 +289,8 @@ sl_tensor *sl_unary_new(sl_unary_op op, const sl_tensor *x) {
 
 int sl_clamp(sl_tensor *y, const sl_tensor *x, bool has_lo, float lo, bool has_hi, float hi) {
   if ((has_lo && isnan(lo)) || (has_hi && isnan(hi)))
-    return sl_fail(SL_EINVAL, "clamp: bounds must not be NaN (got min = %g, max = %g)",
-                   has_lo ? (double)lo : 0.0, has_hi ? (double)hi : 0.0);
+    return sl_fail(SL_EINVAL, "clamp: %s is NaN (expected a number, or nil for no bound)",
+                   has_lo && isnan(lo) ? "min" : "max");
   if (!has_lo && !has_hi) return sl_fail(SL_EINVAL, "clamp: at least one of min and max expected (both are nil)");
   if (y->numel != x->numel) {
     char s1[160], s2[160];
