@@ -18,6 +18,7 @@
  * datasets, whose hot path is a method lookup: the slow paths that allocate
  * (x[i], ds.x) bracket their core call with sl_lua_enter.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "selut_lua.h"
@@ -27,6 +28,9 @@ static int ctx_gc(lua_State *L) {
   sl_lua_ctx *c = lua_touserdata(L, 1);
   sl_mem_account_free(c->account); /* freed with its last block if tensors outlive the state */
   c->account = NULL;               /* from now on the thread's default account is used */
+  free(c->ag_unref);               /* lua_autograd.c's pending registry refs (the registry goes too) */
+  c->ag_unref = NULL;
+  c->ag_nunref = c->ag_capunref = 0;
   return 0;
 }
 

@@ -33,6 +33,12 @@ static int binary(lua_State *L, sl_binary_op op) {
   if (a && b) *box = sl_binary_new(op, a, b);
   else *box = a ? sl_binary_scalar_new(op, a, nb, false) : sl_binary_scalar_new(op, b, na, true);
   if (!*box) return sl_lua_error(L);
+  if (op < SL_EQ && sl_lua_recording(L, a, b)) { /* comparisons have no gradient (PyTorch) */
+    if (op > SL_DIV) return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", name);
+    enum sl_ag_binop ag = (enum sl_ag_binop)(op - SL_ADD);
+    if (a && b) sl_lua_check(L, sl_ag_record_binop(ag, *box, a, b));
+    else sl_lua_check(L, a ? sl_ag_record_scalar(ag, *box, a, nb, false) : sl_ag_record_scalar(ag, *box, b, na, true));
+  }
   return 1;
 }
 
@@ -50,6 +56,8 @@ static int arith(lua_State *L, sl_binary_op op) {
 static int binary_(lua_State *L, sl_binary_op op) {
   const char *name = sl_binary_name(op);
   sl_tensor *x = sl_lua_checktensor(L, 1);
+  sl_lua_inplace(L, x, lua_pushfstring(L, "%s_", name));
+  lua_pop(L, 1);
   float s = 0;
   sl_tensor *y = tensor_or_number(L, 2, name, &s);
   if (!y) {
@@ -78,6 +86,7 @@ static int addsub_(lua_State *L, sl_binary_op op) {
   if (lua_isnoneornil(L, 3)) return binary_(L, op);
   sl_tensor *x = sl_lua_checktensor(L, 1), *y = sl_lua_checktensor(L, 2);
   float alpha = (float)luaL_checknumber(L, 3);
+  sl_lua_inplace(L, x, op == SL_SUB ? "sub_" : "add_");
   if (y->numel != x->numel) return luaL_argerror(L, 2, "same number of elements expected when alpha is given");
   sl_lua_check(L, sl_axpy(x, op == SL_SUB ? -alpha : alpha, y));
   sl_tensor_bump_version(x);
@@ -122,6 +131,7 @@ static int where_args(lua_State *L, int ci, int ai, int bi) {
   sl_tensor *c = sl_lua_checktensor(L, ci);
   float na = 0, nb = 0;
   sl_tensor *a = tensor_or_number(L, ai, "where", &na), *b = tensor_or_number(L, bi, "where", &nb);
+  if (sl_lua_recording(L, a, b)) return luaL_error(L, "where: not recorded by autograd yet (use it under selut.no_grad)");
   sl_tensor sa = {0}, sb = {0}; /* number operands: 1-element headers over the locals */
   if (!a) {
     sa.data = &na, sa.ndim = 1, sa.shape[0] = 1, sa.numel = 1, sa.refcount = 1;
@@ -142,11 +152,21 @@ static int unary(lua_State *L, sl_unary_op op) {
   sl_tensor *x = sl_lua_checktensor(L, 1);
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_unary_new(op, x))) return sl_lua_error(L);
+  if (sl_lua_recording(L, x, NULL)) {
+    static const enum sl_ag_unop ag[SL_UNARY_COUNT] = {
+        [SL_NEG] = SL_AG_NEG, [SL_ABS] = SL_AG_ABS, [SL_SIGN] = SL_AG_STEP, [SL_EXP] = SL_AG_EXP,
+        [SL_LOG] = SL_AG_LOG, [SL_LOG1P] = SL_AG_LOG1P, [SL_EXPM1] = SL_AG_EXPM1, [SL_SQRT] = SL_AG_SQRT,
+        [SL_RSQRT] = SL_AG_RSQRT, [SL_TANH] = SL_AG_TANH, [SL_SIGMOID] = SL_AG_SIGMOID, [SL_SIN] = SL_AG_SIN,
+        [SL_COS] = SL_AG_COS, [SL_FLOOR] = SL_AG_STEP, [SL_CEIL] = SL_AG_STEP, [SL_ROUND] = SL_AG_STEP};
+    sl_lua_check(L, sl_ag_record_unary(ag[op], *box, x, 0));
+  }
   return 1;
 }
 
 static int unary_(lua_State *L, sl_unary_op op) {
   sl_tensor *x = sl_lua_checktensor(L, 1);
+  sl_lua_inplace(L, x, lua_pushfstring(L, "%s_", sl_unary_name(op)));
+  lua_pop(L, 1);
   sl_lua_check(L, sl_unary(op, x, x));
   sl_tensor_bump_version(x);
   lua_settop(L, 1);
@@ -182,7 +202,10 @@ static int clamp_common(lua_State *L, int inplace) {
   bool has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
   float lo = has_lo ? (float)luaL_checknumber(L, 2) : 0.0f, hi = has_hi ? (float)luaL_checknumber(L, 3) : 0.0f;
   if (!has_lo && !has_hi) return luaL_argerror(L, 2, "clamp: min or max expected (both are nil)");
+  if (!inplace && sl_lua_recording(L, x, NULL))
+    return luaL_error(L, "clamp: not recorded by autograd yet (use it under selut.no_grad)");
   if (inplace) {
+    sl_lua_inplace(L, x, "clamp_");
     sl_lua_check(L, sl_clamp(x, x, has_lo, lo, has_hi, hi));
     sl_tensor_bump_version(x);
     lua_settop(L, 1);

@@ -49,11 +49,39 @@ static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool k
   return ibox ? 2 : 1;
 }
 
+/* sum/mean of a tensor that records: always a tensor (a 1-element one over
+ * all elements: a Lua number has no history to backward through). */
+static int reduce_recorded(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim) {
+  int nd = 1;
+  int64_t shape[SL_MAX_DIMS] = {1};
+  if (d >= 0) sl_lua_check(L, sl_reduce_dim_shape(sl_reduce_name(op), t, d, keepdim, &nd, shape));
+  sl_tensor **box = sl_lua_newtensor(L);
+  if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
+  sl_reduce_opts o = {true, 2.0};
+  if (d < 0) {
+    double v;
+    sl_lua_check(L, sl_reduce_all(op, t, &o, &v, NULL));
+    (*box)->data[0] = (float)v;
+  } else {
+    sl_lua_check(L, sl_reduce(op, *box, NULL, t, d, &o));
+  }
+  sl_lua_check(L, sl_ag_record_sum(*box, t, d, op == SL_RMEAN));
+  return 1;
+}
+
 /* x:op([dim][, keepdim | opts]) */
 static int reduce(lua_State *L, sl_reduce_op op) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_reduce_opts o = {true, 2.0};
   bool keepdim = false;
+  if (op != SL_RARGMAX && op != SL_RARGMIN && sl_lua_recording(L, t, NULL)) {
+    if (op != SL_RSUM && op != SL_RMEAN)
+      return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", sl_reduce_name(op));
+    int all = lua_isnoneornil(L, 2) || lua_istable(L, 2);
+    int d = all ? -1 : sl_lua_checkdim(L, 2, t);
+    read_opts(L, all ? 2 : 3, &keepdim, &o);
+    return reduce_recorded(L, op, t, d, keepdim);
+  }
   if (lua_isnoneornil(L, 2) || lua_istable(L, 2)) {
     read_opts(L, 2, &keepdim, &o);
     double v;
@@ -82,6 +110,7 @@ static int red_logsumexp(lua_State *L) { return reduce(L, SL_RLOGSUMEXP); }
 /* x:norm([p[, dim[, keepdim]]]): p = 2 by default, math.huge for inf. */
 static int red_norm(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  if (sl_lua_recording(L, t, NULL)) return luaL_error(L, "norm: not recorded by autograd yet (use it under selut.no_grad)");
   sl_reduce_opts o = {true, luaL_optnumber(L, 2, 2.0)};
   if (isnan(o.p)) return luaL_argerror(L, 2, "norm order p must not be NaN");
   bool keepdim = false;
@@ -101,6 +130,8 @@ static int softmax_common(lua_State *L, bool log) {
   if (lua_isnoneornil(L, 2))
     return luaL_argerror(L, 2, lua_pushfstring(L, "dimension expected (%s over which dim?)", log ? "log_softmax" : "softmax"));
   int d = sl_lua_checkdim(L, 2, t);
+  if (sl_lua_recording(L, t, NULL))
+    return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", log ? "log_softmax" : "softmax");
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_softmax(*box, t, d, log));

@@ -28,6 +28,18 @@ static int push_result(lua_State *L, sl_tensor **box, sl_tensor *r) {
   return 1;
 }
 
+/* Autograd: a shape op whose gradient is not recorded refuses an input that
+ * requires grad (a silently missing gradient otherwise). */
+static void no_grad_only(lua_State *L, const char *op, const sl_tensor *a, const sl_tensor *b) {
+  if (sl_lua_recording(L, a, b)) luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", op);
+}
+
+/* A view (same elements, new shape): its gradient is gy reshaped back. */
+static int record_view(lua_State *L, sl_tensor *y, sl_tensor *x) {
+  if (sl_lua_recording(L, x, NULL)) sl_lua_check(L, sl_ag_record_unary(SL_AG_VIEW, y, x, 0));
+  return 1;
+}
+
 static int shape_view(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   int64_t shape[SL_MAX_DIMS];
@@ -40,7 +52,8 @@ static int shape_view(lua_State *L) {
       first = d;
     }
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_reshape(t, nd, shape));
+  push_result(L, box, sl_tensor_reshape(t, nd, shape));
+  return record_view(L, *box, t);
 }
 
 /* Dims as varargs from arg or one table, each 1-based or negative. */
@@ -69,6 +82,7 @@ static int read_dims(lua_State *L, int arg, int ndim, int *dims) {
 
 static int shape_permute(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "permute", t, NULL);
   int perm[SL_MAX_DIMS];
   read_dims(L, 2, t->ndim, perm);
   sl_tensor **box = sl_lua_newtensor(L);
@@ -77,6 +91,7 @@ static int shape_permute(lua_State *L) {
 
 static int shape_transpose(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "transpose", t, NULL);
   int d1 = sl_lua_checkdim_n(L, 2, t->ndim), d2 = sl_lua_checkdim_n(L, 3, t->ndim);
   sl_tensor **box = sl_lua_newtensor(L);
   return push_result(L, box, sl_tensor_transpose(t, d1, d2));
@@ -88,7 +103,10 @@ static int shape_t(lua_State *L) {
   if (t->ndim > 2)
     return luaL_error(L, "bad argument #1 to 't' (1-D or 2-D tensor expected, got %d-D)", t->ndim);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, t->ndim == 1 ? sl_tensor_clone(t) : sl_tensor_transpose(t, 0, 1));
+  push_result(L, box, t->ndim == 1 ? sl_tensor_clone(t) : sl_tensor_transpose(t, 0, 1));
+  if (sl_lua_recording(L, t, NULL))
+    sl_lua_check(L, t->ndim == 1 ? sl_ag_record_unary(SL_AG_CLONE, *box, t, 0) : sl_ag_record_transpose(*box, t));
+  return 1;
 }
 
 /* Always contiguous: the tensor itself, like PyTorch's x.contiguous(). */
@@ -102,18 +120,21 @@ static int shape_squeeze(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   int d = sl_lua_optdim(L, 2, t->ndim, -1);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_squeeze(t, d));
+  push_result(L, box, sl_tensor_squeeze(t, d));
+  return record_view(L, *box, t);
 }
 
 static int shape_unsqueeze(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   int d = sl_lua_checkdim_n(L, 2, t->ndim + 1);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_unsqueeze(t, d));
+  push_result(L, box, sl_tensor_unsqueeze(t, d));
+  return record_view(L, *box, t);
 }
 
 static int shape_expand(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "expand", t, NULL);
   int64_t shape[SL_MAX_DIMS];
   int nd = sl_lua_checkviewshape(L, 2, shape);
   sl_tensor **box = sl_lua_newtensor(L);
@@ -124,7 +145,8 @@ static int shape_flatten(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   int s = sl_lua_optdim(L, 2, t->ndim, 0), e = sl_lua_optdim(L, 3, t->ndim, t->ndim - 1);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_flatten(t, s, e));
+  push_result(L, box, sl_tensor_flatten(t, s, e));
+  return record_view(L, *box, t);
 }
 
 static int shape_narrow(lua_State *L) {
@@ -139,13 +161,16 @@ static int shape_narrow(lua_State *L) {
     return luaL_argerror(L, 4, lua_pushfstring(L, "length %I out of range 0..%I for start %I", len,
                                                size - start + 1, start));
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_narrow(t, d, start - 1, len));
+  push_result(L, box, sl_tensor_narrow(t, d, start - 1, len));
+  if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_narrow(*box, t, d, start - 1, len));
+  return 1;
 }
 
 /* x:select(d, i): index i (1-based, negative from the end) of dim d, that dim
  * removed; a number for a 1-D tensor (selut has no 0-D tensors, like x[i]). */
 static int shape_select(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "select", t, NULL);
   int d = sl_lua_checkdim_n(L, 2, t->ndim);
   lua_Integer i = luaL_checkinteger(L, 3), size = (lua_Integer)t->shape[d];
   if (i < -size || i > size || i == 0)
@@ -178,6 +203,7 @@ static int push_pieces(lua_State *L, sl_tensor *t, int d, int64_t n, int64_t siz
  * s2, ...}[, d]) pieces of those sizes: a Lua list (PyTorch's tuple). */
 static int shape_split(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "split", t, NULL);
   int d = sl_lua_optdim(L, 3, t->ndim, 0);
   int64_t s = t->shape[d];
   if (lua_type(L, 2) == LUA_TTABLE) {
@@ -216,6 +242,7 @@ static int shape_split(lua_State *L) {
 /* x:chunk(n[, d]): torch.chunk, pieces of ceil(size / n) (maybe fewer than n). */
 static int shape_chunk(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  no_grad_only(L, "chunk", t, NULL);
   lua_Integer chunks = luaL_checkinteger(L, 2);
   luaL_argcheck(L, chunks >= 1 && chunks <= 1 << 24, 2,
                 lua_pushfstring(L, "number of chunks must be in 1..%d, got %I", 1 << 24, chunks));
@@ -257,6 +284,7 @@ static int shape_cat(lua_State *L) {
       break;
     }
   int d = sl_lua_optdim(L, 2, nd, 0);
+  for (int k = 0; k < n; k++) no_grad_only(L, "cat", ts[k], NULL);
   sl_tensor **box = sl_lua_newtensor(L);
   return push_result(L, box, sl_tensor_cat(ts, n, d));
 }
@@ -266,6 +294,7 @@ static int shape_stack(lua_State *L) {
   lua_settop(L, 2);
   sl_tensor **ts = check_list(L, 1, &n);
   int d = sl_lua_optdim(L, 2, ts[0]->ndim + 1, 0);
+  for (int k = 0; k < n; k++) no_grad_only(L, "stack", ts[k], NULL);
   sl_tensor **box = sl_lua_newtensor(L);
   return push_result(L, box, sl_tensor_stack(ts, n, d));
 }
@@ -278,12 +307,18 @@ static int shape_shares_storage(lua_State *L) {
 
 static int shape_matmul(lua_State *L) {
   sl_tensor *a = sl_lua_checktensor(L, 1), *b = sl_lua_checktensor(L, 2);
+  int rec = sl_lua_recording(L, a, b);
+  if (rec && (a->ndim > 2 || b->ndim > 2))
+    return luaL_error(L, "matmul: batched (3-D+) products are not recorded by autograd yet (use it under selut.no_grad)");
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_matmul_nd(a, b));
+  push_result(L, box, sl_matmul_nd(a, b));
+  if (rec) sl_lua_check(L, sl_ag_record_matmul(*box, a, b));
+  return 1;
 }
 
 static int shape_bmm(lua_State *L) {
   sl_tensor *a = sl_lua_checktensor(L, 1), *b = sl_lua_checktensor(L, 2);
+  no_grad_only(L, "bmm", a, b);
   sl_tensor **box = sl_lua_newtensor(L);
   return push_result(L, box, sl_bmm(a, b));
 }

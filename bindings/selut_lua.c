@@ -22,6 +22,7 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_tensor_shape,
     sl_lua_open_tensor_index,
     sl_lua_open_tensor_random,
+    sl_lua_open_autograd,
     sl_lua_open_nn,
     sl_lua_open_loss,
     sl_lua_open_nn_spatial,
@@ -40,8 +41,8 @@ static void (*const area_openers[])(lua_State *L) = {
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
-static const char *const eager_scripts[] = {"selut.nn",   "selut.trainer", "selut.snn",
-                                             "selut.dist", "selut.viz",     "selut.rl", "selut.onnx", NULL};
+static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.trainer", "selut.snn",
+                                             "selut.dist",     "selut.viz", "selut.rl",      "selut.onnx", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {

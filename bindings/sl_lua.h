@@ -28,6 +28,10 @@ typedef struct sl_lua_ctx {
   size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
   sl_mem_account *account; /* this state's tensor memory (lua_account.c); NULL once closed */
   int64_t sample_offset;   /* rows of the global batch before this process's (selut.dist.sample_offset) */
+  int no_grad;             /* > 0 inside selut.no_grad: nothing records (lua_autograd.c) */
+  lua_State *ag_L;         /* the thread running sl_ag_backward (Lua Functions call back into it) */
+  int *ag_unref;           /* registry refs of freed Lua Function nodes, released at the next record */
+  int ag_nunref, ag_capunref;
 } sl_lua_ctx;
 
 #define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */
@@ -143,6 +147,25 @@ void sl_lua_open_tensor_random(lua_State *L);
  * NULL; an entry replaces an earlier one of the same name). */
 void sl_lua_tensor_extend(lua_State *L, const luaL_Reg *methods, const luaL_Reg *tensor_fns,
                           const luaL_Reg *selut_fns);
+/* ---- autograd (lua_autograd.c) ---- */
+void sl_lua_open_autograd(lua_State *L);
+/* True when an op over a and b (either may be NULL) must record: one of them
+ * requires grad and grad mode is on. Costs two pointer tests when no input
+ * ever touched autograd. */
+int sl_lua_grad_mode(lua_State *L);
+static inline int sl_lua_recording(lua_State *L, const sl_tensor *a, const sl_tensor *b) {
+  if (!(a && a->ag) && !(b && b->ag)) return 0;
+  if (!((a && sl_ag_requires_grad(a)) || (b && sl_ag_requires_grad(b)))) return 0;
+  return sl_lua_grad_mode(L);
+}
+/* Before an in-place write to t by the binding op `op`: raises for a leaf
+ * that requires grad (grad mode on) or a recorded tensor, else bumps t's
+ * version when something may have saved it. */
+void sl_lua_inplace(lua_State *L, sl_tensor *t, const char *op);
+/* Tensor fields grad, grad_fn, requires_grad, is_leaf (pushes nil for other
+ * keys) and their assignment (raises for other keys). */
+int sl_lua_tensor_getfield(lua_State *L, sl_tensor *t, const char *key);
+int sl_lua_tensor_setfield(lua_State *L, sl_tensor *t, const char *key, int val);
 void sl_lua_open_nn(lua_State *L);
 void sl_lua_open_loss(lua_State *L); /* nn.CrossEntropyLoss, nn.MSELoss (lua_loss.c), after sl_lua_open_nn */
 /* With the box of a module or loss at index 1: pushes the tensor box cached

@@ -20,6 +20,7 @@ extern "C" {
 #include "tensor/shape.h"
 #include "tensor/matmul.h"
 #include "nn/nn.h"
+#include "autograd/autograd.h"
 #include "nn/snn.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"

@@ -193,6 +193,7 @@ sl_tensor *sl_tensor_retain(sl_tensor *t) {
 
 void sl_tensor_release(sl_tensor *t) {
   if (!t || --t->refcount > 0) return;
+  if (t->ag) t->ag_free(t->ag);
   storage_release(t->storage);
   sl_free(t);
 }

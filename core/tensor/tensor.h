@@ -23,6 +23,8 @@ typedef struct sl_tensor {
   int64_t numel;               /* product of shape */
   int refcount;                /* references to this header */
   sl_storage *storage;         /* private: shared with views */
+  void *ag;                    /* autograd state (core/autograd), NULL unless the tensor touched autograd */
+  void (*ag_free)(void *ag);   /* frees ag with the header (set by core/autograd) */
 } sl_tensor;
 
 /* Checks 1 <= ndim <= SL_MAX_DIMS, every dim >= 0 and the product for
