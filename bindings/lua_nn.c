@@ -390,15 +390,41 @@ static int module_index(lua_State *L) {
 }
 
 /* nn.<Type>(args...) for a layer with a generic constructor (upvalue 1: its
- * descriptor): the arguments of l->args by position, or one table of them
- * by name; absent ones take their defaults. */
+ * descriptor): the arguments of l->args by position, then optionally one
+ * table of the remaining ones by name (PyTorch's keyword arguments:
+ * nn.BatchNorm2d(8, {eps = 1e-3}); a table alone names them all); absent
+ * ones take their defaults. An unknown name, or a name given both ways, is
+ * an error. */
 static int nn_generic(lua_State *L) {
   const sl_layer *l = lua_touserdata(L, sl_lua_upvalueindex(1));
   double v[SL_MAX_HPARAMS];
-  int named = lua_istable(L, 1) && !sl_lua_totensor(L, 1);
-  for (int i = 0; l->args && l->args[i].name && i < SL_MAX_HPARAMS; i++) {
+  int top = lua_gettop(L);
+  int opts = top >= 1 && lua_istable(L, top) && !sl_lua_totensor(L, top) ? top : 0;
+  int nargs = 0;
+  while (l->args && l->args[nargs].name && nargs < SL_MAX_HPARAMS) nargs++;
+  if (opts) {
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+      int found = -1;
+      if (lua_type(L, -2) == LUA_TSTRING)
+        for (int i = 0; i < nargs; i++)
+          if (strcmp(lua_tostring(L, -2), l->args[i].name) == 0) found = i;
+      if (found < 0) {
+        lua_pushvalue(L, -2);
+        return luaL_argerror(L, opts, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -1, NULL)));
+      }
+      if (found + 1 < opts)
+        return luaL_argerror(L, opts, lua_pushfstring(L, "'%s' given both positionally and in the options table",
+                                                      l->args[found].name));
+      lua_pop(L, 1);
+    }
+  } else if (top > nargs) {
+    return luaL_argerror(L, nargs + 1, lua_pushfstring(L, "at most %d arguments expected", nargs));
+  }
+  for (int i = 0; i < nargs; i++) {
     const sl_hparam *a = &l->args[i];
-    int arg = named ? 1 : i + 1, t = named ? lua_getfield(L, 1, a->name) : lua_type(L, arg);
+    int named = opts && i + 1 >= opts;
+    int arg = named ? opts : i + 1, t = named ? lua_getfield(L, opts, a->name) : lua_type(L, arg);
     int idx = named ? -1 : arg;
     if (t == LUA_TNIL || t == LUA_TNONE) {
       if (a->flags & SL_HP_REQUIRED)

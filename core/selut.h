@@ -24,6 +24,7 @@ extern "C" {
 #include "nn/snn.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
+#include "nn/norm.h"
 #include "io/io.h"
 #include "io/onnx.h"
 #include "viz/viz.h"

@@ -1,4 +1,4 @@
-/* BatchNorm1d (PyTorch semantics, see batchnorm.h). Per-channel sums are
+/* BatchNorm1d and BatchNorm2d (PyTorch semantics, see batchnorm.h). Per-channel sums are
  * accumulated in double; the forward keeps each channel's mean and 1/std for
  * the backward. x: (N, C) or (N, C, L), element (n, c, l) at (n*C + c)*L + l. */
 #include <inttypes.h>
@@ -26,10 +26,20 @@ sl_batchnorm_opts sl_batchnorm_defaults(void) {
   return (sl_batchnorm_opts){.eps = 1e-5, .momentum = 0.1, .affine = true, .track_running_stats = true};
 }
 
-/* x's (N, C, L) split; SL_ESHAPE unless it fits the module. */
+extern const sl_layer sl_batchnorm2d_layer;
+
+/* x's (N, C, L) split (BatchNorm2d: L = H*W); SL_ESHAPE unless it fits the module. */
 static int bn_dims(const sl_module *m, const sl_tensor *x, const char *what, int64_t *n, int64_t *l) {
   const bn_state *s = m->state;
   char buf[160];
+  if (m->vt == &sl_batchnorm2d_layer) {
+    if (x->ndim != 4 || x->shape[1] != s->c)
+      return sl_fail(SL_ESHAPE, "BatchNorm2d.%s: expected input of shape [N x %" PRId64 " x H x W], got %s", what,
+                     s->c, sl_shape_str(x, buf, sizeof buf));
+    *n = x->shape[0];
+    *l = x->shape[2] * x->shape[3];
+    return SL_OK;
+  }
   if ((x->ndim != 2 && x->ndim != 3) || x->shape[1] != s->c)
     return sl_fail(SL_ESHAPE, "BatchNorm1d.%s: expected input of shape [N x %" PRId64 "] or [N x %" PRId64
                    " x L], got %s", what, s->c, s->c, sl_shape_str(x, buf, sizeof buf));
@@ -94,8 +104,8 @@ static int bn_forward(sl_module *m, const sl_tensor *x) {
   if (synced && (st = synced_stats(s, x->data, n, l, &count))) return st;
   if (batch && count <= 1.0) {
     char buf[160];
-    return sl_fail(SL_EINVAL, "BatchNorm1d.forward: expected more than 1 value per channel when training, "
-                   "got input of shape %s%s", sl_shape_str(x, buf, sizeof buf),
+    return sl_fail(SL_EINVAL, "%s.forward: expected more than 1 value per channel when training, "
+                   "got input of shape %s%s", sl_module_type(m), sl_shape_str(x, buf, sizeof buf),
                    synced ? " (synchronized: over all processes)" : "");
   }
   s->count = count;
@@ -162,11 +172,11 @@ static int bn_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) {
   int st = bn_dims(m, x, "backward", &n, &l);
   if (st) return st;
   if (!sl_tensor_same_shape(x, gy))
-    return sl_fail(SL_ESHAPE, "BatchNorm1d.backward: gradOutput shape %s does not match input shape %s",
-                   sl_shape_str(gy, a, sizeof a), sl_shape_str(x, bb, sizeof bb));
+    return sl_fail(SL_ESHAPE, "%s.backward: gradOutput shape %s does not match input shape %s",
+                   sl_module_type(m), sl_shape_str(gy, a, sizeof a), sl_shape_str(x, bb, sizeof bb));
   if (!m->output || !sl_tensor_same_shape(m->output, x))
-    return sl_fail(SL_EINVAL, "BatchNorm1d.backward: input shape %s differs from the last forward's; call "
-                   "forward first", sl_shape_str(x, a, sizeof a));
+    return sl_fail(SL_EINVAL, "%s.backward: input shape %s differs from the last forward's; call "
+                   "forward first", sl_module_type(m), sl_shape_str(x, a, sizeof a));
   if ((st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
   const int64_t cs = s->c;
   const float *w = s->o.affine ? m->params[0]->data : NULL;
@@ -257,14 +267,39 @@ const sl_layer sl_batchnorm1d_layer = {.type = "BatchNorm1d", .flags = SL_LAYER_
                                        .params = bn_params, .hparams = bn_hparams, .buffers = bn_buffers,
                                        .set_reducer = bn_set_reducer};
 
-sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
+/* BatchNorm2d's generic constructor (nn.BatchNorm2d(C[, {eps=, momentum=, affine=, track_running_stats=}])). */
+static const sl_hparam bn2d_args[] = {{"num_features", SL_VALUE_INT, 0, SL_HP_REQUIRED},
+                                      {"eps", SL_VALUE_FLOAT, 1e-5, 0},
+                                      {"momentum", SL_VALUE_FLOAT, 0.1, 0},
+                                      {"affine", SL_VALUE_BOOL, 1, 0},
+                                      {"track_running_stats", SL_VALUE_BOOL, 1, 0},
+                                      {NULL, SL_VALUE_FLOAT, 0, 0}};
+
+static sl_module *bn2d_create(const double *args, sl_rng *rng) {
+  (void)rng;
+  if (!(fabs(args[0]) < 9e15)) return sl_fail_null(SL_EINVAL, "BatchNorm2d: num_features out of range");
+  sl_batchnorm_opts o = {.eps = args[1], .momentum = args[2], .affine = args[3] != 0,
+                         .track_running_stats = args[4] != 0};
+  return sl_batchnorm2d_new((int64_t)args[0], o);
+}
+
+const sl_layer sl_batchnorm2d_layer = {.type = "BatchNorm2d", .flags = SL_LAYER_NORMALIZATION,
+                                       .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy,
+                                       .params = bn_params, .args = bn2d_args, .create = bn2d_create,
+                                       .hparams = bn_hparams, .buffers = bn_buffers, .set_reducer = bn_set_reducer};
+
+static bool is_bn(const sl_module *m) {
+  return m && (m->vt == &sl_batchnorm1d_layer || m->vt == &sl_batchnorm2d_layer);
+}
+
+static sl_module *bn_new(const sl_layer *l, int64_t num_features, sl_batchnorm_opts o) {
   if (num_features < 1)
-    return sl_fail_null(SL_EINVAL, "BatchNorm1d: num_features must be >= 1, got %" PRId64, num_features);
+    return sl_fail_null(SL_EINVAL, "%s: num_features must be >= 1, got %" PRId64, l->type, num_features);
   if (!(o.eps > 0.0) || !isfinite(o.eps))
-    return sl_fail_null(SL_EINVAL, "BatchNorm1d: eps must be > 0, got %g", o.eps);
+    return sl_fail_null(SL_EINVAL, "%s: eps must be > 0, got %g", l->type, o.eps);
   if (!(o.momentum >= 0.0 && o.momentum <= 1.0))
-    return sl_fail_null(SL_EINVAL, "BatchNorm1d: momentum must be in [0, 1], got %g", o.momentum);
-  sl_module *m = sl_module_new(&sl_batchnorm1d_layer);
+    return sl_fail_null(SL_EINVAL, "%s: momentum must be in [0, 1], got %g", l->type, o.momentum);
+  sl_module *m = sl_module_new(l);
   if (!m) return NULL;
   bn_state *s = sl_calloc(1, sizeof *s);
   if (!s) goto fail;
@@ -290,9 +325,17 @@ fail:
   return NULL;
 }
 
+sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts o) {
+  return bn_new(&sl_batchnorm1d_layer, num_features, o);
+}
+
+sl_module *sl_batchnorm2d_new(int64_t num_features, sl_batchnorm_opts o) {
+  return bn_new(&sl_batchnorm2d_layer, num_features, o);
+}
+
 int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **running_mean, sl_tensor **running_var,
                        int64_t *num_batches_tracked, sl_batchnorm_opts *opts) {
-  if (!m || m->vt != &sl_batchnorm1d_layer)
+  if (!is_bn(m))
     return sl_fail(SL_EINVAL, "BatchNorm1d state: module is a %s, not a BatchNorm1d", sl_module_type(m));
   const bn_state *s = m->state;
   if (num_features) *num_features = s->c;
@@ -306,7 +349,7 @@ int sl_batchnorm_state(const sl_module *m, int64_t *num_features, sl_tensor **ru
 
 int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor **running_var,
                          sl_tensor **num_batches_tracked) {
-  if (!m || m->vt != &sl_batchnorm1d_layer)
+  if (!is_bn(m))
     return sl_fail(SL_EINVAL, "BatchNorm1d buffers: module is a %s, not a BatchNorm1d", sl_module_type(m));
   const bn_state *s = m->state;
   *running_mean = s->running_mean;
@@ -316,7 +359,7 @@ int sl_batchnorm_buffers(const sl_module *m, sl_tensor **running_mean, sl_tensor
 }
 
 int sl_batchnorm_set_reducer(sl_module *m, sl_batchnorm_reduce_fn reduce, void *ctx) {
-  if (!m || m->vt != &sl_batchnorm1d_layer)
+  if (!is_bn(m))
     return sl_fail(SL_EINVAL, "BatchNorm1d reducer: module is a %s, not a BatchNorm1d", sl_module_type(m));
   return bn_set_reducer(m, reduce, ctx);
 }

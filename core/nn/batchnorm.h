@@ -24,6 +24,9 @@ sl_batchnorm_opts sl_batchnorm_defaults(void);
  * (PyTorch's "Expected more than 1 value per channel when training").
  * backward: the gradient of the mode the last forward ran in. */
 sl_module *sl_batchnorm1d_new(int64_t num_features, sl_batchnorm_opts opts);
+/* BatchNorm2d: the same over (N, C, H, W), statistics per channel over N, H
+ * and W; the functions below take either. */
+sl_module *sl_batchnorm2d_new(int64_t num_features, sl_batchnorm_opts opts);
 
 /* The module's number of features, running statistics (borrowed; NULL when not tracked) and
  * options. SL_EINVAL when m is not a BatchNorm1d. */

@@ -1,6 +1,8 @@
 /*
- * selut.nn constructors of the image layers (core/nn/conv.h): Conv1d, Conv2d,
- * MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten. PyTorch's positional
+ * selut.nn constructors whose arguments are more than numbers and booleans
+ * (sizes as lists, 'same' padding, 1-based indices): Conv1d, Conv2d,
+ * MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten (core/nn/conv.h),
+ * LayerNorm and Embedding (core/nn/norm.h). PyTorch's positional
  * arguments come first, then optionally a table of its keyword arguments;
  * the optional arguments may also be given positionally in PyTorch's order:
  *   nn.Conv2d(4, 6, 3, {stride = 2, padding = 1, groups = 2})
@@ -240,6 +242,67 @@ static int nn_adaptive_avgpool2d(lua_State *L) {
   return 1;
 }
 
+static const char *const layernorm_names[] = {"eps", "elementwise_affine", NULL};
+
+/* LayerNorm(normalized_shape[, eps[, elementwise_affine]][, {eps=, elementwise_affine=}]) */
+static int nn_layernorm(lua_State *L) {
+  int64_t shape[SL_MAX_DIMS];
+  int nd = 1;
+  luaL_checkany(L, 1);
+  if (lua_istable(L, 1)) {
+    lua_Integer n = luaL_len(L, 1);
+    luaL_argcheck(L, n >= 1 && n < SL_MAX_DIMS, 1,
+                  lua_pushfstring(L, "normalized_shape must have 1..%d sizes, got %I", SL_MAX_DIMS - 1, n));
+    nd = (int)n;
+  }
+  check_size(L, 1, 1, "normalized_shape", nd, 1, shape);
+  int where[2] = {0};
+  int opts = gather(L, "LayerNorm", 2, layernorm_names, where);
+  double eps = 1e-5;
+  if (lua_getfield(L, opts, "eps") != LUA_TNIL) {
+    int ok;
+    eps = lua_tonumberx(L, -1, &ok);
+    luaL_argcheck(L, ok && eps > 0 && isfinite(eps), where[0], "eps must be a number > 0");
+  }
+  lua_pop(L, 1);
+  int affine = opt_flag(L, opts, layernorm_names, where, "elementwise_affine", 1);
+  lua_pop(L, 1);
+  sl_module **box = sl_lua_newmodule(L, "LayerNorm");
+  if (!(*box = sl_layernorm_new(nd, shape, eps, affine))) return sl_lua_error(L);
+  return 1;
+}
+
+static const char *const embedding_names[] = {"padding_idx", "max_norm", "norm_type", "scale_grad_by_freq", "sparse",
+                                               NULL};
+
+/* Embedding(num_embeddings, embedding_dim[, {padding_idx=}]): indices and
+ * padding_idx are 1-based (negative padding_idx from the end). */
+static int nn_embedding(lua_State *L) {
+  lua_Integer num = check_count(L, 1, "num_embeddings"), dim = check_count(L, 2, "embedding_dim");
+  int where[5] = {0};
+  int opts = gather(L, "Embedding", 3, embedding_names, where);
+  int64_t pad = SL_EMBEDDING_NO_PADDING;
+  if (lua_getfield(L, opts, "padding_idx") != LUA_TNIL) {
+    int ok;
+    lua_Integer p = lua_tointegerx(L, -1, &ok);
+    luaL_argcheck(L, ok && p != 0, where[0],
+                  ok ? "padding_idx must be in 1..num_embeddings or -num_embeddings..-1 (1-based), got 0"
+                     : lua_pushfstring(L, "padding_idx must be an integer, got %s", luaL_typename(L, -1)));
+    pad = p;
+  }
+  lua_pop(L, 1);
+  for (int i = 1; embedding_names[i]; i++) {
+    int t = lua_getfield(L, opts, embedding_names[i]);
+    luaL_argcheck(L, t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)), where[i],
+                  lua_pushfstring(L, "%s is not supported", embedding_names[i]));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  sl_module **box = sl_lua_newmodule(L, "Embedding");
+  if (!(*box = sl_embedding_new(num, dim, pad, 1, &sl_lua_context(L)->rng))) return sl_lua_error(L);
+  return 1;
+}
+
 /* 1-based dims (negative from the end) to the core's 0-based ones. */
 static int check_dim(lua_State *L, int arg, lua_Integer def, const char *what) {
   lua_Integer d = luaL_optinteger(L, arg, def);
@@ -263,9 +326,10 @@ static int nn_flatten(lua_State *L) {
 
 static const luaL_Reg spatial_funcs[] = {
     {"Conv1d", nn_conv1d}, {"Conv2d", nn_conv2d}, {"MaxPool2d", nn_maxpool2d}, {"AvgPool2d", nn_avgpool2d},
-    {"AdaptiveAvgPool2d", nn_adaptive_avgpool2d}, {"Flatten", nn_flatten}, {NULL, NULL}};
+    {"AdaptiveAvgPool2d", nn_adaptive_avgpool2d}, {"Flatten", nn_flatten}, {"LayerNorm", nn_layernorm},
+    {"Embedding", nn_embedding}, {NULL, NULL}};
 
-void sl_lua_open_nn_spatial(lua_State *L) {
+void sl_lua_open_nn_layers(lua_State *L) {
   lua_getfield(L, -1, "nn");
   sl_lua_setfuncs(L, spatial_funcs);
   lua_pop(L, 1);
