@@ -11,11 +11,14 @@
  * through the sl_mpi_api table of selut_mpi.so (bindings/mpi/, the only
  * object linked with libmpi), which selut.dist.init() loads with dlopen.
  *
- * Ending: after init, a rank must end through dist.finalize() (collective). If
- * the Lua state that called init closes without it (an uncaught error), the
- * state's sentinel calls MPI_Abort so mpirun brings the whole job down instead
- * of leaving the other ranks blocked in a collective; dist.abort(code) does
- * the same on purpose.
+ * Ending: after init, a rank ends through dist.finalize() (collective), or
+ * simply by ending normally: the launcher (or a host) calls
+ * sl_lua_dist_ending(L, 1) before lua_close and the state's sentinel then
+ * finalizes MPI when it is collected (after the DataParallel objects, which
+ * were created after it). If the state closes otherwise (an uncaught error,
+ * or a host that did not say), the sentinel calls MPI_Abort so mpirun brings
+ * the whole job down instead of leaving the other ranks blocked in a
+ * collective; dist.abort(code) does the same on purpose.
  */
 #define _GNU_SOURCE /* dladdr, RTLD_DEFAULT */
 #include <limits.h>
@@ -25,6 +28,7 @@
 #include <time.h>
 
 #include "dist.h"
+#include "selut_lua.h"
 
 #ifdef SELUT_MPI
 #include <dlfcn.h>
@@ -233,11 +237,18 @@ void sl_dist_need_init(lua_State *L, const char *fn) {
 
 #ifdef SELUT_MPI
 typedef struct lsentinel {
-  int armed; /* 1 between init and finalize */
+  int armed;    /* 1 between init and finalize */
+  int ended_ok; /* the script ended normally (sl_lua_dist_ending): finalize instead of aborting */
 } lsentinel;
 
 static int sentinel_gc(lua_State *L) {
   lsentinel *s = lua_touserdata(L, 1);
+  if (s->armed && s->ended_ok && sl_dist_active()) {
+    s->armed = 0;
+    fflush(stdout);
+    sl_dist_mpi()->finalize(); /* collective: every rank that ended normally gets here */
+    return 0;
+  }
   if (s->armed && sl_dist_active()) {
     int r = 0, size = 1;
     sl_dist_mpi()->rank_size(&r, &size);
@@ -257,6 +268,7 @@ static lsentinel *get_sentinel(lua_State *L) {
   } else {
     s = lua_newuserdatauv(L, sizeof *s, 0);
     s->armed = 0;
+    s->ended_ok = 0;
     if (luaL_newmetatable(L, SL_LUA_DIST_SENTINEL)) {
       lua_pushcfunction(L, sentinel_gc);
       lua_setfield(L, -2, "__gc");
@@ -268,6 +280,19 @@ static lsentinel *get_sentinel(lua_State *L) {
   return s;
 }
 #endif
+
+void sl_lua_dist_ending(lua_State *L, int ok) {
+#ifdef SELUT_MPI
+  if (lua_getfield(L, LUA_REGISTRYINDEX, DIST_SENTINEL_KEY) == LUA_TUSERDATA) {
+    lsentinel *s = lua_touserdata(L, -1);
+    s->ended_ok = ok != 0;
+  }
+  lua_pop(L, 1);
+#else
+  (void)L;
+  (void)ok;
+#endif
+}
 
 /* ---- selut.dist.* ---- */
 

@@ -121,6 +121,13 @@ int sl_lua_dostring(lua_State *L, const char *code, const char *chunkname, sl_lu
 typedef struct sl_mem_account sl_mem_account;
 sl_mem_account *sl_lua_account(lua_State *L);
 
+/* Tells L that its script ended normally (ok != 0) or with an error, just
+ * before lua_close(L). With ok, closing L finalizes MPI when selut.dist.init
+ * was called and selut.dist.finalize was not (a rank that just ends exits
+ * 0); otherwise closing L aborts the MPI job (the failing rank's message is
+ * printed first, the other ranks never hang). No-op without selut.dist. */
+void sl_lua_dist_ending(lua_State *L, int ok);
+
 #ifdef __cplusplus
 }
 #endif

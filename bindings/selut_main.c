@@ -546,6 +546,7 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, &result);
   int status = lua_pcall(L, 3, 0, 0);
   report(L, status);
+  sl_lua_dist_ending(L, status == LUA_OK && result == 0); /* a rank that just ends finalizes MPI */
   lua_close(L);
   return status == LUA_OK ? result : EXIT_FAILURE;
 }

@@ -73,6 +73,13 @@ cmp -s "$tmp/two/metrics.csv" "$tmp/three/metrics.csv" || paste -d, "$tmp/two/me
   END { exit bad }' || fail "shared-memory step and allreduce path disagree"
 echo "tests/mpi: the allreduce path (SELUT_DIST_SHARED=0) matches too (weights: $(cat "$tmp/w3.log"))"
 
+# a script that never calls finalize ends the job normally (exit 0)
+"${MPIRUN[@]}" -np 2 "$LAUNCHER" tests/mpi/nofinalize.lua > "$tmp/nofin.log" 2>&1 \
+  || { cat "$tmp/nofin.log"; fail "a script without finalize must exit 0"; }
+[ "$(grep -c "ends without finalize" "$tmp/nofin.log")" -eq 2 ] && ! grep -q "aborting the MPI job" "$tmp/nofin.log" \
+  || { cat "$tmp/nofin.log"; fail "a script without finalize: both ranks end, no abort"; }
+echo "tests/mpi: a script that never calls finalize exits 0 on 2 ranks"
+
 # a failing rank ends the job (no hang) with its message and a non-zero status
 start=$(date +%s)
 set +e
