@@ -394,6 +394,7 @@ static int tensor_set(lua_State *L) {
   int64_t idx[SL_MAX_DIMS];
   read_index(L, t, 2, idx);
   float v = (float)luaL_checknumber(L, t->ndim + 2);
+  sl_lua_inplace(L, t, "set");
   sl_lua_check(L, sl_tensor_set(t, idx, v));
   lua_settop(L, 1);
   return 1;
@@ -426,16 +427,19 @@ static int tensor_index(lua_State *L) {
     return 1;
   }
   lua_pushvalue(L, 2);
-  lua_rawget(L, lua_upvalueindex(1));
+  if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL && lua_type(L, 2) == LUA_TSTRING) /* grad, grad_fn, ... */
+    return sl_lua_tensor_getfield(L, sl_lua_checktensor(L, 1), lua_tostring(L, 2));
   return 1;
 }
 
 /* x[i] = v: sets an element (1-D) or fills / copies a row (n-D). */
 static int tensor_newindex(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) return sl_lua_tensor_setfield(L, t, lua_tostring(L, 2), 3);
   if (lua_type(L, 2) != LUA_TNUMBER)
     return luaL_error(L, "cannot set field '%s' of a tensor (only integer indices)", luaL_tolstring(L, 2, NULL));
   int64_t i = row_key(L, t);
+  sl_lua_inplace(L, t, "__newindex");
   int64_t inner = t->shape[0] ? t->numel / t->shape[0] : 0;
   sl_tensor *src = sl_lua_totensor(L, 3);
   if (src) {
@@ -461,12 +465,14 @@ static int tensor_clone(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_clone(t))) return sl_lua_error(L);
+  if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_unary(SL_AG_CLONE, *box, t, 0));
   return 1;
 }
 
 static int tensor_copy(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_tensor *src = sl_lua_checktensor(L, 2);
+  sl_lua_inplace(L, t, "copy");
   sl_lua_check(L, sl_tensor_copy(t, src));
   lua_settop(L, 1);
   return 1;
@@ -501,6 +507,7 @@ static int tensor_totable(lua_State *L) {
 static int tensor_fill_(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   float v = (float)luaL_checknumber(L, 2);
+  sl_lua_inplace(L, t, "fill_");
   sl_lua_check(L, sl_fill(t, v));
   lua_settop(L, 1);
   return 1;
@@ -508,6 +515,7 @@ static int tensor_fill_(lua_State *L) {
 
 static int tensor_zero_(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
+  sl_lua_inplace(L, t, "zero_");
   sl_lua_check(L, sl_fill(t, 0.0f));
   lua_settop(L, 1);
   return 1;

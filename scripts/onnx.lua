@@ -182,8 +182,15 @@ function import.Flatten(node)
   if axis < 1 then error("onnx.load: Flatten with axis " .. axis .. " is not supported (axis >= 1)", 0) end
   return nn.Flatten(axis + 1)
 end
-function import.Softmax(node) return nn.Softmax((node.attrs.axis or -1) >= 0 and node.attrs.axis + 1 or node.attrs.axis) end
-function import.LogSoftmax(node) return nn.LogSoftmax((node.attrs.axis or -1) >= 0 and node.attrs.axis + 1 or node.attrs.axis) end
+-- selut's Softmax/LogSoftmax layers work over the last dim of [N x C]
+local function last_axis(node)
+  local ax = node.attrs.axis or -1
+  if ax ~= -1 and ax ~= 1 then
+    error("onnx.load: " .. node.op .. " over axis " .. ax .. " is not supported (selut's layer works over the last dim)", 0)
+  end
+end
+function import.Softmax(node) last_axis(node); return nn.Softmax() end
+function import.LogSoftmax(node) last_axis(node); return nn.LogSoftmax() end
 function import.Clip(node, inits)
   local lo = node.inputs[2] and node.inputs[2] ~= "" and init_of(inits, node, 2, "Clip")[1] or node.attrs.min
   local hi = node.inputs[3] and node.inputs[3] ~= "" and init_of(inits, node, 3, "Clip")[1] or node.attrs.max

@@ -12,7 +12,7 @@ selut.manual_seed(7)
 local net = nn.Sequential {
   nn.Linear(6, 8), nn.SELU(), nn.AlphaDropout(0.1), nn.Linear(8, 5), nn.ELU(0.7), nn.BatchNorm1d(5),
   nn.LeakyReLU(0.2), nn.Sequential { nn.Linear(5, 4), nn.Tanh() }, nn.Linear(4, 3, false), nn.Hardtanh(-1, 1),
-  nn.Sigmoid(), nn.Linear(3, 3), nn.LogSoftmax(2),
+  nn.Sigmoid(), nn.Linear(3, 3), nn.LogSoftmax(),
 }
 net:train()
 for _ = 1, 3 do net:forward(T.randn(4, 6)) end -- running statistics move away from 0/1
