@@ -19,6 +19,7 @@ extern "C" {
 #include "tensor/blas.h"
 #include "tensor/shape.h"
 #include "tensor/matmul.h"
+#include "tensor/sample.h"
 #include "nn/nn.h"
 #include "autograd/autograd.h"
 #include "nn/snn.h"
