@@ -41,7 +41,7 @@ static void (*const area_openers[])(lua_State *L) = {
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
-static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.trainer", "selut.snn",
+static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.nn_class", "selut.trainer", "selut.snn",
                                              "selut.dist",     "selut.viz", "selut.rl",      "selut.onnx", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */

@@ -67,22 +67,30 @@ function nn.modules(net)
 end
 
 -- The entries of method `what` ("parameters" or "buffers") of every module
--- without children, named "<module name>.<entry name>"; the entry tables
--- are copied with the new name.
+-- without children, plus the own entries (m:own_parameters(), own_buffers())
+-- of modules that have children (nn.class instances), named "<module
+-- name>.<entry name>" in nn.modules' order (PyTorch's named_parameters); the
+-- entry tables are copied with the new name.
 local function named_entries(net, what)
   local out = {}
   for prefix, m in nn.modules(net) do
-    if m ~= net and #children(m) == 0 and m[what] then
-      for k, e in ipairs(m[what](m)) do
-        local c = {}
-        for key, v in pairs(e) do c[key] = v end
-        c.name = prefix .. "." .. (e.name or (k - 1))
-        out[#out + 1] = c
-      end
+    local list
+    if type(m) == "table" and m["own_" .. what] then
+      list = m["own_" .. what](m)
+    elseif m ~= net and #children(m) == 0 and m[what] then
+      list = m[what](m)
+    end
+    for k, e in ipairs(list or {}) do
+      local c = {}
+      for key, v in pairs(e) do c[key] = v end
+      local name = e.name or (k - 1)
+      c.name = prefix == "" and tostring(name) or prefix .. "." .. name
+      out[#out + 1] = c
     end
   end
   return out
 end
+nn._named_entries = named_entries -- for scripts/nn_class.lua
 
 ---------------------------------------------------------------------------
 -- nn.Module: the base of modules written in Lua.
@@ -161,6 +169,7 @@ Sequential.__tostring = function(self)
   return table.concat(lines, "\n")
 end
 Sequential.__len = function(self) return #self.modules end
+Sequential.__call = function(self, ...) return self:forward(...) end
 
 -- nn.Sequential{m1, m2, ...}: children run in order; parameters are named
 -- like PyTorch's state_dict ("0.weight", "2.bias", nested "1.0.weight").
