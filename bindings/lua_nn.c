@@ -199,8 +199,30 @@ static int module_backward(lua_State *L) {
   return 1;
 }
 
+/* m(x): the autograd path (core/autograd/layer.h). The result is a tensor
+ * of its own (m:forward returns the module's reused buffer); in grad mode it
+ * records a node running the layer's backward when x requires grad or the
+ * module has parameters. An in-place activation overwrites x (checked like
+ * any in-place op) and cannot record. */
+static int module_call(lua_State *L) {
+  sl_module *m = checkmodule(L, 1);
+  sl_tensor *x = sl_lua_checktensor(L, 2);
+  luaL_argcheck(L, lua_gettop(L) == 2, 3, lua_pushfstring(L, "%s(x) takes one tensor", sl_module_type(m)));
+  bool record = sl_lua_grad_mode(L) && sl_ag_layer_wants_record(m, x);
+  if (sl_activation_inplace(m)) {
+    if (!record) sl_lua_inplace(L, x, sl_module_type(m));
+    else return luaL_error(L, "%s(inplace=true) cannot be recorded by autograd (it overwrites its input); "
+                              "construct it with inplace=false", sl_module_type(m));
+  }
+  if (record) sl_lua_check(L, sl_ag_layer_bind_grads(m));
+  sl_tensor **box = sl_lua_newtensor(L);
+  sl_lua_check(L, sl_ag_layer_call(m, x, record, box));
+  return 1;
+}
+
 static int module_parameters(lua_State *L) {
   sl_module *m = checkmodule(L, 1);
+  sl_lua_check(L, sl_ag_layer_bind_grads(m)); /* p.grad is the gradient the optimizers read */
   lua_createtable(L, m->nparams, 0);
   for (int i = 0; i < m->nparams; i++) {
     lua_createtable(L, 0, 3);
@@ -369,6 +391,10 @@ static int module_index(lua_State *L) {
   }
   for (int i = 0; i < m->nparams; i++)
     if (strcmp(k, m->param_names[i]) == 0) {
+      sl_mem_account *prev = sl_lua_enter(L); /* __index is not wrapped */
+      int st = sl_ag_layer_bind_grads(m);     /* m.weight.grad is the module's gradient */
+      sl_mem_account_use(prev);
+      sl_lua_check(L, st);
       sl_lua_pushtensor(L, m->params[i]);
       return 1;
     }
@@ -525,7 +551,8 @@ static const luaL_Reg module_methods[] = {
     {NULL, NULL}};
 
 static const luaL_Reg module_metamethods[] = {
-    {"__gc", module_gc}, {"__close", module_gc}, {"__tostring", module_tostring}, {NULL, NULL}};
+    {"__gc", module_gc}, {"__close", module_gc}, {"__tostring", module_tostring},
+    {"__call", module_call}, {NULL, NULL}};
 
 static const luaL_Reg init_funcs[] = {
     {"lecun_normal", nn_init_lecun_normal}, {"he_normal", nn_init_he_normal},

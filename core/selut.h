@@ -22,6 +22,7 @@ extern "C" {
 #include "tensor/sample.h"
 #include "nn/nn.h"
 #include "autograd/autograd.h"
+#include "autograd/layer.h"
 #include "nn/snn.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"

@@ -137,6 +137,39 @@ function Module:__tostring()
   return (self.name or "Module") .. "()"
 end
 
+-- m(x): the autograd path for a module written with forward and backward.
+-- In grad mode, when x requires grad or the module has parameters, the call
+-- records one node whose backward is m:backward(x, gy) (parameter gradients
+-- accumulate into the module's grads as with the explicit protocol). The
+-- result is a copy: forward may return a buffer it reuses. A module whose
+-- backward reads state of its last forward cannot run its backward for an
+-- earlier call, so a second m(x) before the backward of the first makes that
+-- backward fail (one call per module per graph).
+local autograd, T = selut.autograd, selut.tensor
+function Module:__call(x, ...)
+  if select("#", ...) > 0 or not T.is_tensor(x) or not selut.is_grad_enabled()
+    or not (x.requires_grad or #self:parameters() > 0) then
+    return self:forward(x, ...)
+  end
+  local y = selut.no_grad(function()
+    local out = self:forward(x)
+    if not T.is_tensor(out) then
+      error(string.format("%s: forward must return a tensor, got %s", tostring(self), type(out)), 0)
+    end
+    return out:clone()
+  end)
+  local calls = (rawget(self, "_autograd_calls") or 0) + 1
+  rawset(self, "_autograd_calls", calls)
+  autograd._record((self.name or "Module") .. "Backward", y, { x }, function(gy)
+    if rawget(self, "_autograd_calls") ~= calls then
+      error(string.format("%s was called again before the backward of an earlier call: its backward(x, gy) "
+        .. "may read state of the last forward; use one module per call in a graph", tostring(self)), 0)
+    end
+    return self:backward(x, gy)
+  end)
+  return y
+end
+
 -- nn.Module(def): turns the table def into a module and returns it. def
 -- supplies forward(self, x) and backward(self, x, gy); optionally
 -- parameters(self) returning {param=, grad=, name=} entries, name (for
@@ -241,6 +274,23 @@ function Sequential:forward(x)
   for i = #self.modules + 1, #inputs do inputs[i] = nil end
   self.output = x
   return x
+end
+
+-- net(x): the autograd path; each child is called as c(x) (recording when
+-- grad mode is on), errors named like forward's.
+local function call_layers(self, x)
+  for i, m in ipairs(self.modules) do
+    self.current_layer = i
+    x = m(x)
+  end
+  return x
+end
+
+Sequential.__call = function(self, x, ...)
+  if select("#", ...) > 0 then argerror(2, "Sequential", "one input expected") end
+  local ok, y = pcall(call_layers, self, x)
+  if not ok then error(layer_error(self, y), 0) end
+  return y
 end
 
 local function backward_layers(self, mods, inputs, gy, need_input_grad)

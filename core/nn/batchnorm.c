@@ -262,7 +262,7 @@ static int bn_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx);
 /* Only the bias is zeroed by nn.init: the weight (ones) is kept. */
 static const sl_param_spec bn_params[] = {{"weight", SL_INIT_KEEP}, {"bias", SL_INIT_ZERO}, {NULL, SL_INIT_KEEP}};
 
-const sl_layer sl_batchnorm1d_layer = {.type = "BatchNorm1d", .flags = SL_LAYER_NORMALIZATION,
+const sl_layer sl_batchnorm1d_layer = {.type = "BatchNorm1d", .flags = SL_LAYER_NORMALIZATION | SL_LAYER_FORWARD_STATE,
                                        .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy,
                                        .params = bn_params, .hparams = bn_hparams, .buffers = bn_buffers,
                                        .set_reducer = bn_set_reducer};
@@ -283,7 +283,7 @@ static sl_module *bn2d_create(const double *args, sl_rng *rng) {
   return sl_batchnorm2d_new((int64_t)args[0], o);
 }
 
-const sl_layer sl_batchnorm2d_layer = {.type = "BatchNorm2d", .flags = SL_LAYER_NORMALIZATION,
+const sl_layer sl_batchnorm2d_layer = {.type = "BatchNorm2d", .flags = SL_LAYER_NORMALIZATION | SL_LAYER_FORWARD_STATE,
                                        .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy,
                                        .params = bn_params, .args = bn2d_args, .create = bn2d_create,
                                        .hparams = bn_hparams, .buffers = bn_buffers, .set_reducer = bn_set_reducer};

@@ -112,11 +112,11 @@ static int dropout_hparams(const sl_module *m, sl_hparam *out) {
   return 1;
 }
 
-const sl_layer sl_dropout_layer = {.type = "Dropout", .flags = SL_LAYER_STOCHASTIC, .forward = dropout_forward,
+const sl_layer sl_dropout_layer = {.type = "Dropout", .flags = SL_LAYER_STOCHASTIC | SL_LAYER_FORWARD_STATE, .forward = dropout_forward,
                                    .backward = dropout_backward, .destroy = dropout_destroy,
                                    .hparams = dropout_hparams};
 const sl_layer sl_alpha_dropout_layer = {.type = "AlphaDropout",
-                                         .flags = SL_LAYER_STOCHASTIC | SL_LAYER_SELF_NORMALIZING,
+                                         .flags = SL_LAYER_STOCHASTIC | SL_LAYER_SELF_NORMALIZING | SL_LAYER_FORWARD_STATE,
                                          .forward = dropout_forward, .backward = dropout_backward,
                                          .destroy = dropout_destroy, .hparams = dropout_hparams};
 

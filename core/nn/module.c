@@ -40,6 +40,7 @@ const char *sl_module_type(const sl_module *m) { return m && m->vt ? m->vt->type
 
 int sl_module_forward(sl_module *m, const sl_tensor *x, const sl_tensor **y) {
   if (!m || !x) return sl_fail(SL_EINVAL, "forward: %s is NULL", m ? "input" : "module");
+  m->forwards++;
   int st = m->vt->forward(m, x);
   if (st) return st;
   if (y) *y = m->output;
@@ -142,7 +143,7 @@ static int sequential_backward(sl_module *m, const sl_tensor *x, const sl_tensor
   return SL_OK;
 }
 
-const sl_layer sl_sequential_layer = {.type = "Sequential", .flags = SL_LAYER_CONTAINER,
+const sl_layer sl_sequential_layer = {.type = "Sequential", .flags = SL_LAYER_CONTAINER | SL_LAYER_FORWARD_STATE,
                                       .forward = sequential_forward, .backward = sequential_backward};
 
 sl_module *sl_sequential_new(void) { return sl_module_new(&sl_sequential_layer); }

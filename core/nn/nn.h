@@ -81,6 +81,10 @@ enum {
   SL_LAYER_NORMALIZATION = 1u << 3,    /* normalizes with batch statistics */
   SL_LAYER_OUTPUT = 1u << 4,           /* an output head (Softmax, LogSoftmax) */
   SL_LAYER_CONTAINER = 1u << 5,        /* holds child modules */
+  /* backward reads state the forward left in the module (batch statistics,
+   * a dropout key, pooling indices): a second forward before the backward
+   * of the first overwrites it (the autograd path refuses that backward) */
+  SL_LAYER_FORWARD_STATE = 1u << 6,
 };
 
 /* Where a unit counts as saturated (the statistics sheets' frac_saturated):
@@ -135,6 +139,7 @@ struct sl_module {
   const char *param_names[SL_MAX_PARAMS]; /* "weight", "bias" (static strings) */
   sl_rng *rng;                         /* borrowed; dropout layers only */
   bool skip_grad_input;                /* set only inside sl_module_backward_params */
+  uint64_t forwards;                   /* forwards run (sl_module_forward): the autograd path's stamp */
   void *state;                         /* type-specific */
   /* Sequential only: children (owned references). */
   int nchildren;

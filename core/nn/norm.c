@@ -236,10 +236,10 @@ static sl_module *groupnorm_create(const double *args, sl_rng *rng) {
   return sl_groupnorm_new((int64_t)args[0], (int64_t)args[1], args[2], args[3] != 0);
 }
 
-const sl_layer sl_layernorm_layer = {.type = "LayerNorm", .flags = SL_LAYER_NORMALIZATION, .forward = norm_forward,
+const sl_layer sl_layernorm_layer = {.type = "LayerNorm", .flags = SL_LAYER_NORMALIZATION | SL_LAYER_FORWARD_STATE, .forward = norm_forward,
                                      .backward = norm_backward, .destroy = norm_destroy, .params = norm_params,
                                      .hparams = norm_hparams, .repr = norm_repr};
-const sl_layer sl_groupnorm_layer = {.type = "GroupNorm", .flags = SL_LAYER_NORMALIZATION, .forward = norm_forward,
+const sl_layer sl_groupnorm_layer = {.type = "GroupNorm", .flags = SL_LAYER_NORMALIZATION | SL_LAYER_FORWARD_STATE, .forward = norm_forward,
                                      .backward = norm_backward, .destroy = norm_destroy, .params = norm_params,
                                      .args = groupnorm_args, .create = groupnorm_create, .hparams = norm_hparams,
                                      .repr = norm_repr};

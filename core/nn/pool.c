@@ -273,7 +273,7 @@ static int pool_hparams(const sl_module *m, sl_hparam *out) {
 
 /* Indexed by enum pool_kind. */
 const sl_layer sl_pool_layers[3] = {
-    {.type = "MaxPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
+    {.type = "MaxPool2d", .flags = SL_LAYER_FORWARD_STATE, .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
      .hparams = pool_hparams, .repr = pool_repr},
     {.type = "AvgPool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy,
      .hparams = pool_hparams, .repr = pool_repr},
