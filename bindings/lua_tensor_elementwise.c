@@ -34,7 +34,6 @@ static int binary(lua_State *L, sl_binary_op op) {
   else *box = a ? sl_binary_scalar_new(op, a, nb, false) : sl_binary_scalar_new(op, b, na, true);
   if (!*box) return sl_lua_error(L);
   if (op < SL_EQ && sl_lua_recording(L, a, b)) { /* comparisons have no gradient (PyTorch) */
-    if (op > SL_DIV) return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", name);
     enum sl_ag_binop ag = (enum sl_ag_binop)(op - SL_ADD);
     if (a && b) sl_lua_check(L, sl_ag_record_binop(ag, *box, a, b));
     else sl_lua_check(L, a ? sl_ag_record_scalar(ag, *box, a, nb, false) : sl_ag_record_scalar(ag, *box, b, na, true));
@@ -131,7 +130,6 @@ static int where_args(lua_State *L, int ci, int ai, int bi) {
   sl_tensor *c = sl_lua_checktensor(L, ci);
   float na = 0, nb = 0;
   sl_tensor *a = tensor_or_number(L, ai, "where", &na), *b = tensor_or_number(L, bi, "where", &nb);
-  if (sl_lua_recording(L, a, b)) return luaL_error(L, "where: not recorded by autograd yet (use it under selut.no_grad)");
   sl_tensor sa = {0}, sb = {0}; /* number operands: 1-element headers over the locals */
   if (!a) {
     sa.data = &na, sa.ndim = 1, sa.shape[0] = 1, sa.numel = 1, sa.refcount = 1;
@@ -143,6 +141,8 @@ static int where_args(lua_State *L, int ci, int ai, int bi) {
   }
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_where_new(c, a, b))) return sl_lua_error(L);
+  sl_tensor *ta = a == &sa ? NULL : a, *tb = b == &sb ? NULL : b; /* numbers are constants */
+  if (sl_lua_recording(L, ta, tb)) sl_lua_check(L, sl_ag_record_where(*box, c, ta, tb));
   return 1;
 }
 static int ew_where(lua_State *L) { return where_args(L, 1, 2, 3); }
@@ -202,8 +202,6 @@ static int clamp_common(lua_State *L, int inplace) {
   bool has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
   float lo = has_lo ? (float)luaL_checknumber(L, 2) : 0.0f, hi = has_hi ? (float)luaL_checknumber(L, 3) : 0.0f;
   if (!has_lo && !has_hi) return luaL_argerror(L, 2, "clamp: min or max expected (both are nil)");
-  if (!inplace && sl_lua_recording(L, x, NULL))
-    return luaL_error(L, "clamp: not recorded by autograd yet (use it under selut.no_grad)");
   if (inplace) {
     sl_lua_inplace(L, x, "clamp_");
     sl_lua_check(L, sl_clamp(x, x, has_lo, lo, has_hi, hi));
@@ -214,6 +212,7 @@ static int clamp_common(lua_State *L, int inplace) {
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_empty(x->ndim, x->shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_clamp(*box, x, has_lo, lo, has_hi, hi));
+  if (sl_lua_recording(L, x, NULL)) sl_lua_check(L, sl_ag_record_clamp(*box, x, has_lo, lo, has_hi, hi));
   return 1;
 }
 static int ew_clamp(lua_State *L) { return clamp_common(L, 0); }

@@ -34,7 +34,8 @@ static void read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
 }
 
 /* Pushes the result box(es) of reducing t along dim d. */
-static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim, const sl_reduce_opts *o) {
+static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim, const sl_reduce_opts *o,
+                      bool rec) {
   int nd;
   int64_t shape[SL_MAX_DIMS];
   sl_lua_check(L, sl_reduce_dim_shape(sl_reduce_name(op), t, d, keepdim, &nd, shape));
@@ -43,29 +44,27 @@ static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool k
   if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
   if (ibox && !(*ibox = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_reduce(op, *box, ibox ? *ibox : NULL, t, d, o));
+  if (rec) /* before the indices turn 1-based: max/min's gradient goes to them */
+    sl_lua_check(L, op == SL_RSUM || op == SL_RMEAN ? sl_ag_record_sum(*box, t, d, op == SL_RMEAN)
+                                                    : sl_ag_record_reduce(op, *box, t, d, o, ibox ? *ibox : NULL));
   /* indices are 1-based in Lua */
   if (op == SL_RARGMAX || op == SL_RARGMIN) sl_lua_check(L, sl_add_scalar(*box, *box, 1.0f));
   if (ibox) sl_lua_check(L, sl_add_scalar(*ibox, *ibox, 1.0f));
   return ibox ? 2 : 1;
 }
 
-/* sum/mean of a tensor that records: always a tensor (a 1-element one over
- * all elements: a Lua number has no history to backward through). */
-static int reduce_recorded(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim) {
-  int nd = 1;
-  int64_t shape[SL_MAX_DIMS] = {1};
-  if (d >= 0) sl_lua_check(L, sl_reduce_dim_shape(sl_reduce_name(op), t, d, keepdim, &nd, shape));
+/* A reduction of a tensor that records: always tensors (a 1-element one
+ * over all elements: a Lua number has no history to backward through). */
+static int reduce_recorded(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim, const sl_reduce_opts *o) {
+  if (d >= 0) return reduce_dim(L, op, t, d, keepdim, o, true);
+  int64_t one = 1;
   sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
-  sl_reduce_opts o = {true, 2.0};
-  if (d < 0) {
-    double v;
-    sl_lua_check(L, sl_reduce_all(op, t, &o, &v, NULL));
-    (*box)->data[0] = (float)v;
-  } else {
-    sl_lua_check(L, sl_reduce(op, *box, NULL, t, d, &o));
-  }
-  sl_lua_check(L, sl_ag_record_sum(*box, t, d, op == SL_RMEAN));
+  if (!(*box = sl_tensor_empty(1, &one))) return sl_lua_error(L);
+  double v;
+  sl_lua_check(L, sl_reduce_all(op, t, o, &v, NULL));
+  (*box)->data[0] = (float)v;
+  sl_lua_check(L, op == SL_RSUM || op == SL_RMEAN ? sl_ag_record_sum(*box, t, -1, op == SL_RMEAN)
+                                                  : sl_ag_record_reduce(op, *box, t, -1, o, NULL));
   return 1;
 }
 
@@ -74,13 +73,11 @@ static int reduce(lua_State *L, sl_reduce_op op) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_reduce_opts o = {true, 2.0};
   bool keepdim = false;
-  if (op != SL_RARGMAX && op != SL_RARGMIN && sl_lua_recording(L, t, NULL)) {
-    if (op != SL_RSUM && op != SL_RMEAN)
-      return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", sl_reduce_name(op));
+  if (op != SL_RARGMAX && op != SL_RARGMIN && sl_lua_recording(L, t, NULL)) { /* arg*: no gradient */
     int all = lua_isnoneornil(L, 2) || lua_istable(L, 2);
     int d = all ? -1 : sl_lua_checkdim(L, 2, t);
     read_opts(L, all ? 2 : 3, &keepdim, &o);
-    return reduce_recorded(L, op, t, d, keepdim);
+    return reduce_recorded(L, op, t, d, keepdim, &o);
   }
   if (lua_isnoneornil(L, 2) || lua_istable(L, 2)) {
     read_opts(L, 2, &keepdim, &o);
@@ -93,7 +90,7 @@ static int reduce(lua_State *L, sl_reduce_op op) {
   }
   int d = sl_lua_checkdim(L, 2, t);
   read_opts(L, 3, &keepdim, &o);
-  return reduce_dim(L, op, t, d, keepdim, &o);
+  return reduce_dim(L, op, t, d, keepdim, &o, false);
 }
 
 static int red_sum(lua_State *L) { return reduce(L, SL_RSUM); }
@@ -110,10 +107,11 @@ static int red_logsumexp(lua_State *L) { return reduce(L, SL_RLOGSUMEXP); }
 /* x:norm([p[, dim[, keepdim]]]): p = 2 by default, math.huge for inf. */
 static int red_norm(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  if (sl_lua_recording(L, t, NULL)) return luaL_error(L, "norm: not recorded by autograd yet (use it under selut.no_grad)");
   sl_reduce_opts o = {true, luaL_optnumber(L, 2, 2.0)};
   if (isnan(o.p)) return luaL_argerror(L, 2, "norm order p must not be NaN");
   bool keepdim = false;
+  bool rec = sl_lua_recording(L, t, NULL);
+  if (rec && lua_isnoneornil(L, 3)) return reduce_recorded(L, SL_RNORM, t, -1, false, &o);
   if (lua_isnoneornil(L, 3)) {
     double v;
     sl_lua_check(L, sl_reduce_all(SL_RNORM, t, &o, &v, NULL));
@@ -122,7 +120,7 @@ static int red_norm(lua_State *L) {
   }
   int d = sl_lua_checkdim(L, 3, t);
   read_opts(L, 4, &keepdim, &o);
-  return reduce_dim(L, SL_RNORM, t, d, keepdim, &o);
+  return reduce_dim(L, SL_RNORM, t, d, keepdim, &o, rec);
 }
 
 static int softmax_common(lua_State *L, bool log) {
@@ -130,11 +128,10 @@ static int softmax_common(lua_State *L, bool log) {
   if (lua_isnoneornil(L, 2))
     return luaL_argerror(L, 2, lua_pushfstring(L, "dimension expected (%s over which dim?)", log ? "log_softmax" : "softmax"));
   int d = sl_lua_checkdim(L, 2, t);
-  if (sl_lua_recording(L, t, NULL))
-    return luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", log ? "log_softmax" : "softmax");
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_softmax(*box, t, d, log));
+  if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_softmax(*box, t, d, log));
   return 1;
 }
 static int red_softmax(lua_State *L) { return softmax_common(L, false); }

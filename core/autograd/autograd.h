@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../tensor/reduce.h"
 #include "../tensor/tensor.h"
 
 #define SL_AG_MAX_INPUTS 8
@@ -106,7 +107,7 @@ void sl_ag_node_release(sl_ag_node *n);
 /* ---- recorded tensor ops (forward already computed into y) ---- */
 /* y = a (op) b with NumPy broadcasting; the gradient of a broadcast operand
  * is summed over the dims it was broadcast along. */
-enum sl_ag_binop { SL_AG_ADD, SL_AG_SUB, SL_AG_MUL, SL_AG_DIV };
+enum sl_ag_binop { SL_AG_ADD, SL_AG_SUB, SL_AG_MUL, SL_AG_DIV, SL_AG_POW, SL_AG_MAXIMUM, SL_AG_MINIMUM };
 int sl_ag_record_binop(enum sl_ag_binop op, sl_tensor *y, sl_tensor *a, sl_tensor *b);
 /* y = a (op) s, or s (op) a when scalar_left. */
 int sl_ag_record_scalar(enum sl_ag_binop op, sl_tensor *y, sl_tensor *a, double s, bool scalar_left);
@@ -123,5 +124,23 @@ int sl_ag_record_matmul(sl_tensor *y, sl_tensor *a, sl_tensor *b);
 int sl_ag_record_transpose(sl_tensor *y, sl_tensor *a);
 /* y = narrow(a, dim, start, length). */
 int sl_ag_record_narrow(sl_tensor *y, sl_tensor *a, int dim, int64_t start, int64_t length);
+
+/* ---- more recorded ops: elementwise (ops_elementwise.c), reductions
+ * (ops_reduce.c) ---- */
+/* dst = src summed over the dims src was broadcast along to reach its shape
+ * (dst's shape broadcasts to src's): the gradient of a broadcast operand. */
+int sl_ag_sum_to(sl_tensor *dst, const sl_tensor *src);
+/* y = where(cond, a, b); a or b NULL when it was a number (a constant). */
+int sl_ag_record_where(sl_tensor *y, sl_tensor *cond, sl_tensor *a, sl_tensor *b);
+/* y = clamp(a, lo, hi), either bound optional. */
+int sl_ag_record_clamp(sl_tensor *y, sl_tensor *a, bool has_lo, float lo, bool has_hi, float hi);
+/* y = op of a over everything (dim < 0) or along dim, for prod var std max
+ * min logsumexp norm (sum and mean: sl_ag_record_sum). idx: max/min along a
+ * dim, the 0-based positions the forward picked (copied; the gradient goes
+ * there); the all-element max/min splits it evenly among ties (PyTorch). */
+int sl_ag_record_reduce(sl_reduce_op op, sl_tensor *y, sl_tensor *a, int dim, const sl_reduce_opts *o,
+                        const sl_tensor *idx);
+/* y = softmax or log_softmax of a along dim. */
+int sl_ag_record_softmax(sl_tensor *y, sl_tensor *a, int dim, bool log);
 
 #endif

@@ -47,6 +47,18 @@ static int binop_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {
     case SL_SUB: da = g, db = -g; break;
     case SL_MUL: da = g * bv, db = g * av; break;
     case SL_DIV: da = g / bv, db = -g * av / (bv * bv); break;
+    case SL_POW: /* PyTorch's pow_backward_self / pow_backward_exponent, zeros where they put them */
+      da = bv == 0.0f ? 0.0f : g * (bv * powf(av, bv - 1.0f));
+      db = av == 0.0f && bv >= 0.0f ? 0.0f : g * (powf(av, bv) * logf(av));
+      break;
+    case SL_MAXIMUM: /* ties split the gradient in halves; NaN passes it to both (PyTorch) */
+      da = av == bv ? g / 2 : av < bv ? 0.0f : g;
+      db = av == bv ? g / 2 : av > bv ? 0.0f : g;
+      break;
+    case SL_MINIMUM:
+      da = av == bv ? g / 2 : av > bv ? 0.0f : g;
+      db = av == bv ? g / 2 : av < bv ? 0.0f : g;
+      break;
     default: break;
     }
     if (gx[0]) gx[0]->data[ia] += da;
@@ -61,10 +73,11 @@ static int binop_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {
   return SL_OK;
 }
 
-static const char *const binop_names[] = {"AddBackward", "SubBackward", "MulBackward", "DivBackward"};
+static const char *const binop_names[] = {"AddBackward", "SubBackward",     "MulBackward",    "DivBackward",
+                                          "PowBackward", "MaximumBackward", "MinimumBackward"};
 
 int sl_ag_record_binop(enum sl_ag_binop op, sl_tensor *y, sl_tensor *a, sl_tensor *b) {
-  static const sl_binary_op kernel_op[] = {SL_ADD, SL_SUB, SL_MUL, SL_DIV};
+  static const sl_binary_op kernel_op[] = {SL_ADD, SL_SUB, SL_MUL, SL_DIV, SL_POW, SL_MAXIMUM, SL_MINIMUM};
   sl_tensor *in[2] = {a, b};
   sl_ag_node *n = sl_ag_record(binop_names[op], binop_backward, y, in, 2);
   if (!n) return SL_ENOMEM;
@@ -98,6 +111,25 @@ static int scalar_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {
     if ((st = sl_ag_saved(n, 0, &a))) return st;
     for (int64_t k = 0; k < len; k++) g[k] = -d[k] * s / (a->data[k] * a->data[k]); /* d(s/a) */
     break;
+  case SL_AG_POW:
+    if ((st = sl_ag_saved(n, 0, &a))) return st;
+    if (!left) { /* a^s */
+      for (int64_t k = 0; k < len; k++) g[k] = s == 0.0f ? 0.0f : d[k] * (s * powf(a->data[k], s - 1.0f));
+    } else { /* s^a: zero where s == 0 and a >= 0, as PyTorch */
+      float ls = logf(s);
+      for (int64_t k = 0; k < len; k++)
+        g[k] = s == 0.0f && a->data[k] >= 0.0f ? 0.0f : d[k] * (powf(s, a->data[k]) * ls);
+    }
+    break;
+  case SL_AG_MAXIMUM:
+  case SL_AG_MINIMUM: /* the number is a constant operand: ties halve the gradient */
+    if ((st = sl_ag_saved(n, 0, &a))) return st;
+    for (int64_t k = 0; k < len; k++) {
+      float v = a->data[k];
+      bool lose = op == SL_AG_MAXIMUM ? v < s : v > s;
+      g[k] = v == s ? d[k] / 2 : lose ? 0.0f : d[k];
+    }
+    break;
   }
   return SL_OK;
 }
@@ -108,7 +140,7 @@ int sl_ag_record_scalar(enum sl_ag_binop op, sl_tensor *y, sl_tensor *a, double 
   n->i[0] = op;
   n->i[1] = scalar_left;
   n->f[0] = s;
-  return op == SL_AG_DIV && scalar_left ? sl_ag_save(n, a) : SL_OK;
+  return (op == SL_AG_DIV && scalar_left) || op >= SL_AG_POW ? sl_ag_save(n, a) : SL_OK;
 }
 
 static int unary_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {

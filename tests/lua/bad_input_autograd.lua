@@ -52,9 +52,44 @@ bad("set: a leaf tensor that requires grad", function() w:set(1, 1, 0) end)
 bad("add_: in-place operations on a tensor recorded by autograd (made by MulBackward) are not supported", function() (w * 2):add_(1) end)
 bad("exp_: a leaf tensor that requires grad is used in an in-place operation", function() w:exp_() end)
 bad("clamp_: a leaf tensor that requires grad", function() w:clamp_(0, 1) end)
-bad("pow: not recorded by autograd yet (use it under selut.no_grad)", function() return w ^ 2 end)
-bad("softmax: not recorded by autograd yet", function() return w:softmax(2) end)
-bad("var: not recorded by autograd yet", function() return w:var() end)
+-- in-place writes to tensors saved by the ops of autograd_ops.lua (through a
+-- detached alias or a constant operand): the node is named
+do
+  local function stale(name, make, write)
+    local p = leaf(2, 3)
+    local y = make(p)
+    write(p)
+    bad("a tensor [2 x 3] needed by " .. name .. " was modified by an in-place operation", function() y:backward() end)
+  end
+  local function via_detach(p) p:detach():add_(1) end
+  stale("SoftmaxBackward", function(p) return (p:softmax(2) * T.randn(2, 3)):sum() end, via_detach)
+  stale("LogSoftmaxBackward", function(p) return p:log_softmax(1):sum() end, via_detach)
+  stale("ProdBackward", function(p) return p:prod() end, via_detach)
+  stale("StdBackward", function(p) return p:std(2):sum() end, via_detach)
+  stale("NormBackward", function(p) return p:norm(3) end, via_detach)
+  stale("LogsumexpBackward", function(p) return p:logsumexp(1):sum() end, via_detach)
+  stale("ClampBackward", function(p) return p:clamp(-1, 1):sum() end, via_detach)
+  local e = T.randn(2, 3)
+  stale("PowBackward", function(p) return (p ^ e):sum() end, function() e:mul_(2) end)
+  local cond = T.randn(2, 3):gt(0)
+  stale("WhereBackward", function(p) return selut.where(cond, p, 0):sum() end, function() cond:fill_(1) end)
+  local m = T.randn(2, 3)
+  stale("MaximumBackward", function(p) return p:maximum(m):sum() end, function() m:zero_() end)
+end
+do -- a second backward through freed reduction nodes
+  local p = leaf(3, 4)
+  local y = (p:max(2)):sum() + p:var()
+  y:backward()
+  bad("trying to backward through the graph a second time", function() y:backward() end)
+  local s = p:softmax(1):sum()
+  s:backward()
+  bad("(SumBackward's saved tensors were freed", function() s:backward() end)
+end
+bad("bad argument #1 to 'softmax' (dimension 3 out of range 1..2)", function() return w:softmax(3) end)
+bad("bad argument #1 to 'logsumexp' (dimension -3 out of range -2..-1)", function() return w:logsumexp(-3) end)
+bad("bad argument #1 to 'norm' (norm order p must not be NaN)", function() return w:norm(0 / 0) end)
+bad("in-place operations on a tensor recorded by autograd (made by ClampBackward) are not supported",
+  function() w:clamp(0, 1):mul_(2) end)
 selut.no_grad(function() w:add_(1) end) -- allowed under no_grad (an optimizer step)
 
 -- grad assignment and fields
