@@ -378,6 +378,7 @@ int sl_rnn_forward(sl_module *m, const sl_tensor *x, const sl_tensor *h0, const 
   }
   if (s->cell && mode == SL_RNN_LSTM) memcpy(s->cn->data, s->cs + NH, (size_t)NH * sizeof(float));
   s->forwarded = true;
+  m->forwards++; /* the autograd path's stamp (sl_module_forward's count) */
   if (out) *out = m->output;
   if (hn) *hn = s->cell ? m->output : s->hn;
   if (cn) *cn = mode == SL_RNN_LSTM ? s->cn : NULL;
@@ -528,13 +529,13 @@ static sl_module *gru_cell_create(const double *a, sl_rng *rng);
 static sl_module *lstm_cell_create(const double *a, sl_rng *rng);
 
 const sl_layer sl_rnn_layers[4] = {
-    {.type = "GRU", .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
+    {.type = "GRU", .flags = SL_LAYER_FORWARD_STATE, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
      .params = layer_params, .args = gru_args, .create = gru_create, .hparams = rnn_hparams},
-    {.type = "LSTM", .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
+    {.type = "LSTM", .flags = SL_LAYER_FORWARD_STATE, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
      .params = layer_params, .args = lstm_args, .create = lstm_create, .hparams = rnn_hparams},
-    {.type = "GRUCell", .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
+    {.type = "GRUCell", .flags = SL_LAYER_FORWARD_STATE, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
      .params = cell_params, .args = cell_args, .create = gru_cell_create, .hparams = rnn_hparams},
-    {.type = "LSTMCell", .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
+    {.type = "LSTMCell", .flags = SL_LAYER_FORWARD_STATE, .forward = rnn_forward, .backward = rnn_backward, .destroy = rnn_destroy,
      .params = cell_params, .args = cell_args, .create = lstm_cell_create, .hparams = rnn_hparams},
 };
 
