@@ -220,6 +220,28 @@ static int module_call(lua_State *L) {
   return 1;
 }
 
+/* nn._layer_call(m, x, p1, ...): m(x) for nn.functional, the tensors p_i
+ * standing for the module's parameters i (sl_ag_layer_call_ext): their
+ * values are copied in, and they get the gradients. Records when x or a p_i
+ * requires grad. */
+static int nn_layer_call(lua_State *L) {
+  sl_module *m = checkmodule(L, 1);
+  sl_tensor *x = sl_lua_checktensor(L, 2);
+  int next = lua_gettop(L) - 2;
+  luaL_argcheck(L, next <= m->nparams, 3 + m->nparams,
+                lua_pushfstring(L, "%s has %d parameters", sl_module_type(m), m->nparams));
+  sl_tensor *ext[SL_MAX_PARAMS];
+  bool rec = sl_ag_requires_grad(x);
+  for (int i = 0; i < next; i++) {
+    ext[i] = sl_lua_checktensor(L, 3 + i);
+    rec = rec || sl_ag_requires_grad(ext[i]);
+  }
+  rec = rec && sl_lua_grad_mode(L);
+  sl_tensor **box = sl_lua_newtensor(L);
+  sl_lua_check(L, sl_ag_layer_call_ext(m, x, ext, next, rec, box));
+  return 1;
+}
+
 static int module_parameters(lua_State *L) {
   sl_module *m = checkmodule(L, 1);
   sl_lua_check(L, sl_ag_layer_bind_grads(m)); /* p.grad is the gradient the optimizers read */
@@ -542,7 +564,7 @@ static const luaL_Reg nn_funcs[] = {
     {"Linear", nn_linear}, {"SELU", nn_selu}, {"ELU", nn_elu}, {"ReLU", nn_relu},
     {"LeakyReLU", nn_leaky_relu}, {"Dropout", nn_dropout}, {"AlphaDropout", nn_alpha_dropout},
     {"BatchNorm1d", nn_batchnorm1d},
-    {"describe", nn_describe}, {NULL, NULL}};
+    {"describe", nn_describe}, {"_layer_call", nn_layer_call}, {NULL, NULL}};
 
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward}, {"backward", module_backward}, {"parameters", module_parameters},

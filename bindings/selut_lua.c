@@ -26,7 +26,6 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_nn,
     sl_lua_open_loss,
     sl_lua_open_nn_layers,
-    sl_lua_open_nn_rnn,
     sl_lua_open_optim,
     sl_lua_open_sys,
     sl_lua_open_limits,
@@ -42,7 +41,7 @@ static void (*const area_openers[])(lua_State *L) = {
 };
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
-static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.nn_class", "selut.trainer", "selut.snn",
+static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.nn_class", "selut.functional", "selut.trainer", "selut.snn",
                                              "selut.dist",     "selut.viz", "selut.rl",      "selut.onnx", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */

@@ -202,7 +202,6 @@ Sequential.__tostring = function(self)
   return table.concat(lines, "\n")
 end
 Sequential.__len = function(self) return #self.modules end
-Sequential.__call = function(self, ...) return self:forward(...) end
 
 -- nn.Sequential{m1, m2, ...}: children run in order; parameters are named
 -- like PyTorch's state_dict ("0.weight", "2.bias", nested "1.0.weight").
