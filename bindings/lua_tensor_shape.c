@@ -28,12 +28,6 @@ static int push_result(lua_State *L, sl_tensor **box, sl_tensor *r) {
   return 1;
 }
 
-/* Autograd: a shape op whose gradient is not recorded refuses an input that
- * requires grad (a silently missing gradient otherwise). */
-static void no_grad_only(lua_State *L, const char *op, const sl_tensor *a, const sl_tensor *b) {
-  if (sl_lua_recording(L, a, b)) luaL_error(L, "%s: not recorded by autograd yet (use it under selut.no_grad)", op);
-}
-
 /* A view (same elements, new shape): its gradient is gy reshaped back. */
 static int record_view(lua_State *L, sl_tensor *y, sl_tensor *x) {
   if (sl_lua_recording(L, x, NULL)) sl_lua_check(L, sl_ag_record_unary(SL_AG_VIEW, y, x, 0));
@@ -82,19 +76,25 @@ static int read_dims(lua_State *L, int arg, int ndim, int *dims) {
 
 static int shape_permute(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "permute", t, NULL);
   int perm[SL_MAX_DIMS];
   read_dims(L, 2, t->ndim, perm);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_permute(t, perm));
+  push_result(L, box, sl_tensor_permute(t, perm));
+  if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_permute(*box, t, perm, "PermuteBackward"));
+  return 1;
 }
 
 static int shape_transpose(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "transpose", t, NULL);
   int d1 = sl_lua_checkdim_n(L, 2, t->ndim), d2 = sl_lua_checkdim_n(L, 3, t->ndim);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_transpose(t, d1, d2));
+  push_result(L, box, sl_tensor_transpose(t, d1, d2));
+  if (sl_lua_recording(L, t, NULL)) {
+    int perm[SL_MAX_DIMS];
+    for (int k = 0; k < t->ndim; k++) perm[k] = k == d1 ? d2 : k == d2 ? d1 : k;
+    sl_lua_check(L, sl_ag_record_permute(*box, t, perm, "TransposeBackward"));
+  }
+  return 1;
 }
 
 /* 2-D transpose (a copy); 1-D tensors are returned as a copy unchanged. */
@@ -134,11 +134,12 @@ static int shape_unsqueeze(lua_State *L) {
 
 static int shape_expand(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "expand", t, NULL);
   int64_t shape[SL_MAX_DIMS];
   int nd = sl_lua_checkviewshape(L, 2, shape);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_expand(t, nd, shape));
+  push_result(L, box, sl_tensor_expand(t, nd, shape));
+  if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_expand(*box, t));
+  return 1;
 }
 
 static int shape_flatten(lua_State *L) {
@@ -167,32 +168,37 @@ static int shape_narrow(lua_State *L) {
 }
 
 /* x:select(d, i): index i (1-based, negative from the end) of dim d, that dim
- * removed; a number for a 1-D tensor (selut has no 0-D tensors, like x[i]). */
+ * removed; a number for a 1-D tensor (selut has no 0-D tensors, like x[i]),
+ * or a 1-element tensor when the tensor records (a number has no history). */
 static int shape_select(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "select", t, NULL);
+  bool rec = sl_lua_recording(L, t, NULL);
   int d = sl_lua_checkdim_n(L, 2, t->ndim);
   lua_Integer i = luaL_checkinteger(L, 3), size = (lua_Integer)t->shape[d];
   if (i < -size || i > size || i == 0)
     return luaL_argerror(L, 3, lua_pushfstring(L, "index %I out of range for size %I (expected 1..%I or -%I..-1)", i,
                                                size, size, size));
   int64_t i0 = i < 0 ? i + size : i - 1;
-  if (t->ndim == 1) {
+  if (t->ndim == 1 && !rec) {
     lua_pushnumber(L, (lua_Number)t->data[i0]);
     return 1;
   }
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_select_dim(t, d, i0));
+  push_result(L, box, t->ndim == 1 ? sl_tensor_narrow(t, 0, i0, 1) : sl_tensor_select_dim(t, d, i0));
+  if (rec) sl_lua_check(L, sl_ag_record_select(*box, t, d, i0));
+  return 1;
 }
 
 /* Pushes the list of t's n pieces along dim d: size elements each, the last one last. */
 static int push_pieces(lua_State *L, sl_tensor *t, int d, int64_t n, int64_t size, int64_t last) {
+  bool rec = sl_lua_recording(L, t, NULL); /* one node per piece */
   lua_createtable(L, n > 1 << 20 ? 0 : (int)n, 0);
   int64_t start = 0;
   for (int64_t k = 0; k < n; k++) {
     int64_t len = k + 1 == n ? last : size;
     sl_tensor **box = sl_lua_newtensor(L);
     if (!(*box = sl_tensor_narrow(t, d, start, len))) return sl_lua_error(L);
+    if (rec) sl_lua_check(L, sl_ag_record_piece(*box, t, d, start, len));
     lua_rawseti(L, -2, (lua_Integer)(k + 1));
     start += len;
   }
@@ -203,7 +209,7 @@ static int push_pieces(lua_State *L, sl_tensor *t, int d, int64_t n, int64_t siz
  * s2, ...}[, d]) pieces of those sizes: a Lua list (PyTorch's tuple). */
 static int shape_split(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "split", t, NULL);
+  bool rec = sl_lua_recording(L, t, NULL);
   int d = sl_lua_optdim(L, 3, t->ndim, 0);
   int64_t s = t->shape[d];
   if (lua_type(L, 2) == LUA_TTABLE) {
@@ -226,6 +232,7 @@ static int shape_split(lua_State *L) {
       lua_pop(L, 1);
       sl_tensor **box = sl_lua_newtensor(L);
       if (!(*box = sl_tensor_narrow(t, d, start, len))) return sl_lua_error(L);
+      if (rec) sl_lua_check(L, sl_ag_record_piece(*box, t, d, start, len));
       lua_rawseti(L, -2, k);
       start += len;
     }
@@ -242,7 +249,6 @@ static int shape_split(lua_State *L) {
 /* x:chunk(n[, d]): torch.chunk, pieces of ceil(size / n) (maybe fewer than n). */
 static int shape_chunk(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
-  no_grad_only(L, "chunk", t, NULL);
   lua_Integer chunks = luaL_checkinteger(L, 2);
   luaL_argcheck(L, chunks >= 1 && chunks <= 1 << 24, 2,
                 lua_pushfstring(L, "number of chunks must be in 1..%d, got %I", 1 << 24, chunks));
@@ -273,6 +279,13 @@ static sl_tensor **check_list(lua_State *L, int arg, int *n) {
   return ts;
 }
 
+/* cat/stack record when any listed tensor requires grad. */
+static int record_list(lua_State *L, sl_tensor *y, sl_tensor **ts, int n, int d, bool stack) {
+  if (!sl_lua_grad_mode(L) || !sl_ag_any_requires_grad(ts, n)) return 1;
+  sl_lua_check(L, sl_ag_record_cat(y, ts, n, d, stack));
+  return 1;
+}
+
 static int shape_cat(lua_State *L) {
   int n;
   lua_settop(L, 2); /* the scratch list goes above the dim argument */
@@ -284,9 +297,9 @@ static int shape_cat(lua_State *L) {
       break;
     }
   int d = sl_lua_optdim(L, 2, nd, 0);
-  for (int k = 0; k < n; k++) no_grad_only(L, "cat", ts[k], NULL);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_cat(ts, n, d));
+  push_result(L, box, sl_tensor_cat(ts, n, d));
+  return record_list(L, *box, ts, n, d, false);
 }
 
 static int shape_stack(lua_State *L) {
@@ -294,9 +307,9 @@ static int shape_stack(lua_State *L) {
   lua_settop(L, 2);
   sl_tensor **ts = check_list(L, 1, &n);
   int d = sl_lua_optdim(L, 2, ts[0]->ndim + 1, 0);
-  for (int k = 0; k < n; k++) no_grad_only(L, "stack", ts[k], NULL);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_tensor_stack(ts, n, d));
+  push_result(L, box, sl_tensor_stack(ts, n, d));
+  return record_list(L, *box, ts, n, d, true);
 }
 
 static int shape_shares_storage(lua_State *L) {
@@ -307,20 +320,19 @@ static int shape_shares_storage(lua_State *L) {
 
 static int shape_matmul(lua_State *L) {
   sl_tensor *a = sl_lua_checktensor(L, 1), *b = sl_lua_checktensor(L, 2);
-  int rec = sl_lua_recording(L, a, b);
-  if (rec && (a->ndim > 2 || b->ndim > 2))
-    return luaL_error(L, "matmul: batched (3-D+) products are not recorded by autograd yet (use it under selut.no_grad)");
   sl_tensor **box = sl_lua_newtensor(L);
   push_result(L, box, sl_matmul_nd(a, b));
-  if (rec) sl_lua_check(L, sl_ag_record_matmul(*box, a, b));
+  if (sl_lua_recording(L, a, b))
+    sl_lua_check(L, a->ndim > 2 || b->ndim > 2 ? sl_ag_record_matmul_nd(*box, a, b) : sl_ag_record_matmul(*box, a, b));
   return 1;
 }
 
 static int shape_bmm(lua_State *L) {
   sl_tensor *a = sl_lua_checktensor(L, 1), *b = sl_lua_checktensor(L, 2);
-  no_grad_only(L, "bmm", a, b);
   sl_tensor **box = sl_lua_newtensor(L);
-  return push_result(L, box, sl_bmm(a, b));
+  push_result(L, box, sl_bmm(a, b));
+  if (sl_lua_recording(L, a, b)) sl_lua_check(L, sl_ag_record_matmul_nd(*box, a, b));
+  return 1;
 }
 
 static const luaL_Reg shape_methods[] = {

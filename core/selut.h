@@ -28,6 +28,7 @@ extern "C" {
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
 #include "nn/norm.h"
+#include "nn/rnn.h"
 #include "io/io.h"
 #include "io/onnx.h"
 #include "viz/viz.h"

@@ -126,7 +126,7 @@ int sl_ag_record_transpose(sl_tensor *y, sl_tensor *a);
 int sl_ag_record_narrow(sl_tensor *y, sl_tensor *a, int dim, int64_t start, int64_t length);
 
 /* ---- more recorded ops: elementwise (ops_elementwise.c), reductions
- * (ops_reduce.c) ---- */
+ * (ops_reduce.c), shape and batched products (ops_shape.c) ---- */
 /* dst = src summed over the dims src was broadcast along to reach its shape
  * (dst's shape broadcasts to src's): the gradient of a broadcast operand. */
 int sl_ag_sum_to(sl_tensor *dst, const sl_tensor *src);
@@ -142,5 +142,21 @@ int sl_ag_record_reduce(sl_reduce_op op, sl_tensor *y, sl_tensor *a, int dim, co
                         const sl_tensor *idx);
 /* y = softmax or log_softmax of a along dim. */
 int sl_ag_record_softmax(sl_tensor *y, sl_tensor *a, int dim, bool log);
+/* y = a with dims reordered (y's dim k is a's dim perm[k]); name is
+ * "PermuteBackward" or "TransposeBackward". */
+int sl_ag_record_permute(sl_tensor *y, sl_tensor *a, const int *perm, const char *name);
+/* y = a expanded (broadcast) to y's shape. */
+int sl_ag_record_expand(sl_tensor *y, sl_tensor *a);
+/* y = a's index i along dim, that dim removed (or kept, for a 1-D a). */
+int sl_ag_record_select(sl_tensor *y, sl_tensor *a, int dim, int64_t i);
+/* y = piece [start, start + length) of a along dim, one node per piece of
+ * split/chunk (name "SplitBackward"). */
+int sl_ag_record_piece(sl_tensor *y, sl_tensor *a, int dim, int64_t start, int64_t length);
+/* y = cat(ts, dim) or, with stack, stack(ts, dim). More than
+ * SL_AG_MAX_INPUTS inputs are grouped under intermediate cat nodes. */
+int sl_ag_record_cat(sl_tensor *y, sl_tensor *const *ts, int n, int dim, bool stack);
+/* y = a @ b with torch.matmul's rules, batched (3-D+ operands, broadcast
+ * batch dims), bmm included; the 1-D/2-D cases go to sl_ag_record_matmul. */
+int sl_ag_record_matmul_nd(sl_tensor *y, sl_tensor *a, sl_tensor *b);
 
 #endif

@@ -21,7 +21,7 @@
 #include "../tensor/random.h"
 #include "../tensor/tensor.h"
 
-#define SL_MAX_PARAMS 4
+#define SL_MAX_PARAMS 32 /* a GRU/LSTM holds 4 per layer (rnn.h) */
 #define SL_MAX_HPARAMS 8 /* hyper-parameters a layer describes */
 #define SL_MAX_BUFFERS 4 /* buffers a layer describes */
 

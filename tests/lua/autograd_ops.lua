@@ -65,6 +65,41 @@ local losses = {
     return (a:softmax(2) * w):sum() + (a:log_softmax(1) * w):sum() + (a:softmax(-1) * a):sum()
       + (a:log_softmax(-1) ^ 2):sum()
   end,
+  permute_transpose = function(a, w1, w2)
+    return (a:permute(3, 1, 2) * w1):sum() + (a:transpose(1, 3) * w2):sum() + (a:transpose(-1, -2):sum(2) ^ 2):sum()
+  end,
+  expand = function(a, b)
+    return (a:expand(3, 4) * b:expand(2, 3, 4)):sum() + (a:expand(-1, 5) ^ 2):sum() + b:expand(1, 4):exp():sum()
+  end,
+  select = function(a, v, w)
+    return (a:select(2, 3) * w):sum() + (a:select(-1, 1) ^ 2):sum() + a:select(1, -1):sum() * 3 + v:select(1, 2) * 2
+      + v:select(1, -1) ^ 2
+  end,
+  split_chunk = function(a)
+    local p, q, r = a:split(2, 1), a:split({1, 3}, 2), a:chunk(3, 2)
+    return p[1]:sum() + (p[3] * 3):sum() + (q[2] ^ 2):sum() + (r[1] * r[2]):sum()
+  end,
+  cat_stack = function(a, b, c, w)
+    return (selut.cat({a, b, a}, 1) * w):sum() + (selut.stack({a, c}, 2) ^ 2):sum()
+      + (selut.cat({a, c}, -1):sum(1) ^ 3):sum() + selut.stack({a, c, a}, -1):sum(-1):prod()
+  end,
+  cat_many = function(...)
+    local xs = {...}
+    local w = T.arange(33):reshape(11, 3) / 10
+    return (selut.cat(xs, 1) * w):sum() + (selut.stack(xs, 2) ^ 2):sum() + selut.stack({table.unpack(xs, 1, 9)}, -1):sum()
+  end,
+  bmm = function(a, b, w) return (selut.bmm(a, b) * w):sum() end,
+  matmul_batched = function(a, b, v, m)
+    return (M(a, b) ^ 2):sum() + M(a, v):sum() + M(v, b):exp():sum() + M(b, b:transpose(-1, -2)):sum()
+      + (M(a, m) * 0.5):sum() + M(m:t(), b):sum()
+  end,
+  chain_shape = function(a, b, keep)
+    local h = M(a, b):softmax(-1)
+    local parts = h:split(1, 1)
+    local s = selut.stack({parts[1]:squeeze(1), parts[2]:squeeze(1)}, 3)
+    if keep then keep.h = s; s:retain_grad() end
+    return s:expand(2, 3, 3, 2):logsumexp(2):sum() + s:select(3, 1):max() + s:permute(3, 1, 2):norm()
+  end,
   chain_ew_red = function(a, b, keep)
     local h = (a ^ 2):maximum(b):softmax(-1)
     if keep then keep.h = h; h:retain_grad() end
@@ -98,6 +133,19 @@ local fresh = {
   end,
   softmax = function() return {rnd(3, 4)} end,
   chain_ew_red = function() return {perm12():reshape(4, 3) * 0.25 + 0.1, rnd(3)} end,
+  permute_transpose = function() return {rnd(2, 3, 4)} end,
+  expand = function() return {rnd(3, 1), rnd(4)} end,
+  select = function() return {rnd(3, 4, 2), rnd(5)} end,
+  split_chunk = function() return {rnd(5, 4)} end,
+  cat_stack = function() return {rnd(2, 3) * 0.5, rnd(4, 3), rnd(2, 3) * 0.5} end,
+  cat_many = function()
+    local xs = {}
+    for k = 1, 11 do xs[k] = rnd(1, 3) end
+    return xs
+  end,
+  bmm = function() return {rnd(2, 3, 4), rnd(2, 4, 5)} end,
+  matmul_batched = function() return {rnd(2, 1, 3, 4) * 0.5, rnd(3, 4, 2) * 0.5, rnd(4) * 0.5, rnd(4, 2)} end,
+  chain_shape = function() return {rnd(2, 3, 4), rnd(4, 3)} end, -- s:select(3, 1):max(): ties improbable
 }
 
 selut.manual_seed(20)
@@ -111,7 +159,7 @@ for _, name in ipairs(names) do
   local xs, consts = make(c.inputs, true), make(c.consts, false)
   local args = {table.unpack(xs)}
   for _, k in ipairs(consts) do args[#args + 1] = k end
-  local keep = name == "chain_ew_red" and {} or nil
+  local keep = c.h and {} or nil
   if keep then args[#args + 1] = keep end
   local loss = f(table.unpack(args))
   check(loss:numel() == 1 and loss.grad_fn ~= nil, name .. ": loss records")
@@ -129,6 +177,7 @@ for _, name in ipairs(names) do
   local ok, err = pcall(ag.gradcheck, g, fx)
   check(ok, name .. " gradcheck: " .. tostring(err))
 end
+print(string.format("autograd_ops: %d PyTorch cases match (loss and every gradient), each also through gradcheck", #names))
 
 do -- node names (PyTorch's, without the version digit)
   local x = T.randn(3, 4):requires_grad_()
@@ -158,4 +207,51 @@ do -- results without a gradient: argmax/argmin, comparisons, max's indices
   i:add_(1)
   v:sum():backward()
   check(x.grad:sum() == 3, "max(2) gradient: one 1 per row")
+end
+
+do -- shape ops: node names, one node per piece, 1-D select, cat with constants and many inputs
+  local x = T.randn(2, 3, 4):requires_grad_()
+  local names = {
+    PermuteBackward = x:permute(3, 1, 2), TransposeBackward = x:transpose(1, -1), ExpandBackward = x:expand(2, 2, 3, 4),
+    SelectBackward = x:select(2, 1), CatBackward = selut.cat({x, x}, 2), StackBackward = selut.stack({x, x}),
+    BmmBackward = selut.bmm(x, T.randn(2, 4, 1)), MatmulBackward = M(x, T.randn(4, 2)),
+  }
+  for want, t in pairs(names) do check(t.grad_fn == want, want .. ": got " .. tostring(t.grad_fn)) end
+  local parts = x:chunk(2, 3)
+  check(#parts == 2 and parts[1].grad_fn == "SplitBackward" and parts[2].grad_fn == "SplitBackward", "chunk: a node per piece")
+  local v = T.randn(5):requires_grad_()
+  local e = v:select(1, -2)
+  check(T.is_tensor(e) and e:numel() == 1 and e.grad_fn == "SelectBackward", "select of a recorded 1-D tensor: a tensor")
+  check(type(T.randn(5):select(1, 2)) == "number", "select of a plain 1-D tensor: a number")
+  e:backward()
+  H.tensor_near(v.grad, {0, 0, 0, 1, 0}, 0, "select 1-D gradient")
+  -- constants mixed in, more inputs than a node holds, and groups without any input that records
+  local list, w = {}, T.randn(3):requires_grad_()
+  for k = 1, 19 do list[k] = (k == 4 or k == 19) and w:reshape(1, 3) or T.randn(1, 3) end
+  local y = selut.cat(list, 1)
+  check(y.grad_fn == "CatBackward", "cat of 19 tensors records")
+  local wts = T.arange(57):reshape(19, 3)
+  ;(y * wts):sum():backward()
+  H.tensor_near(w.grad, {9 + 54, 10 + 55, 11 + 56}, 0, "cat of 19: gradient from rows 4 and 19")
+  local s = selut.stack({T.randn(2), w:narrow(1, 1, 2), T.randn(2)}, 2)
+  w.grad = nil
+  ;(s * T.new{{1, 2, 3}, {4, 5, 6}}):sum():backward()
+  H.tensor_near(w.grad, {2, 5, 0}, 0, "stack with constants: only the recorded slot")
+end
+
+do -- same bits for 1 and 2 threads (batched products, reductions, softmax)
+  local a0, b0 = T.randn(4, 33, 70), T.randn(70, 65)
+  local function grads()
+    local a, b = a0:clone():requires_grad_(), b0:clone():requires_grad_()
+    local y = M(a, b):softmax(-1):log_softmax(1):logsumexp(2):std() + selut.bmm(a, a:transpose(2, 3)):norm(3)
+    y:backward()
+    return a.grad, b.grad
+  end
+  local n0 = selut.get_num_threads()
+  selut.set_num_threads(1)
+  local a1, b1 = grads()
+  selut.set_num_threads(2)
+  local a2, b2 = grads()
+  selut.set_num_threads(n0)
+  check(a1:eq(a2):sum() == a1:numel() and b1:eq(b2):sum() == b1:numel(), "gradients identical for 1 and 2 threads")
 end

@@ -85,6 +85,28 @@ do -- a second backward through freed reduction nodes
   s:backward()
   bad("(SumBackward's saved tensors were freed", function() s:backward() end)
 end
+do -- shape ops and batched products
+  local p = leaf(2, 3, 4)
+  local b = T.randn(2, 4, 5)
+  local y = selut.bmm(p, b):sum()
+  b:mul_(2)
+  bad("a tensor [2 x 4 x 5] needed by BmmBackward was modified by an in-place operation", function() y:backward() end)
+  local m = T.randn(3, 4, 2)
+  local y2 = M(leaf(2, 1, 3, 4), m):sum()
+  m:detach():zero_()
+  bad("a tensor [3 x 4 x 2] needed by MatmulBackward was modified by an in-place operation", function() y2:backward() end)
+  local q = p:permute(3, 1, 2)
+  q:backward(T.ones(4, 2, 3))
+  bad("trying to backward through the graph a second time (PermuteBackward's saved tensors were freed",
+    function() q:backward(T.ones(4, 2, 3)) end)
+  local c = selut.cat({p, p}, 2)
+  c:backward(T.ones(2, 6, 4))
+  bad("(CatBackward's saved tensors were freed", function() c:backward(T.ones(2, 6, 4)) end)
+  bad("add_: in-place operations on a tensor recorded by autograd (made by SplitBackward) are not supported",
+    function() p:split(1, 1)[2]:add_(1) end)
+  bad("backward: gradient of shape [2 x 3 x 4] does not match the tensor's shape [4 x 3 x 2]",
+    function() p:transpose(1, 3):backward(T.ones(2, 3, 4)) end)
+end
 bad("bad argument #1 to 'softmax' (dimension 3 out of range 1..2)", function() return w:softmax(3) end)
 bad("bad argument #1 to 'logsumexp' (dimension -3 out of range -2..-1)", function() return w:logsumexp(-3) end)
 bad("bad argument #1 to 'norm' (norm order p must not be NaN)", function() return w:norm(0 / 0) end)
