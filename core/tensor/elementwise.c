@@ -255,7 +255,7 @@ static void unary_range(const void *vj, size_t b, size_t e) {
   case SL_LOG1P: run_unary(SL_LOG1P, y, x, n); break;
   case SL_SQRT: run_unary(SL_SQRT, y, x, n); break;
   case SL_RSQRT: run_unary(SL_RSQRT, y, x, n); break;
-  case SL_TANH: run_unary(SL_TANH, y, x, n); break;
+  case SL_TANH: sl_vtanh_f32(y, x, (size_t)n); break; /* vmath's: glibc's tanhf does not vectorize */
   case SL_SIN: run_unary(SL_SIN, y, x, n); break;
   case SL_COS: run_unary(SL_COS, y, x, n); break;
   case SL_FLOOR: run_unary(SL_FLOOR, y, x, n); break;

@@ -315,7 +315,38 @@ typedef struct smjob {
 
 /* One lane of n elements at stride s: y = exp(x - max) / sum, or
  * x - max - log(sum). exp is vmath's (<= 2 ulp); the sum is in double. */
+/* A contiguous lane (s == 1) vectorizes: the max without early exit (a NaN
+ * anywhere makes the sum NaN, hence every output, as the strided path
+ * does), exp through sl_vexp_f32 (the same bits as sl_vm_expf), the sum in
+ * double with four partial sums. */
+static void softmax_row(float *y, const float *x, int64_t n, bool lg) {
+  float m = -INFINITY;
+  bool nan = false;
+  for (int64_t i = 0; i < n; i++) {
+    m = x[i] > m ? x[i] : m;
+    nan |= x[i] != x[i];
+  }
+  if (nan || m == -INFINITY) { /* NaN, or every entry -inf: PyTorch gives NaN */
+    for (int64_t i = 0; i < n; i++) y[i] = NAN;
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] - m;
+  sl_vexp_f32(y, y, (size_t)n);
+  double sum = lane_sum(y, n);
+  if (lg) {
+    float ls = (float)log(sum);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;
+  } else {
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) y[i] *= inv;
+  }
+}
+
 static void softmax_lane(float *y, const float *x, int64_t n, int64_t s, bool lg) {
+  if (s == 1) {
+    softmax_row(y, x, n, lg);
+    return;
+  }
   float m = -INFINITY;
   for (int64_t i = 0; i < n; i++) {
     float v = x[i * s];
