@@ -276,11 +276,17 @@ function Sequential:forward(x)
 end
 
 -- net(x): the autograd path; each child is called as c(x) (recording when
--- grad mode is on), errors named like forward's.
+-- grad mode is on; a table module without __call runs its forward), errors
+-- named like forward's.
 local function call_layers(self, x)
   for i, m in ipairs(self.modules) do
     self.current_layer = i
-    x = m(x)
+    local mt = getmetatable(m)
+    if type(m) == "userdata" or (type(mt) == "table" and mt.__call) then
+      x = m(x)
+    else
+      x = m:forward(x)
+    end
   end
   return x
 end
