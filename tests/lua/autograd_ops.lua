@@ -255,3 +255,16 @@ do -- same bits for 1 and 2 threads (batched products, reductions, softmax)
   selut.set_num_threads(n0)
   check(a1:eq(a2):sum() == a1:numel() and b1:eq(b2):sum() == b1:numel(), "gradients identical for 1 and 2 threads")
 end
+
+do -- the 1-D matmul cases: dot, vector @ batched, batched @ vector
+  local v = T.new{1, -2, 3}:requires_grad_()
+  local d = M(v, v)
+  check(d:numel() == 1 and d.grad_fn == "MmBackward", "1-D @ 1-D records")
+  d:backward()
+  H.tensor_near(v.grad, {2, -4, 6}, 0, "dot: gradient 2 v")
+  local b = T.ones(2, 3, 2):requires_grad_()
+  v.grad = nil
+  M(v, b):sum():backward()
+  H.tensor_near(v.grad, {4, 4, 4}, 0, "vector @ [2 x 3 x 2]: summed over the batch")
+  H.tensor_near(b.grad, {{{1, 1}, {-2, -2}, {3, 3}}, {{1, 1}, {-2, -2}, {3, 3}}}, 0, "its gradient per batch")
+end
