@@ -28,6 +28,8 @@ local spec = {
   {"out", "", "output folder [default: runs/<timestamp>]"},
   {"resume", "", "checkpoint (last.safetensors) to continue from"},
   {"plots", true, "write activation histograms and curves as PNG"},
+  {"grad", "autograd", "how gradients are computed: autograd (net(x), loss:backward()) or the explicit " ..
+    "forward/backward protocol; same kernels, same bits", choices = {"autograd", "explicit"}},
   {"distributed", false, "data-parallel over MPI ranks: mpirun -np N build/selut examples/train.lua --distributed"},
 }
 
@@ -223,7 +225,7 @@ local function main()
     end,
   }
   local tr = selut.Trainer{
-    net = net, loss = crit, optim = opt_obj, epochs = opt.epochs, scheduler = sched, stop_on_nonfinite = true,
+    net = net, loss = opt.grad == "autograd" and nn.F.cross_entropy or crit, optim = opt_obj, epochs = opt.epochs, scheduler = sched, stop_on_nonfinite = true,
     data = {batches = function() -- this rank's share of every shuffled global batch
       if dp then return dp:batches(train, opt.batch // nranks, {shuffle = true}) end
       return train:batches(opt.batch, {shuffle = true})

@@ -62,8 +62,9 @@ local function new(opts)
   if not has_methods(opts.net, "forward", "backward", "train") then
     fielderror("net", "must be a module with forward/backward/train, got " .. describe(opts.net))
   end
-  if not has_methods(opts.loss, "forward", "backward") then
-    fielderror("loss", "must be a loss with forward/backward, got " .. describe(opts.loss))
+  if type(opts.loss) ~= "function" and not has_methods(opts.loss, "forward", "backward") then
+    fielderror("loss", "must be a loss with forward/backward or a function (out, y) -> 1-element tensor " ..
+      "(nn.F.cross_entropy), got " .. describe(opts.loss))
   end
   if not has_methods(opts.optim, "step", "zero_grad") then
     fielderror("optim", "must be an optimizer with step/zero_grad, got " .. describe(opts.optim))
@@ -161,21 +162,48 @@ local function fire(self, event, ...)
   end
 end
 
+local function check_finite(self, loss)
+  if self.stop_on_nonfinite and (loss ~= loss or loss == math.huge or loss == -math.huge) then
+    error(string.format("non-finite training loss (%s) at epoch %d, batch %d", loss, self.epoch, self.batch + 1), 0)
+  end
+end
+
+-- The gradients of one batch, two ways. A loss module (nn.CrossEntropyLoss)
+-- takes the explicit path: forward, the loss's gradient, net:backward. A
+-- loss function (nn.F.cross_entropy, or any f(out, y) returning a 1-element
+-- tensor) takes the autograd path: net(x) records, loss:backward(). For C
+-- layers both reach the same kernels and give the same bits. Returns the
+-- loss as a number.
+local function batch_gradients(self, x, y, n)
+  local net, crit = self.net, self.loss
+  if type(crit) == "function" then
+    local lt = crit(net(x), y)
+    if not (selut.tensor.is_tensor(lt) and lt:numel() == 1) then
+      error("Trainer: the loss function must return a 1-element tensor, got " .. describe(lt), 0)
+    end
+    local loss = lt[1]
+    check_finite(self, loss)
+    if self.grad_scale then lt = lt * self.grad_scale(n) end
+    lt:backward()
+    return loss
+  end
+  local out = net:forward(x)
+  local loss = crit:forward(out, y)
+  check_finite(self, loss)
+  local gy = crit:backward(out, y)
+  if self.grad_scale then gy:mul_(self.grad_scale(n)) end
+  net:backward(x, gy, false) -- x is data: no input gradient
+  return loss
+end
+
 -- One optimization step on one batch; returns its loss or nil when done.
 local function train_batch(self)
   local x, y = next_batch(self)
   if x == nil then return nil end
-  local net, crit, opt = self.net, self.loss, self.optim
+  local net, opt = self.net, self.optim
   opt:zero_grad()
-  local out = net:forward(x)
-  local loss = crit:forward(out, y)
-  if self.stop_on_nonfinite and (loss ~= loss or loss == math.huge or loss == -math.huge) then
-    error(string.format("non-finite training loss (%s) at epoch %d, batch %d", loss, self.epoch, self.batch + 1), 0)
-  end
   local n = selut.tensor.is_tensor(x) and #x or 0
-  local gy = crit:backward(out, y)
-  if self.grad_scale then gy:mul_(self.grad_scale(n)) end
-  net:backward(x, gy, false) -- x is data: no input gradient
+  local loss = batch_gradients(self, x, y, n)
   if self.clip_grad_norm then self.last_grad_norm = selut.nn.utils.clip_grad_norm_(net, self.clip_grad_norm) end
   if self.optimizer_step then self.optimizer_step(opt, n) else opt:step() end
   self.steps = self.steps + 1

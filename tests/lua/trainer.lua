@@ -49,6 +49,39 @@ end
 H.check(tr:progress().loss == losses[#losses], "last loss equals the hand loop's")
 H.near(tr:progress().epoch_loss, (losses[4] + losses[5] + losses[6]) / 3, 1e-12, "epoch_loss is the epoch's mean")
 
+-- 1b. a loss function (nn.F.cross_entropy) takes the autograd path: the same
+-- bits as the explicit path for C layers, and nn.class nets train through it
+local net_c = make_net()
+local tr_c = selut.Trainer { net = net_c, loss = nn.F.cross_entropy, optim = optim.SGD(net_c:parameters(), { lr = 0.1 }),
+  data = selut.data.Dataset(x, y), batch_size = 16, shuffle = false, epochs = 2 }
+tr_c:fit()
+local pc = net_c:parameters()
+for i = 1, #pa do
+  H.tensor_near(pc[i].param, pa[i].param:totable(), 0, "autograd path: " .. pc[i].name .. " equals the explicit path's")
+end
+-- (the loss value: F.cross_entropy's float32 [1] tensor vs the criterion's double)
+H.near(tr_c:progress().loss, tr:progress().loss, 1e-6 * tr:progress().loss, "autograd path: the same last loss")
+do
+  local Res = nn.class("Res")
+  function Res:init() self.inp = nn.Linear(3, 6); self.hid = nn.Linear(6, 6); self.out = nn.Linear(6, 2) end
+  function Res:forward(v)
+    local h = nn.F.selu(self.inp(v))
+    return self.out(h + nn.F.selu(self.hid(h)))
+  end
+  selut.manual_seed(12)
+  local res = Res()
+  local w0 = res.hid.weight:clone()
+  local trr = selut.Trainer { net = res, loss = nn.F.cross_entropy, optim = optim.SGD(res:parameters(), { lr = 0.1 }),
+    data = selut.data.Dataset(x, y), batch_size = 8, epochs = 3 }
+  trr:fit()
+  H.check((res.hid.weight - w0):abs():sum() > 0, "a class net trains through the Trainer")
+  H.check(trr:progress().loss < 0.69, "and its loss drops below chance: " .. trr:progress().loss)
+  H.checkerror("the loss function must return a 1-element tensor, got number", function()
+    selut.Trainer { net = res, loss = function() return 1 end, optim = optim.SGD(res:parameters(), { lr = 0.1 }),
+      data = selut.data.Dataset(x, y), batch_size = 8, epochs = 1 }:fit()
+  end)
+end
+
 -- 2. step_for: at least one batch, and roughly within the budget
 local net = make_net()
 local endless = selut.Trainer { net = net, loss = nn.CrossEntropyLoss(), optim = optim.SGD(net:parameters(), { lr = 0.01 }),
@@ -85,7 +118,7 @@ local function with(k, v)
 end
 H.checkerror("bad argument #1 to 'Trainer' (table expected, got number)", selut.Trainer, 3)
 H.checkerror("field 'net' must be a module with forward/backward/train, got nil", selut.Trainer, with("net", nil))
-H.checkerror("field 'loss' must be a loss with forward/backward, got string", selut.Trainer, with("loss", "mse"))
+H.checkerror("field 'loss' must be a loss with forward/backward or a function (out, y) -> 1-element tensor (nn.F.cross_entropy), got string", selut.Trainer, with("loss", "mse"))
 H.checkerror("field 'optim' must be an optimizer with step/zero_grad, got table", selut.Trainer, with("optim", {}))
 H.checkerror("field 'data' must be a dataset (with :batches) or a function returning x, y, got selut.Tensor",
   selut.Trainer, with("data", x))
