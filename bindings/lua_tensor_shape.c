@@ -175,6 +175,9 @@ static int shape_select(lua_State *L) {
   bool rec = sl_lua_recording(L, t, NULL);
   int d = sl_lua_checkdim_n(L, 2, t->ndim);
   lua_Integer i = luaL_checkinteger(L, 3), size = (lua_Integer)t->shape[d];
+  if (size == 0)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "index %I out of range: dimension %d of %s has size 0", i, d + 1,
+                                               sl_lua_shapestr(t, (char[160]){0}, 160)));
   if (i < -size || i > size || i == 0)
     return luaL_argerror(L, 3, lua_pushfstring(L, "index %I out of range for size %I (expected 1..%I or -%I..-1)", i,
                                                size, size, size));

@@ -16,6 +16,9 @@ sl_tensor *sl_bmm(const sl_tensor *a, const sl_tensor *b) {
   if (a->shape[0] != b->shape[0])
     return sl_fail_null(SL_ESHAPE, "bmm: batch sizes of %s and %s differ (%" PRId64 " vs %" PRId64 ")",
                         sl_shape_str(a, sa, sizeof sa), sl_shape_str(b, sb, sizeof sb), a->shape[0], b->shape[0]);
+  if (a->shape[2] != b->shape[1]) /* checked here so the message names bmm, not matmul */
+    return sl_fail_null(SL_ESHAPE, "bmm: shapes %s and %s cannot be multiplied (%" PRId64 " != %" PRId64 ")",
+                        sl_shape_str(a, sa, sizeof sa), sl_shape_str(b, sb, sizeof sb), a->shape[2], b->shape[1]);
   return sl_matmul_nd(a, b);
 }
 
