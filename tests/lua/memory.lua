@@ -62,3 +62,41 @@ collectgarbage()
 collectgarbage()
 local _, _, left = report("after collectgarbage", 0)
 check(left == 0, "every tensor freed after a collection: " .. left .. " bytes left")
+
+-- autograd steps (net(x), loss:backward(), opt:step()): each step allocates
+-- nodes and gradient buffers that the GC and the graph release; resident
+-- memory stays flat (docs/autograd.md; bench/autograd.lua counts the
+-- allocations per step)
+do
+  local nn, F = selut.nn, selut.nn.F
+  selut.manual_seed(1)
+  local net = nn.Sequential{nn.Linear(2, 64), nn.SELU(), nn.Linear(64, 64), nn.SELU(), nn.Linear(64, 1)}
+  local opt = selut.optim.SGD(net:parameters(), {lr = 0.01, momentum = 0.9})
+  local x, y = T.rand(32, 2), T.zeros(32, 1)
+  local function steps(n)
+    for _ = 1, n do
+      opt:zero_grad()
+      F.mse_loss(net(x), y):backward()
+      opt:step()
+    end
+  end
+  local S = os.getenv("SELUT_VALGRIND") and 200 or 2000
+  steps(S)
+  local rss0, _, core0 = report("autograd steps", S)
+  local core_peak = core0
+  for k = 1, 5 do
+    steps(S)
+    local _, _, c = report("autograd steps", S * (k + 1))
+    core_peak = math.max(core_peak, c)
+  end
+  local rss1 = report("autograd steps done", S * 6)
+  check(core_peak < 32 * 2 ^ 20, "autograd: live tensor memory stays bounded: " .. core_peak .. " bytes")
+  if not sanitized then
+    check(rss1 - rss0 < 1, string.format("autograd: RSS flat within 1 MB over %d steps: %.2f MB -> %.2f MB", 5 * S, rss0, rss1))
+  end
+  net, opt = nil, nil
+end
+collectgarbage()
+collectgarbage()
+local _, _, left2 = report("after collectgarbage", 0)
+check(left2 == 0, "every tensor freed after the autograd steps: " .. left2 .. " bytes left")
