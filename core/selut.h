@@ -20,6 +20,7 @@ extern "C" {
 #include "tensor/shape.h"
 #include "tensor/matmul.h"
 #include "tensor/sample.h"
+#include "tensor/index.h"
 #include "nn/nn.h"
 #include "autograd/autograd.h"
 #include "autograd/layer.h"

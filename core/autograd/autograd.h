@@ -159,4 +159,18 @@ int sl_ag_record_cat(sl_tensor *y, sl_tensor *const *ts, int n, int dim, bool st
  * batch dims), bmm included; the 1-D/2-D cases go to sl_ag_record_matmul. */
 int sl_ag_record_matmul_nd(sl_tensor *y, sl_tensor *a, sl_tensor *b);
 
+/* ---- recorded indexing ops (ops_index.c; core/tensor/index.h) ----
+ * idx (indices numbered from base) is saved with its version stamp; it
+ * gets no gradient. */
+/* y = index_select(x, dim, idx): gx = zeros with gy's slices added at idx. */
+int sl_ag_record_index_select(sl_tensor *y, sl_tensor *x, int dim, sl_tensor *idx, int base);
+/* y = gather(x, dim, idx): gx = zeros scatter_add'ed with gy. */
+int sl_ag_record_gather(sl_tensor *y, sl_tensor *x, int dim, sl_tensor *idx, int base);
+/* y = scatter_add(x, dim, idx, src): gx = gy; gsrc = gy gathered at idx
+ * (0 where src extends beyond idx). */
+int sl_ag_record_scatter_add(sl_tensor *y, sl_tensor *x, int dim, sl_tensor *idx, sl_tensor *src, int base);
+/* y = masked_fill(x, mask, v): gx = gy where the mask is 0, summed over the
+ * dims x was broadcast along. */
+int sl_ag_record_masked_fill(sl_tensor *y, sl_tensor *x, sl_tensor *mask);
+
 #endif
