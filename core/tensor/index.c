@@ -37,6 +37,9 @@ static char *pos_str(const sl_tensor *t, int64_t i, int base, char *buf, size_t 
   return buf;
 }
 
+/* A value for a message: NaN without its sign bit (printf shows "-nan"). */
+static double shown(float v) { return isnan(v) ? fabs((double)v) : (double)v; }
+
 /* Every value of idx an integer in base..base+size-1; what names the range
  * ("dimension 2 of [3 x 4]", "num_classes 4"). */
 static int check_indices(const char *op, const sl_tensor *idx, int base, int64_t size, const char *what) {
@@ -47,12 +50,12 @@ static int check_indices(const char *op, const sl_tensor *idx, int base, int64_t
     pos_str(idx, i, base, p, sizeof p);
     if (v != floor(v)) /* also NaN and infinities */
       return sl_fail(SL_ERANGE, "%s: index %.9g at position %s is not an integer (expected %d..%" PRId64 " for %s)", op,
-                     (double)idx->data[i], p, base, size - 1 + base, what);
+                     shown(idx->data[i]), p, base, size - 1 + base, what);
     if (size == 0)
       return sl_fail(SL_ERANGE, "%s: index %.9g at position %s is out of range (%s is empty)", op,
-                     (double)idx->data[i], p, what);
+                     shown(idx->data[i]), p, what);
     return sl_fail(SL_ERANGE, "%s: index %.9g at position %s is out of range %d..%" PRId64 " (%s)", op,
-                   (double)idx->data[i], p, base, size - 1 + base, what);
+                   shown(idx->data[i]), p, base, size - 1 + base, what);
   }
   return SL_OK;
 }
@@ -250,7 +253,7 @@ sl_tensor *sl_one_hot(const sl_tensor *idx, int64_t C, int base) {
     for (int64_t i = 0; i < idx->numel; i++) {
       double v = (double)idx->data[i] - base;
       if (!(v >= 0 && v == floor(v) && v < 0x1p62))
-        return sl_fail_null(SL_ERANGE, "one_hot: index %.9g at position %s is not an integer >= %d", (double)idx->data[i],
+        return sl_fail_null(SL_ERANGE, "one_hot: index %.9g at position %s is not an integer >= %d", shown(idx->data[i]),
                             pos_str(idx, i, base, a, sizeof a), base);
       if (v > top) top = v;
     }
