@@ -505,7 +505,97 @@ static int viz_plot(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg viz_funcs[] = {{"histogram", viz_histogram}, {"plot", viz_plot}, {"_sheet", viz_sheet},
+
+/* ---- selut.viz.confusion(preds, labels, path[, opts]) ---- */
+
+static const char *const confusion_opts[] = {"classes", "title", NULL};
+
+/* Number of class indices at arg (a tensor or a list). */
+static size_t indices_len(lua_State *L, int arg, const char *what) {
+  const sl_tensor *t = sl_lua_totensor(L, arg);
+  if (t) return (size_t)t->numel;
+  if (lua_type(L, arg) != LUA_TTABLE)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a tensor or a list of class indices, got %s", what,
+                                          luaL_typename(L, arg)));
+  return (size_t)luaL_len(L, arg);
+}
+
+/* Copies the indices at arg into dst[0..n) as numbers (the core checks
+ * they are integers in range) and returns the largest finite one. */
+static double indices_copy(lua_State *L, int arg, double *dst, size_t n, const char *what) {
+  const sl_tensor *t = sl_lua_totensor(L, arg);
+  double mx = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (t) {
+      dst[i] = (double)t->data[i];
+    } else {
+      lua_geti(L, arg, (lua_Integer)(i + 1));
+      int isnum;
+      dst[i] = lua_tonumberx(L, -1, &isnum);
+      if (!isnum)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s[%I] must be a class index, got %s", what, (lua_Integer)(i + 1),
+                                              luaL_typename(L, -1)));
+      lua_pop(L, 1);
+    }
+    if (isfinite(dst[i]) && dst[i] > mx) mx = dst[i];
+  }
+  return mx;
+}
+
+static int viz_confusion(lua_State *L) {
+  size_t n = indices_len(L, 1, "preds"), nl = indices_len(L, 2, "labels");
+  check_path(L, 3);
+  check_known_options(L, 4, confusion_opts);
+  lua_settop(L, 4);
+  if (n != nl)
+    luaL_argerror(L, 2, lua_pushfstring(L, "%I labels for %I preds, expected as many", (lua_Integer)nl,
+                                        (lua_Integer)n));
+  if (n == 0) luaL_argerror(L, 1, "preds is empty, expected at least one class index");
+  sl_confusion_opts o = {NULL, NULL};
+  o.title = opt_string(L, 4, "title"); /* 5 */
+  int k = 0;
+  const char **names = NULL;
+  if (!lua_isnil(L, 4) && lua_getfield(L, 4, "classes") != LUA_TNIL) { /* 6 */
+    if (!lua_istable(L, 6)) luaL_argerror(L, 4, "option 'classes' must be a list of class names");
+    lua_Integer m = luaL_len(L, 6);
+    if (m < 1 || m > SL_CONFUSION_MAX_CLASSES)
+      luaL_argerror(L, 4, lua_pushfstring(L, "option 'classes' has %I names, expected 1..%d", m,
+                                          SL_CONFUSION_MAX_CLASSES));
+    k = (int)m;
+    names = lua_newuserdatauv(L, sizeof *names * (size_t)k, 0); /* 7 */
+    for (int i = 0; i < k; i++) {
+      if (lua_geti(L, 6, i + 1) != LUA_TSTRING)
+        luaL_argerror(L, 4, lua_pushfstring(L, "option 'classes': name %d must be a string, got %s", i + 1,
+                                            luaL_typename(L, -1)));
+      names[i] = lua_tostring(L, -1); /* anchored by the classes table */
+      lua_pop(L, 1);
+    }
+    o.classes = names;
+  }
+  double *buf = lua_newuserdatauv(L, sizeof *buf * 2 * n, 0);
+  double mp = indices_copy(L, 1, buf, n, "preds");
+  double ml = indices_copy(L, 2, buf + n, n, "labels");
+  if (k == 0) { /* the classes seen: the largest index */
+    double mx = mp > ml ? mp : ml;
+    if (mx > SL_CONFUSION_MAX_CLASSES) {
+      char num[32];
+      snprintf(num, sizeof num, "%g", mx);
+      luaL_argerror(L, 1, lua_pushfstring(L, "class index %s found, at most %d classes fit a confusion matrix", num,
+                                          SL_CONFUSION_MAX_CLASSES));
+    }
+    k = mx >= 1 ? (int)mx : 1;
+  }
+  int64_t *counts = lua_newuserdatauv(L, sizeof *counts * (size_t)k * (size_t)k, 0);
+  sl_lua_check(L, sl_confusion_count(counts, k, buf, buf + n, n));
+  sl_tensor **box = sl_lua_newtensor(L);
+  *box = sl_tensor_zeros(2, (int64_t[]){k, k});
+  if (!*box) sl_lua_error(L);
+  for (int i = 0; i < k * k; i++) (*box)->data[i] = (float)counts[i];
+  sl_lua_check(L, sl_confusion_write(lua_tostring(L, 3), counts, k, &o));
+  return 1;
+}
+
+static const luaL_Reg viz_funcs[] = {{"confusion", viz_confusion}, {"histogram", viz_histogram}, {"plot", viz_plot}, {"_sheet", viz_sheet},
                                      {"_stats", viz_stats}, {NULL, NULL}};
 
 static const luaL_Reg sheet_methods[] = {{"add", sheet_add}, {"write", sheet_write}, {NULL, NULL}};

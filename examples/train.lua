@@ -61,6 +61,10 @@ if dist then
   end
 end
 
+-- Fashion-MNIST's classes in label order (label 1 is T-shirt/top), for the confusion matrix
+local fashion_classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"}
+
 local function log(fmt, ...)
   if not is_main then return end
   io.stdout:write(string.format(fmt, ...), "\n") io.stdout:flush()
@@ -101,25 +105,25 @@ local function make_scheduler(o)
   if opt.schedule == "step" then return S.StepLR(o, {step_size = math.max(1, opt.epochs // 3), gamma = 0.1}) end
 end
 
--- Evaluation: mean loss, accuracy and the predicted labels over a dataset,
--- in evaluation mode.
+-- Evaluation: mean loss, accuracy, the predicted and the true labels over a
+-- dataset (this rank's share of it), in evaluation mode.
 local function evaluate(net, crit, data)
   net:evaluate()
-  local total, correct, n, preds = 0, 0, 0, {}
+  local total, correct, n, preds, labels = 0, 0, 0, {}, {}
   for xb, yb in data:batches(1000, {shard = true}) do -- this rank's part (all of it in one process)
     local out = net:forward(xb)
     local b = #yb
     total = total + crit:forward(out, yb) * b
     local pred = out:argmax(2)
     for i = 1, b do
-      preds[n + i] = pred[i]
+      preds[n + i], labels[n + i] = pred[i], yb[i]
       if pred[i] == yb[i] then correct = correct + 1 end
     end
     n = n + b
   end
   if dist then total, correct, n = table.unpack(dist.allreduce(selut.tensor.new{total, correct, n}):totable()) end
   net:train()
-  return total / n, correct / n, preds
+  return total / n, correct / n, preds, labels
 end
 
 local function csv_line(r)
@@ -187,7 +191,7 @@ local function main()
   local nbatches = (train:size() + opt.batch - 1) // opt.batch
   local viz = is_main and opt.plots and selut.viz and selut.viz.histograms and selut.viz
   local probe = viz and test:subset(math.min(1000, test:size())) or nil
-  local best_acc, best_epoch, last_acc, last_preds = -1, 0, 0, nil
+  local best_acc, best_epoch, last_acc, last_preds, last_labels = -1, 0, 0, nil, nil
   local bar, sum, count, t0 = nil, 0, 0, selut.clock()
 
   local progress_cb = { -- the progress bar and the sample-weighted training loss
@@ -234,8 +238,8 @@ local function main()
       bar:finish()
       local s, c = sum, count
       if dist then s, c = table.unpack(dist.allreduce(selut.tensor.new{s, c}):totable()) end
-      local test_loss, test_acc, preds = evaluate(net, crit, test)
-      last_preds = preds
+      local test_loss, test_acc, preds, labels = evaluate(net, crit, test)
+      last_preds, last_labels = preds, labels
       return {train_loss = s / c, test_loss = test_loss, test_acc = test_acc, seconds = selut.clock() - t0,
               samples = c, lr = opt_obj.lr}
     end,
@@ -290,6 +294,11 @@ local function main()
     viz.plot({["train loss"] = losses, ["test loss"] = tests}, out .. "/curves.png",
              {title = "loss per epoch", xlabel = "epoch"})
     viz.plot({["test accuracy %"] = accs}, out .. "/accuracy.png", {title = "test accuracy per epoch", xlabel = "epoch"})
+  end
+  if viz and last_preds and #last_preds > 0 then -- the last evaluation (this rank's share under mpirun)
+    viz.confusion(last_preds, last_labels, out .. "/confusion.png",
+                  {classes = fashion_classes, title = string.format("test set after epoch %d%s", opt.epochs,
+                                                                    dist and " (rank 0's share)" or "")})
   end
   log("done: %d epochs in %.1f s, test acc %.2f%% (best %.2f%% at epoch %d), checkpoints in %s",
       opt.epochs - first_epoch + 1, selut.clock() - t_start, 100 * last_acc, 100 * best_acc, best_epoch, out)

@@ -211,6 +211,39 @@ size_t sl_plot_legend_text(char *buf, size_t n, const sl_series *s, int log_y);
 /* Colour of series i in plots (a 10-colour palette, repeating). */
 uint32_t sl_plot_color(int i);
 
+/* ---- confusion matrices ------------------------------------------------ */
+
+#define SL_CONFUSION_MAX_CLASSES 64
+
+/* Options; a zero-initialized struct (or NULL) means every default. */
+typedef struct sl_confusion_opts {
+  const char *title;          /* NULL -> "confusion matrix" */
+  const char *const *classes; /* k names (first 20 characters drawn), or NULL -> "1".."k" */
+} sl_confusion_opts;
+
+/* counts[(t - 1) * k + (p - 1)] = number of i with label[i] == t and
+ * pred[i] == p (rows = true class, columns = predicted). Every value must be
+ * an integer in 1..k (k in 1..SL_CONFUSION_MAX_CLASSES); otherwise SL_EINVAL
+ * naming the position and value, and counts is left untouched. */
+int sl_confusion_count(int64_t *counts, int k, const double *pred, const double *label, size_t n);
+
+/* Image size for k classes: text scale ts = 2 for k <= 12 else 1, cell side
+ * C = 64 for k <= 10 else max(24, 640 / k), name width N = 6 * ts * the
+ * longest class name's length (at most 20 characters), title width
+ * T = 6 * (ts + 1) * strlen(title). width = max(12 + 10 ts + 8 + N + 8 + k C
+ * + 16, T + 32), height = 16 + 10 (ts + 1) + 4 + 10 ts + 12 + k C + 8 + N + 8
+ * + 10 ts + 12. SL_EINVAL for k outside 1..SL_CONFUSION_MAX_CLASSES. */
+int sl_confusion_size(int k, const sl_confusion_opts *opts, int *width, int *height);
+
+/* Renders the k x k counts into a new canvas *out (caller frees): each
+ * cell shaded from white (0) to deep blue (1) by count / row total, the
+ * count printed in it (when it fits), class names left of the rows and
+ * (rotated) below the columns, "true class" / "predicted class" axis labels,
+ * the title and a line "accuracy 85.10% (851 of 1000)". */
+int sl_confusion_render(sl_canvas **out, const int64_t *counts, int k, const sl_confusion_opts *opts);
+/* sl_confusion_render + sl_canvas_write_png (atomic). */
+int sl_confusion_write(const char *path, const int64_t *counts, int k, const sl_confusion_opts *opts);
+
 /* Nice axis ticks: a step of 1, 2 or 5 x 10^k giving about `target` (>= 2)
  * intervals over [lo, hi], and the multiples of it within [lo, hi] (a tiny
  * tolerance keeps the ends). Writes at most max ticks; returns the number of

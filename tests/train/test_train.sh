@@ -57,6 +57,13 @@ train --epochs 4 --out "$TMP/v3" --resume "$TMP/v3/new.safetensors" > "$TMP/n.lo
 [ $st -ne 0 ] && grep -q "has format version 9, newer than the 2 this selut" "$TMP/n.log" && ! grep -q "traceback" "$TMP/n.log" \
   && ok || bad "a newer format is refused (status $st): $(cat "$TMP/n.log")"
 
+# --plots (the default) writes the curves and a 10-class confusion matrix of the last evaluation
+"$SELUT" "$ROOT/examples/train.lua" --data "$ROOT/tests/data/fashion-mini" --depth 2 --width 16 --batch 2 \
+  --epochs 1 --out "$TMP/p" > "$TMP/p.log" 2>&1 || bad "run with plots: $(cat "$TMP/p.log")"
+[ "$(head -c 8 "$TMP/p/confusion.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] \
+  && [ "$(od -An -tu1 -j 16 -N 8 "$TMP/p/confusion.png" | tr -s ' ')" = " 0 0 3 68 0 0 3 134" ] \
+  && [ -s "$TMP/p/curves.png" ] && ok || bad "--plots writes curves.png and an 836 x 902 confusion.png"
+
 # errors: one clear line, non-zero exit, no traceback
 train --epochs 1 --data /nonexistent --out "$TMP/e" > "$TMP/e.log" 2>&1; st=$?
 [ $st -ne 0 ] && [ "$(wc -l < "$TMP/e.log")" -le 2 ] && grep -q "dataset-fashion-mnist" "$TMP/e.log" \
