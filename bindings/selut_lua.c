@@ -27,6 +27,7 @@ static void (*const area_openers[])(lua_State *L) = {
     sl_lua_open_loss,
     sl_lua_open_nn_layers,
     sl_lua_open_nn_rnn,
+    sl_lua_open_nn_attention,
     sl_lua_open_optim,
     sl_lua_open_sys,
     sl_lua_open_limits,

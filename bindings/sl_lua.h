@@ -179,6 +179,7 @@ void sl_lua_pushcached(lua_State *L, int uv, sl_tensor *t);
 struct sl_module **sl_lua_newmodule(lua_State *L, const char *type);
 void sl_lua_open_nn_rnn(lua_State *L);    /* GRU/LSTM/cells: forward/backward with states (lua_nn_rnn.c) */
 void sl_lua_open_nn_layers(lua_State *L); /* Conv1d/2d, pools, Flatten (lua_nn_layers.c) */
+void sl_lua_open_nn_attention(lua_State *L); /* MultiheadAttention's calls, nn.F.scaled_dot_product_attention */
 void sl_lua_open_optim(lua_State *L);
 void sl_lua_open_data(lua_State *L);
 void sl_lua_open_io(lua_State *L);

@@ -30,6 +30,7 @@ extern "C" {
 #include "nn/conv.h"
 #include "nn/norm.h"
 #include "nn/rnn.h"
+#include "nn/attention.h"
 #include "io/io.h"
 #include "io/onnx.h"
 #include "viz/viz.h"

@@ -22,7 +22,7 @@
 #include "../tensor/tensor.h"
 
 #define SL_MAX_PARAMS 32 /* a GRU/LSTM holds 4 per layer (rnn.h) */
-#define SL_MAX_HPARAMS 8 /* hyper-parameters a layer describes */
+#define SL_MAX_HPARAMS 12 /* hyper-parameters a layer describes */
 #define SL_MAX_BUFFERS 4 /* buffers a layer describes */
 
 typedef struct sl_module sl_module;

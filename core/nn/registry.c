@@ -12,7 +12,7 @@ extern const sl_layer sl_linear_layer, sl_selu_layer, sl_elu_layer, sl_relu_laye
     sl_tanh_layer, sl_sigmoid_layer, sl_gelu_layer, sl_softmax_layer, sl_log_softmax_layer, sl_dropout_layer,
     sl_alpha_dropout_layer, sl_batchnorm1d_layer, sl_hardtanh_layer, sl_sequential_layer, sl_conv1d_layer,
     sl_conv2d_layer, sl_flatten_layer, sl_pool_layers[3], sl_batchnorm2d_layer, sl_layernorm_layer,
-    sl_groupnorm_layer, sl_embedding_layer, sl_rnn_layers[4];
+    sl_groupnorm_layer, sl_embedding_layer, sl_rnn_layers[4], sl_mha_layer;
 
 /* Adding a layer: its file in core/nn/ defines `const sl_layer sl_<name>_layer`;
  * name it in the extern line above and in this table. */
@@ -22,7 +22,7 @@ static const sl_layer *const registry[] = {
     &sl_alpha_dropout_layer, &sl_batchnorm1d_layer, &sl_hardtanh_layer, &sl_sequential_layer, &sl_conv1d_layer,
     &sl_conv2d_layer, &sl_flatten_layer, &sl_pool_layers[0], &sl_pool_layers[1], &sl_pool_layers[2], &sl_batchnorm2d_layer,
     &sl_layernorm_layer, &sl_groupnorm_layer, &sl_embedding_layer, &sl_rnn_layers[0], &sl_rnn_layers[1],
-    &sl_rnn_layers[2], &sl_rnn_layers[3], NULL};
+    &sl_rnn_layers[2], &sl_rnn_layers[3], &sl_mha_layer, NULL};
 
 const sl_layer *const *sl_layers(void) { return registry; }
 
