@@ -2,18 +2,26 @@
  * nn.MultiheadAttention's calls and nn.F.scaled_dot_product_attention
  * (core/nn/attention.h). The constructor is the generic one (the
  * descriptor's arguments); here the module gets its three-input forms:
- *   local out, weights = mha(query, key, value[, opts])   (also mha:forward)
+ *   local out, weights = mha(query, key, value[, opts])
+ *   local out, weights = mha:forward(query, key, value[, opts])
  *   local gq, gk, gv = mha:backward(query, key, value, gout)
  * and keeps the one-input layer forms for Sequential (self-attention):
- *   mha:forward(x), mha:backward(x, gy) -> dL/dx (the three gradients summed).
- * Outputs are the module's buffers, overwritten by the next call (as every
- * C layer's). scaled_dot_product_attention returns a new tensor and
- * records through autograd when an input requires grad.
+ *   mha(x), mha:forward(x), mha:backward(x, gy) -> dL/dx (the three summed).
+ * As for every C layer, mha:forward returns the module's buffers
+ * (overwritten by the next call) and mha(...) tensors of their own, recorded
+ * by autograd in grad mode: one node over query, key and value whose
+ * backward is sl_mha_backward (parameter gradients accumulate into the
+ * module's, bound as the parameters' .grad). The weights take no gradient.
+ * scaled_dot_product_attention returns a new tensor and records when an
+ * input requires grad.
  */
 #include <math.h>
 #include <string.h>
 
+#include "tensor/alloc.h"
+
 #include "autograd/autograd.h"
+#include "autograd/layer.h"
 #include "nn/attention.h"
 #include "sl_lua.h"
 
@@ -90,9 +98,42 @@ static sl_mask_type opt_mask_type(lua_State *L, int arg) {
   return k == 1 ? SL_MASK_BOOL : k == 2 ? SL_MASK_FLOAT : SL_MASK_AUTO;
 }
 
-/* mha(query[, key, value][, opts]) -> out, weights (nil when need_weights
- * is false); key and value default to query (self-attention). */
-static int mha_forward(lua_State *L) {
+/* The autograd node of mha(...): the module (retained) and its forward
+ * stamp; query, key and value saved with their versions. */
+typedef struct mha_ag {
+  sl_module *m;
+  uint64_t stamp;
+} mha_ag;
+
+static void mha_ag_free(void *p) {
+  mha_ag *c = p;
+  sl_module_release(c->m);
+  sl_free(c);
+}
+
+static int mha_ag_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {
+  mha_ag *c = n->ctx;
+  sl_tensor *x[3];
+  int st;
+  for (int i = 0; i < 3; i++)
+    if ((st = sl_ag_saved(n, i, &x[i]))) return st;
+  if (c->m->forwards != c->stamp)
+    return sl_fail(SL_EINVAL, "backward: MultiheadAttention ran forward again before the backward of an earlier "
+                              "call recorded by autograd, and this backward needs its attention weights from that "
+                              "call; use one MultiheadAttention per call in a graph (or backward before calling it "
+                              "again)");
+  const sl_tensor *g[3];
+  if ((st = sl_mha_backward(c->m, x[0], x[1], x[2], gy, &g[0], &g[1], &g[2]))) return st;
+  for (int i = 0; i < 3; i++)
+    if (gx[i] && (st = sl_tensor_copy(gx[i], g[i]))) return st;
+  return SL_OK;
+}
+
+/* forward(m, query[, key, value][, opts]) -> out, weights (nil when
+ * need_weights is false); key and value default to query (self-attention).
+ * own: results are new tensors (recorded in grad mode), else the module's
+ * buffers. */
+static int mha_run(lua_State *L, bool own) {
   sl_module *m = check_mha(L);
   int top = lua_gettop(L), opts = 0;
   if (top >= 2 && lua_istable(L, top) && !sl_lua_totensor(L, top)) opts = top--;
@@ -110,15 +151,42 @@ static int mha_forward(lua_State *L) {
     o.is_causal = opt_bool(L, opts, "is_causal", false);
     o.mask_type = opt_mask_type(L, opts);
   }
+  bool record = own && sl_lua_grad_mode(L);
+  if (record) sl_lua_check(L, sl_ag_layer_bind_grads(m));
   const sl_tensor *y = NULL, *w = NULL;
+  if (!own) {
+    sl_lua_check(L, sl_mha_forward(m, q, k, v, &o, &y, &w));
+    sl_lua_pushcached(L, UV_OUTPUT, (sl_tensor *)y);
+    if (w) sl_lua_pushtensor(L, (sl_tensor *)w);
+    else lua_pushnil(L);
+    return 2;
+  }
+  sl_tensor **ybox = sl_lua_newtensor(L);
+  sl_tensor **wbox = sl_lua_newtensor(L);
   sl_lua_check(L, sl_mha_forward(m, q, k, v, &o, &y, &w));
-  sl_lua_pushcached(L, UV_OUTPUT, (sl_tensor *)y);
-  if (w) sl_lua_pushtensor(L, (sl_tensor *)w);
-  else lua_pushnil(L);
+  if (!(*ybox = sl_tensor_clone(y)) || (w && !(*wbox = sl_tensor_clone(w)))) return sl_lua_error(L);
+  if (!w) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+  if (!record) return 2;
+  sl_tensor *in[3] = {q, k, v};
+  mha_ag *c = sl_malloc(sizeof *c);
+  sl_ag_node *n = c ? sl_ag_record("MultiheadAttentionBackward", mha_ag_backward, *ybox, in, 3) : NULL;
+  if (!n) {
+    sl_free(c);
+    return sl_lua_error(L);
+  }
+  c->m = sl_module_retain(m);
+  c->stamp = m->forwards;
+  n->ctx = c;
+  n->ctx_free = mha_ag_free;
+  for (int i = 0; i < 3; i++) sl_lua_check(L, sl_ag_save(n, in[i]));
   return 2;
 }
 
-static int mha_call(lua_State *L) { return mha_forward(L); }
+static int mha_forward(lua_State *L) { return mha_run(L, false); }
+static int mha_call(lua_State *L) { return mha_run(L, true); }
 
 /* mha:backward(query, key, value, gout) -> gq, gk, gv;
  * mha:backward(x, gy[, need_input_grad]) -> dL/dx of self-attention. */

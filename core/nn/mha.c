@@ -145,6 +145,7 @@ int sl_mha_forward(sl_module *m, const sl_tensor *query, const sl_tensor *key, c
   mha_state *s = m->state;
   sl_attn_core *c = &s->c;
   s->done = false;
+  m->forwards++; /* the autograd path's stamp (its backward reads this call's weights) */
   int st = check_inputs(m, query, key, value, "forward");
   if (st || (st = set_masks(s, o))) return st;
   int64_t N = s->N, L = s->L, S = s->S, E = s->E, H = s->H, hd = s->hd, B = N * H;
@@ -312,7 +313,7 @@ static const sl_hparam mha_args[] = {{"embed_dim", SL_VALUE_INT, 0, SL_HP_REQUIR
 
 static sl_module *mha_create(const double *a, sl_rng *rng);
 
-const sl_layer sl_mha_layer = {.type = "MultiheadAttention", .flags = SL_LAYER_STOCHASTIC, .forward = mha_forward1,
+const sl_layer sl_mha_layer = {.type = "MultiheadAttention", .flags = SL_LAYER_STOCHASTIC | SL_LAYER_FORWARD_STATE, .forward = mha_forward1,
                                .backward = mha_backward1, .destroy = mha_destroy, .params = mha_params,
                                .args = mha_args, .create = mha_create, .hparams = mha_hparams};
 
