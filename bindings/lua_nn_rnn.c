@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "nn/rnn.h"
+#include "autograd/layer_rnn.h"
 #include "sl_lua.h"
 
 static const char cache_key = 0; /* registry[&cache_key] = {[box] = {boxes...}} (weak keys) */
@@ -102,7 +102,30 @@ static int rnn_index(lua_State *L) {
   return 1;
 }
 
-static int rnn_call(lua_State *L) { return rnn_forward(L); }
+/* m(x[, h0[, c0]]): the autograd path (core/autograd/layer_rnn.h). New
+ * tensors (m:forward returns the module's reused buffers); in grad mode the
+ * call records, since the layer has parameters. */
+static int rnn_call(lua_State *L) {
+  sl_rnn_mode mode;
+  bool cell;
+  sl_module *m = checkrnn(L, &mode, &cell);
+  sl_tensor *x = sl_lua_checktensor(L, 2);
+  sl_tensor *h0 = lua_isnoneornil(L, 3) ? NULL : sl_lua_checktensor(L, 3), *c0 = NULL;
+  if (mode == SL_RNN_LSTM) c0 = lua_isnoneornil(L, 4) ? NULL : sl_lua_checktensor(L, 4);
+  else luaL_argcheck(L, lua_isnoneornil(L, 4), 4, cell ? "GRUCell takes (x[, h])" : "GRU takes (x[, h0])");
+  bool record = sl_lua_grad_mode(L);
+  lua_settop(L, 4);
+  sl_tensor **bo = sl_lua_newtensor(L), **bh = cell ? NULL : sl_lua_newtensor(L);
+  sl_tensor **bc = mode == SL_RNN_LSTM ? sl_lua_newtensor(L) : NULL;
+  sl_tensor *o, *h, *c;
+  int st = sl_ag_rnn_call(m, x, h0, c0, record, &o, &h, &c);
+  *bo = o;
+  if (bh) *bh = h;
+  else sl_tensor_release(h);
+  if (bc) *bc = c;
+  sl_lua_check(L, st);
+  return lua_gettop(L) - 4;
+}
 
 static const luaL_Reg rnn_methods[] = {{"forward", rnn_forward}, {"backward", rnn_backward}, {NULL, NULL}};
 

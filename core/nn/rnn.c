@@ -385,6 +385,12 @@ int sl_rnn_forward(sl_module *m, const sl_tensor *x, const sl_tensor *h0, const 
   return SL_OK;
 }
 
+void sl_rnn_forward_results(const sl_module *m, const sl_tensor **hn, const sl_tensor **cn) {
+  const rnn_state *s = m->state;
+  *hn = s->cell ? m->output : s->hn;
+  *cn = s->mode == SL_RNN_LSTM ? s->cn : NULL;
+}
+
 static int check_grad(const rnn_state *s, const sl_tensor *g, const sl_tensor *like, const char *name) {
   if (sl_tensor_same_shape(g, like)) return SL_OK;
   char a[96], b[96];

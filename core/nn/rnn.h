@@ -40,6 +40,9 @@ bool sl_rnn_info(const sl_module *m, sl_rnn_mode *mode, bool *cell);
  * types; NULL otherwise). Any output pointer may be NULL. */
 int sl_rnn_forward(sl_module *m, const sl_tensor *x, const sl_tensor *h0, const sl_tensor *c0,
                    const sl_tensor **out, const sl_tensor **hn, const sl_tensor **cn);
+/* The final states of the last forward (the module's buffers; *cn NULL for
+ * a GRU; for a cell *hn is m->output). */
+void sl_rnn_forward_results(const sl_module *m, const sl_tensor **hn, const sl_tensor **cn);
 /* Backpropagation through time from the last forward (x: its input).
  * gout = dL/d(out), ghn = dL/d(h_n) (GRU/LSTM only: for a cell *out is h'
  * and its gradient is gout), gcn = dL/d(c_n) (LSTM types); each NULL counts

@@ -62,9 +62,44 @@ for _, c in ipairs(refs) do
   local twice = {shape = w.shape, data = {}}
   for i, v in ipairs(w.data) do twice.data[i] = 2 * v end
   close(ps[1].grad, twice, c.name .. ": accumulated grad")
+  -- the autograd path: m(x[, h0, c0]) records; loss:backward() gives the same gradients
+  m:zero_grad()
+  x:requires_grad_()
+  if h0 then h0:requires_grad_() end
+  if c0 then c0:requires_grad_() end
+  local y = table.pack(m(x, h0, c0))
+  local loss = (y[1] * (gout or y[1]:detach() * 0)):sum()
+  if ghn then loss = loss + (y[2] * ghn):sum() end
+  if gcn then loss = loss + (y[cell and 2 or 3] * gcn):sum() end
+  loss:backward()
+  close(x.grad, c.gx, c.name .. ": autograd grad input")
+  if h0 then close(h0.grad, c.gh0, c.name .. ": autograd grad h0") end
+  if c0 then close(c0.grad, c.gc0, c.name .. ": autograd grad c0") end
+  for _, p in ipairs(ps) do close(p.param.grad, c.grads[p.name], c.name .. ": autograd grad " .. p.name) end
   ncompared = ncompared + 1
 end
 check(ncompared == 19, "all reference cases ran")
+
+-- autograd: gradcheck through two layers and the states; a second call before
+-- the backward of the first is refused (the BPTT reads the last forward)
+selut.manual_seed(9)
+local ag = nn.LSTM(3, 4, {num_layers = 2, batch_first = true})
+local function f(xx, hh, cc)
+  local out, hn, cn = ag(xx, hh, cc)
+  return out:sum() + (hn * hn):sum() + cn:sum() * 0.5
+end
+local ok = selut.autograd.gradcheck(f, {T.randn(2, 3, 3):requires_grad_(), T.randn(2, 2, 4):requires_grad_(),
+                                        T.randn(2, 2, 4):requires_grad_()})
+check(ok == true, "gradcheck of LSTM(x, h0, c0)")
+local gcell = nn.GRUCell(3, 4)
+local wcell = T.randn(2, 4)
+ok = selut.autograd.gradcheck(function(xx, hh) return (gcell(xx, hh) * wcell):sum() end,
+                              {T.randn(2, 3):requires_grad_(), T.randn(2, 4):requires_grad_()})
+check(ok == true, "gradcheck of GRUCell(x, h)")
+local xr = T.randn(3, 2, 3):requires_grad_()
+local first = ag(xr)
+ag(xr)
+H.checkerror("backward: LSTM ran forward again before the backward of an earlier call", function() first:sum():backward() end)
 
 -- printing, fields and state_dict names (PyTorch's repr, with Lua booleans)
 local gru = nn.GRU(10, 20, {num_layers = 2, batch_first = true})
@@ -102,8 +137,8 @@ end
 local copy = nn.LSTM(4, 6, {num_layers = 2})
 selut.load(path, copy)
 local x = T.randn(3, 2, 4)
-local o1 = net(x):clone()
-check((copy(x) - o1):abs():max() == 0, "loaded net gives the same bits")
+local o1 = net:forward(x):clone()
+check((copy:forward(x) - o1):abs():max() == 0, "loaded net gives the same bits")
 os.remove(path)
 
 -- 1 and 2 threads give the same bits (outputs and gradients)
@@ -112,7 +147,7 @@ local function run(threads)
   selut.manual_seed(11)
   local m = nn.GRU(33, 64, {num_layers = 2, batch_first = true})
   local xx = T.randn(16, 9, 33)
-  local out, hn = m(xx)
+  local out, hn = m:forward(xx)
   local gx = m:backward(xx, out * 0 + 1, hn)
   return out:clone(), gx:clone(), m.weight_hh_l0:clone(), m:parameters()[2].grad:clone()
 end
@@ -126,7 +161,7 @@ for i = 1, 4 do check((a[i] - b[i]):abs():max() == 0, "1 vs 2 threads, result " 
 local m = nn.LSTM(8, 16, {num_layers = 2})
 local xs = T.randn(7, 4, 8)
 local function step()
-  local out, hn, cn = m(xs)
+  local out, hn, cn = m:forward(xs)
   m:backward(xs, out, hn, cn)
 end
 step()
@@ -136,8 +171,8 @@ for _ = 1, 5 do step() end
 local bytes1, count1 = selut.memory()
 check(count1 == count0 and bytes1 == bytes0, "core allocations during 5 steps: " .. (count1 - count0))
 -- same boxes returned
-local o_a = m(xs)
-local o_b = m(xs)
+local o_a = m:forward(xs)
+local o_b = m:forward(xs)
 check(rawequal(o_a, o_b), "the output box is reused")
 
 -- a gradient check of the recurrence (finite differences in float32)
@@ -145,8 +180,8 @@ selut.manual_seed(5)
 local gc = nn.GRU(3, 4, {num_layers = 2})
 local gx_in = T.randn(3, 2, 3)
 local gw = T.randn(3, 2, 4)
-local function loss(xx) return (gc(xx) * gw):sum() end
-gc(gx_in)
+local function loss(xx) return (gc:forward(xx) * gw):sum() end
+gc:forward(gx_in)
 local analytic = gc:backward(gx_in, gw):clone()
 for i = 1, 6 do
   local flat = gx_in:reshape(18)
