@@ -3,6 +3,7 @@
 -- checkerror(text, f, ...)       f(...) must raise an error whose message contains text (plain)
 -- near(a, b, tol, msg)           |a - b| <= tol
 -- tensor_near(x, want, tol, msg) x (tensor) elementwise within tol of want (tensor or nested table)
+-- ref_close(got, want, what)    got within 1e-5 rel + 1e-6 abs of a PyTorch reference
 local H = {}
 H.selut = selut or require "selut"
 
@@ -46,6 +47,21 @@ function H.tensor_near(x, want, tol, msg)
     if not (math.abs(got[i] - exp[i]) <= tol) then
       error(string.format("check failed: %s: element %d is %.9g, expected %.9g (tol %g)", msg or "tensor", i,
                           got[i], exp[i], tol), 2)
+    end
+  end
+end
+
+-- ref_close(got, want, what): got (tensor or number) matches a PyTorch
+-- reference list (or number) to 1e-5 relative + 1e-6 absolute, the
+-- tolerance of the generated references in tests/ref/
+function H.ref_close(got, want, what)
+  local g = flatten(H.selut.tensor.is_tensor(got) and got:totable() or { got }, {})
+  want = type(want) == "table" and want or { want }
+  if #g ~= #want then error(string.format("check failed: %s: %d elements, expected %d", what, #g, #want), 2) end
+  for i = 1, #want do
+    local tol = 1e-5 * math.abs(want[i]) + 1e-6
+    if not (math.abs(g[i] - want[i]) <= tol) then
+      error(string.format("%s[%d]: got %.9g, expected %.9g", what, i, g[i], want[i]), 2)
     end
   end
 end

@@ -9,17 +9,7 @@ local T, nn, optim = selut.tensor, selut.nn, selut.optim
 local refs = dofile(arg[0]:gsub("[^/]*$", "") .. "../ref/module_refs.lua")
 local M = selut.matmul
 
-local function close(got, want, what)
-  local g = H.flatten(T.is_tensor(got) and got:totable() or { got }, {})
-  want = type(want) == "table" and want or { want }
-  check(#g == #want, what .. ": " .. #g .. " elements, expected " .. #want)
-  for i = 1, #want do
-    local tol = 1e-5 * math.abs(want[i]) + 1e-6
-    if not (math.abs(g[i] - want[i]) <= tol) then
-      error(string.format("%s[%d]: got %.9g, expected %.9g", what, i, g[i], want[i]), 2)
-    end
-  end
-end
+local close = H.ref_close
 
 local function tensor(e) return T.new(e.x):reshape(table.unpack(e.shape)) end
 

@@ -10,16 +10,7 @@ local refs = dofile(arg[0]:gsub("[^/]*$", "") .. "../ref/autograd_ops_refs.lua")
 local M = selut.matmul
 local inf = math.huge
 
-local function close(got, want, what)
-  local g = H.flatten(got:totable(), {})
-  check(#g == #want, what .. ": " .. #g .. " elements, expected " .. #want)
-  for i = 1, #want do
-    local tol = 1e-5 * math.abs(want[i]) + 1e-6
-    if not (math.abs(g[i] - want[i]) <= tol) then
-      error(string.format("%s[%d]: got %.9g, expected %.9g", what, i, g[i], want[i]), 2)
-    end
-  end
-end
+local close = H.ref_close
 
 local function make(list, grad)
   local xs = {}
