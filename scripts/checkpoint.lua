@@ -9,9 +9,20 @@
 -- `format_version`; `<path minus .safetensors>.state.safetensors` holds the
 -- optimizer state tensors and, as metadata, the optimizer step and groups,
 -- the scheduler state, the generator state, the epoch and the caller's
--- `state` table. Each file is written atomically (temporary file + rename),
--- the state file first; both carry the same `checkpoint_id`, so a pair torn
--- by a crash between the two renames is refused instead of mixed.
+-- `state` table. Both carry the same `checkpoint_id`.
+--
+-- The pair is saved as one unit, with the model file's rename as the commit:
+--   1. the state goes to `<base>.state.<id>.safetensors` (temporary file +
+--      rename, as every selut.save);
+--   2. the model goes to `path`, its metadata naming that state file
+--      (`state_file`): from here on the new checkpoint is the one loaded;
+--   3. the state file is renamed to `<base>.state.safetensors`.
+-- load reads the state file the model names when it exists, else
+-- `<base>.state.safetensors`. A crash before 2 leaves the previous pair
+-- (its model names a state file already renamed in its own step 3, so the
+-- previous `.state.safetensors`, untouched, is read); a crash between 2 and
+-- 3 leaves the new model with its state under the id name. A pair that still
+-- does not match (files copied by hand) is refused instead of mixed.
 --
 -- Format versions: 1 = the files examples/train.lua wrote before versions
 -- existed (no format_version key; optimizer state tensors, step, epoch,
@@ -22,6 +33,11 @@ local M = {}
 M.FORMAT_VERSION = 2
 
 function M.state_path(path) return (path:gsub("%.safetensors$", "")) .. ".state.safetensors" end
+
+-- Where save stages the state file of checkpoint `id` before the commit.
+local function staged_path(spath, id)
+  return (spath:gsub("%.safetensors$", "")) .. "." .. id:gsub("[^%w%-]", "_") .. ".safetensors"
+end
 
 -- ---- a small serializer for metadata values (plain data: numbers,
 -- strings, booleans, nested tables) ----
@@ -105,11 +121,33 @@ function M.save(path, parts)
   smeta.epoch = tostring(epoch)
   smeta.rng = hex(selut.sys.get_rng_state())
   if parts.state then smeta.state = M._serialize(parts.state) end
-  selut.save(M.state_path(path), tensors, smeta)
-  local meta = { format_version = tostring(M.FORMAT_VERSION), checkpoint_id = id, epoch = tostring(epoch) }
+  local spath = M.state_path(path)
+  local staged = staged_path(spath, id)
+  selut.save(staged, tensors, smeta)
+  if parts._stop_after == "state" then return id end -- tests: a crash before the commit
+  local meta = { format_version = tostring(M.FORMAT_VERSION), checkpoint_id = id, epoch = tostring(epoch),
+                 state_file = staged:match("[^/]*$") }
   for k, v in pairs(parts.meta or {}) do meta[k] = tostring(v) end
   selut.save(path, parts.net, meta)
+  if parts._stop_after == "model" then return id end -- tests: a crash between the commit and the rename
+  local ok, err = os.rename(staged, spath)
+  if not ok then error("checkpoint.save: cannot rename " .. staged .. " to " .. spath .. ": " .. tostring(err), 0) end
   return id
+end
+
+-- The state file a model's metadata names (beside the model), if it exists;
+-- else the usual name.
+local function state_file_of(path, meta)
+  local name = meta.state_file
+  if type(name) == "string" and name:match("^[^/]+%.safetensors$") then
+    local dir = path:match("^(.*/)") or ""
+    local f = io.open(dir .. name, "rb")
+    if f then
+      f:close()
+      return dir .. name
+    end
+  end
+  return M.state_path(path)
 end
 
 local function check_version(meta, path)
@@ -136,7 +174,7 @@ function M.load(path, parts)
   parts = parts or {}
   local _, meta = selut.load(path)
   local version = check_version(meta, path)
-  local spath = M.state_path(path)
+  local spath = state_file_of(path, meta)
   local stensors, smeta = selut.load(spath)
   local sversion = check_version(smeta, spath)
   if version >= 2 or sversion >= 2 then
