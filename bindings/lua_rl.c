@@ -618,7 +618,27 @@ static int rl_sumsq(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg rl_funcs[] = {{"copy_rows", rl_copy_rows},
+/* rl.gae_(buf, last_values, last_dones, gamma, lambda): a RolloutBuffer's
+   advantages and returns over its first buf.step steps (shapes checked in Lua) */
+static int rl_gae_(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer S = (lua_getfield(L, 1, "step"), lua_tointeger(L, -1)), N = (lua_getfield(L, 1, "n_envs"), lua_tointeger(L, -1));
+  const char *fields[] = {"values", "rewards", "episode_starts", "advantages", "returns"};
+  sl_tensor *t[5];
+  for (int i = 0; i < 5; i++) {
+    lua_getfield(L, 1, fields[i]);
+    t[i] = sl_lua_checktensor(L, -1);
+    luaL_argcheck(L, t[i]->numel >= S * N, 1, "buffer tensors shorter than step x n_envs");
+  }
+  sl_tensor *lv = sl_lua_checktensor(L, 2), *ld = sl_lua_checktensor(L, 3);
+  luaL_argcheck(L, lv->numel == N && ld->numel == N, 2, "last values and dones must have n_envs elements");
+  sl_gae(t[0]->data, t[1]->data, t[2]->data, lv->data, ld->data, S, N, luaL_checknumber(L, 4), luaL_checknumber(L, 5),
+         t[3]->data, t[4]->data);
+  return 0;
+}
+
+static const luaL_Reg rl_funcs[] = {{"gae_", rl_gae_},
+                                    {"copy_rows", rl_copy_rows},
                                     {"gather_rows", rl_gather_rows},
                                     {"randint_", rl_randint_},
                                     {"randperm_", rl_randperm_},

@@ -340,26 +340,10 @@ function RolloutBuffer:add(obs, actions, rewards, episode_starts, values, log_pr
 end
 
 function RolloutBuffer:compute_returns_and_advantage(last_values, last_dones, gamma, lambda)
-  local N, S = self.n_envs, self.step
+  local N = self.n_envs
   checkshape("compute_returns_and_advantage", 1, last_values, "last values", N)
   checkshape("compute_returns_and_advantage", 2, last_dones, "last dones", N)
-  local v, r, st, adv, ret = self.values, self.rewards, self.episode_starts, self.advantages, self.returns
-  for e = 1, N do
-    local gae = 0
-    for t = S, 1, -1 do
-      local k = (t - 1) * N + e
-      local next_nonterminal, next_value
-      if t == S then
-        next_nonterminal, next_value = 1 - last_dones[e], last_values[e]
-      else
-        next_nonterminal, next_value = 1 - st[k + N], v[k + N]
-      end
-      local delta = r[k] + gamma * next_value * next_nonterminal - v[k]
-      gae = delta + gamma * lambda * next_nonterminal * gae
-      adv[k] = gae
-      ret[k] = gae + v[k]
-    end
-  end
+  rl.gae_(self, last_values, last_dones, gamma, lambda) -- core/rl/gae.c, in double like SB3's numpy
 end
 
 -- Shuffled minibatches of the stored rows: an iterator of (first, count)

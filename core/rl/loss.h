@@ -51,4 +51,11 @@ int sl_dqn_huber_grad(const float *q, const float *actions, const float *y, int6
  * the log probability of the chosen index. */
 void sl_categorical_sample(const float *logits, int64_t B, int64_t K, sl_rng *r, float *actions, float *logp);
 
+/* GAE(lambda) over a rollout of S steps of N envs, stored step-major (row
+ * t * N + e): values, rewards, starts (1 = first step of an episode) [S*N],
+ * last_values and last_dones [N] (the state after the last step). Writes
+ * adv and ret [S*N] (ret = adv + values). Sums in double. */
+void sl_gae(const float *values, const float *rewards, const float *starts, const float *last_values,
+            const float *last_dones, int64_t S, int64_t N, double gamma, double lambda, float *adv, float *ret);
+
 #endif
