@@ -49,13 +49,79 @@ static int read_dims(lua_State *L, int arg, int64_t *shape) {
   return (int)n;
 }
 
+/* w:input(name, dims[, "int64"]) / w:output(name, dims) */
 static int writer_io(lua_State *L, int output) {
   sl_onnx_writer *w = check_writer(L);
   const char *name = luaL_checkstring(L, 2);
   int64_t shape[SL_MAX_DIMS];
   int nd = read_dims(L, 3, shape);
-  sl_lua_check(L, output ? sl_onnx_add_output(w, name, nd, shape) : sl_onnx_add_input(w, name, nd, shape));
+  static const char *const types[] = {"float", "int64", NULL};
+  int i64 = luaL_checkoption(L, 4, "float", types);
+  sl_lua_check(L, output ? sl_onnx_add_output(w, name, nd, shape) : sl_onnx_add_input(w, name, nd, shape, i64 == 1));
   return 0;
+}
+
+/* w:initializer_i64(name, dims, {values}) */
+static int writer_initializer_i64(lua_State *L) {
+  sl_onnx_writer *w = check_writer(L);
+  const char *name = luaL_checkstring(L, 2);
+  int64_t shape[SL_MAX_DIMS];
+  int nd = read_dims(L, 3, shape);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 4), want = 1;
+  for (int i = 0; i < nd; i++) want *= shape[i];
+  luaL_argcheck(L, n == want && n <= 64, 4, "as many values as the dims say (at most 64) expected");
+  int64_t v[64];
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 4, i);
+    v[i - 1] = (int64_t)luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  sl_lua_check(L, sl_onnx_add_initializer_i64(w, name, nd, shape, v));
+  return 0;
+}
+
+static void set_pair(lua_State *L, const char *key, int n, const int64_t *v) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) lua_pushinteger(L, (lua_Integer)v[i]), lua_seti(L, -2, i + 1);
+  lua_setfield(L, -2, key);
+}
+
+/* onnx._conv_info(m) -> {nd=, kernel=, stride=, padding=, padding_end=, dilation=, groups=} (1-D: one entry) */
+static int onnx_conv_info(lua_State *L) {
+  sl_module *m = sl_lua_tomodule(L, 1);
+  sl_conv_info ci;
+  luaL_argcheck(L, m != NULL, 1, "a Conv1d/Conv2d expected");
+  sl_lua_check(L, sl_conv_info_of(m, &ci));
+  int n = ci.nd;
+  lua_createtable(L, 0, 7);
+  lua_pushinteger(L, n), lua_setfield(L, -2, "nd");
+  set_pair(L, "kernel", n, ci.kernel);
+  set_pair(L, "stride", n, ci.o.stride);
+  set_pair(L, "padding", n, ci.o.padding);
+  int64_t pe[2];
+  for (int i = 0; i < 2; i++) pe[i] = ci.o.padding_end[i] < 0 ? ci.o.padding[i] : ci.o.padding_end[i];
+  set_pair(L, "padding_end", n, pe);
+  set_pair(L, "dilation", n, ci.o.dilation);
+  lua_pushinteger(L, (lua_Integer)ci.o.groups), lua_setfield(L, -2, "groups");
+  return 1;
+}
+
+/* onnx._pool_info(m) -> {kernel=, stride=, padding=, dilation=, ceil_mode=, count_include_pad=} */
+static int onnx_pool_info(lua_State *L) {
+  sl_module *m = sl_lua_tomodule(L, 1);
+  sl_pool_info pi;
+  luaL_argcheck(L, m != NULL, 1, "a pooling layer expected");
+  sl_lua_check(L, sl_pool_info_of(m, &pi));
+  lua_createtable(L, 0, 6);
+  set_pair(L, "kernel", 2, pi.kernel);
+  int64_t st[2] = {pi.o.stride[0] ? pi.o.stride[0] : pi.kernel[0], pi.o.stride[1] ? pi.o.stride[1] : pi.kernel[1]};
+  set_pair(L, "stride", 2, st);
+  set_pair(L, "padding", 2, pi.o.padding);
+  set_pair(L, "dilation", 2, pi.o.dilation);
+  lua_pushboolean(L, pi.o.ceil_mode), lua_setfield(L, -2, "ceil_mode");
+  lua_pushboolean(L, pi.o.count_include_pad), lua_setfield(L, -2, "count_include_pad");
+  return 1;
 }
 static int writer_input(lua_State *L) { return writer_io(L, 0); }
 static int writer_output(lua_State *L) { return writer_io(L, 1); }
@@ -161,7 +227,12 @@ static int onnx_read(lua_State *L) {
       switch (sl_onnx_node_attr_kind(m, i, k)) {
       case 'f': lua_pushnumber(L, sl_onnx_node_attr_number(m, i, k)); break;
       case 'i': lua_pushinteger(L, (lua_Integer)sl_onnx_node_attr_number(m, i, k)); break;
-      case 's': lua_pushstring(L, sl_onnx_node_attr_string(m, i, k)); break;
+      case 's': {
+        size_t len;
+        const char *str = sl_onnx_node_attr_string(m, i, k, &len);
+        lua_pushlstring(L, str, len);
+        break;
+      }
       case 'I': {
         int n = sl_onnx_node_attr_ints(m, i, k, &v);
         lua_createtable(L, n, 0);
@@ -200,10 +271,12 @@ static int model_gc(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg writer_methods[] = {{"initializer", writer_initializer}, {"input", writer_input},
+static const luaL_Reg writer_methods[] = {{"initializer", writer_initializer}, {"initializer_i64", writer_initializer_i64},
+                                          {"input", writer_input},
                                           {"output", writer_output}, {"node", writer_node},
                                           {"save", writer_save}, {NULL, NULL}};
-static const luaL_Reg onnx_funcs[] = {{"_writer", onnx_writer}, {"_read", onnx_read}, {NULL, NULL}};
+static const luaL_Reg onnx_funcs[] = {{"_writer", onnx_writer}, {"_read", onnx_read}, {"_conv_info", onnx_conv_info},
+                                        {"_pool_info", onnx_pool_info}, {NULL, NULL}};
 
 void sl_lua_open_onnx(lua_State *L) {
   if (luaL_newmetatable(L, SL_LUA_ONNX_WRITER)) {

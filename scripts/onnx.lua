@@ -78,6 +78,171 @@ function export.BatchNorm1d(w, name, m, d, x, y)
     { y }, { epsilon = (d.hparams.eps or 1e-5) + 0.0 })
 end
 
+export.BatchNorm2d = export.BatchNorm1d
+
+-- A list copy (the info tables hold 1- or 2-entry lists).
+local function cat(a, b)
+  local out = {}
+  for _, v in ipairs(a) do out[#out + 1] = v end
+  for _, v in ipairs(b or {}) do out[#out + 1] = v end
+  return out
+end
+
+-- Conv (ONNX operator spec, opset 11+): W is (M x C/group x kH x kW), the
+-- layout of PyTorch's and selut's weight; pads lists every dim's begin
+-- then every dim's end; group splits the channels as PyTorch's groups.
+function export.Conv2d(w, name, m, _, x, y)
+  local ci = C._conv_info(m)
+  w:initializer(name .. ".weight", m.weight)
+  local inputs = { x, name .. ".weight" }
+  if m.bias then
+    w:initializer(name .. ".bias", m.bias)
+    inputs[3] = name .. ".bias"
+  end
+  w:node("Conv", inputs, { y }, { kernel_shape = ci.kernel, strides = ci.stride, pads = cat(ci.padding, ci.padding_end),
+    dilations = ci.dilation, group = ci.groups })
+end
+export.Conv1d = export.Conv2d
+
+-- Output size of a pooling window sweep with floor rounding.
+local function pooled(n, k, s, p, dil) return (n + 2 * p - dil * (k - 1) - 1) // s + 1 end
+
+-- MaxPool/AveragePool (opset 10+ attributes kernel_shape, strides, pads,
+-- ceil_mode; MaxPool's dilations). ceil_mode is written only where it adds
+-- a window: ONNX (before opset 19) keeps a last window that starts in the
+-- right padding where PyTorch (and selut) drop it, and AveragePool divides
+-- such a partial window differently, so those cases are refused.
+local function pool_attrs(what, info, xs, ys, avg)
+  local attrs = { kernel_shape = info.kernel, strides = info.stride, pads = cat(info.padding, info.padding) }
+  if not avg then attrs.dilations = info.dilation end
+  local ceil = false
+  for d = 1, 2 do
+    local n = xs:size(xs:dim() - 2 + d)
+    local k, s, p, dil = info.kernel[d], info.stride[d], info.padding[d], avg and 1 or info.dilation[d]
+    local floor_n = pooled(n, k, s, p, dil)
+    local got = ys:size(ys:dim() - 2 + d)
+    if got ~= floor_n then
+      local onnx_n = -((-(n + 2 * p - dil * (k - 1) - 1)) // s) + 1 -- ONNX's ceil formula
+      if avg or onnx_n ~= got then
+        error(string.format("onnx.export: %s with ceil_mode=true over size %d gives %d windows; ONNX's ceil_mode "
+          .. "would compute %s (refused: the results would differ)", what, n, got,
+          avg and "the last partial window's divisor differently" or tostring(onnx_n) .. " windows"), 0)
+      end
+      ceil = true
+    end
+  end
+  if ceil then attrs.ceil_mode = 1 end
+  return attrs
+end
+function export.MaxPool2d(w, _, m, _, x, y, ctx)
+  w:node("MaxPool", { x }, { y }, pool_attrs("MaxPool2d", C._pool_info(m), ctx.xs, ctx.ys, false))
+end
+function export.AvgPool2d(w, _, m, _, x, y, ctx)
+  local info = C._pool_info(m)
+  local attrs = pool_attrs("AvgPool2d", info, ctx.xs, ctx.ys, true)
+  -- count_include_pad = 1 divides by the whole window, pads included
+  -- (PyTorch's default); 0 by the part inside the input.
+  attrs.count_include_pad = info.count_include_pad and 1 or 0
+  w:node("AveragePool", { x }, { y }, attrs)
+end
+-- AdaptiveAvgPool2d: to 1 x 1 it is GlobalAveragePool; when the input's
+-- size is a multiple of the output's, the windows are all the same
+-- (kernel = stride = in / out), an AveragePool. Other sizes overlap
+-- unevenly, which no ONNX pool expresses.
+function export.AdaptiveAvgPool2d(w, _, m, _, x, y, ctx)
+  local out = C._pool_info(m).kernel
+  local h, wd = ctx.xs:size(ctx.xs:dim() - 1), ctx.xs:size(ctx.xs:dim())
+  if out[1] == 1 and out[2] == 1 then
+    w:node("GlobalAveragePool", { x }, { y })
+  elseif h % out[1] == 0 and wd % out[2] == 0 then
+    local k = { h // out[1], wd // out[2] }
+    w:node("AveragePool", { x }, { y }, { kernel_shape = k, strides = k, pads = { 0, 0, 0, 0 } })
+  else
+    error(string.format("onnx.export: AdaptiveAvgPool2d to (%d, %d) from (%d, %d) has no ONNX form (only output 1 x 1 "
+      .. "or an input size that is a multiple of the output size)", out[1], out[2], h, wd), 0)
+  end
+end
+
+-- y = (x - mean) / sqrt(var + eps) over axes (0-based), biased variance:
+-- the decomposition of LayerNorm (below opset 17) and GroupNorm. ReduceMean
+-- takes its axes as an attribute up to opset 17.
+local function normalize(w, base, x, axes, eps, y)
+  local mean, d, sq, var = base .. "/mean", base .. "/centered", base .. "/sq", base .. "/var"
+  w:node("ReduceMean", { x }, { mean }, { axes = axes, keepdims = 1 })
+  w:node("Sub", { x, mean }, { d })
+  w:node("Mul", { d, d }, { sq })
+  w:node("ReduceMean", { sq }, { var }, { axes = axes, keepdims = 1 })
+  w:initializer(base .. ".eps", T.new { eps })
+  w:node("Add", { var, base .. ".eps" }, { base .. "/var_eps" })
+  w:node("Sqrt", { base .. "/var_eps" }, { base .. "/std" })
+  w:node("Div", { d, base .. "/std" }, { y })
+end
+
+-- LayerNormalization (opset 17): normalizes over the dims from axis on,
+-- Scale and B of the normalized shape; below opset 17 the decomposition.
+function export.LayerNorm(w, name, m, d, x, y, ctx)
+  local shape = {}
+  for v in tostring(m):match("^LayerNorm%(%(([%d, ]*)%)"):gmatch("%d+") do shape[#shape + 1] = math.tointeger(v) end
+  local eps = (d.hparams.eps or 1e-5) + 0.0
+  local scale, shift = m.weight or T.ones(table.unpack(shape)), m.bias or T.zeros(table.unpack(shape))
+  w:initializer(name .. ".weight", scale)
+  w:initializer(name .. ".bias", shift)
+  if ctx.opset >= 17 then
+    w:node("LayerNormalization", { x, name .. ".weight", name .. ".bias" }, { y }, { axis = -#shape, epsilon = eps })
+    return
+  end
+  local axes = {}
+  for i = 1, #shape do axes[i] = i - 1 - #shape end
+  normalize(w, name, x, axes, eps, name .. "/normalized")
+  w:node("Mul", { name .. "/normalized", name .. ".weight" }, { name .. "/scaled" })
+  w:node("Add", { name .. "/scaled", name .. ".bias" }, { y })
+end
+
+-- GroupNorm has no ONNX operator before opset 18 (and 18's differs from
+-- PyTorch's in its scale shape): reshape [N x C x *] to [N x G x -1],
+-- normalize over the last dim, reshape back, then the per-channel affine.
+function export.GroupNorm(w, name, m, d, x, y, ctx)
+  local g, c = d.hparams.num_groups, d.hparams.num_channels
+  local rank = ctx.xs:dim()
+  if rank < 2 or ctx.xs:size(2) ~= c then
+    error("onnx.export: GroupNorm input must be [N x C x *], got a " .. rank .. "-D input", 0)
+  end
+  w:initializer_i64(name .. ".groups_shape", { 3 }, { 0, g, -1 })
+  w:node("Reshape", { x, name .. ".groups_shape" }, { name .. "/grouped" })
+  normalize(w, name, name .. "/grouped", { 2 }, (d.hparams.eps or 1e-5) + 0.0, name .. "/normalized")
+  w:node("Shape", { x }, { name .. "/shape" })
+  local affine = m.weight ~= nil
+  local back = affine and name .. "/ungrouped" or y
+  w:node("Reshape", { name .. "/normalized", name .. "/shape" }, { back })
+  if affine then
+    local s = { c }
+    for i = 3, rank do s[i - 1] = 1 end
+    w:initializer(name .. ".weight", m.weight:reshape(table.unpack(s)))
+    w:initializer(name .. ".bias", m.bias:reshape(table.unpack(s)))
+    w:node("Mul", { back, name .. ".weight" }, { name .. "/scaled" })
+    w:node("Add", { name .. "/scaled", name .. ".bias" }, { y })
+  end
+end
+
+-- Embedding as Gather(weight, indices, axis=0). ONNX's indices are 0-based
+-- int64 (PyTorch's convention); selut's are 1-based floats. When the net's
+-- input is the indices, the graph input is int64 and 0-based (callers pass
+-- what PyTorch's model would take); indices computed inside the graph are
+-- shifted and cast.
+function export.Embedding(w, name, m, _, x, y, ctx)
+  w:initializer(name .. ".weight", m.weight)
+  local idx = x
+  if x == ctx.input then
+    ctx.int64_input = true
+  else
+    w:initializer(name .. ".one", T.new { 1 })
+    w:node("Sub", { x, name .. ".one" }, { name .. "/zero_based" })
+    w:node("Cast", { name .. "/zero_based" }, { name .. "/indices" }, { to = 7 }) -- TensorProto.INT64
+    idx = name .. "/indices"
+  end
+  w:node("Gather", { name .. ".weight", idx }, { y }, { axis = 0 })
+end
+
 --- selut.onnx.export(net, example_input, path[, opts]): opts.opset (15),
 --- opts.names = {input = "input", output = "output"}, opts.dynamic_batch (true).
 function onnx.export(net, x, path, opts)
@@ -93,35 +258,43 @@ function onnx.export(net, x, path, opts)
   local w = C._writer(opset)
   local cur = in_name
   local layers = layers_of(net)
-  for i, l in ipairs(layers) do
-    local d = nn.describe(l.module)
-    local emit = d and export[d.type]
-    if not emit then
-      local what = d and d.type or (type(l.module) == "table" and (l.module.name or "a Lua module")) or type(l.module)
-      error(string.format("onnx.export: layer %s (%s) has no ONNX form in selut's exporter (supported: %s)",
-        l.name == "" and "(the net)" or l.name, what, table.concat((function()
-          local k = {}
-          for n in pairs(export) do k[#k + 1] = n end
-          table.sort(k)
-          return k
-        end)(), ", ")), 2)
-    end
-    local y = i == #layers and out_name or ("/" .. (l.name ~= "" and l.name or "0") .. "/" .. d.type)
-    emit(w, l.name ~= "" and l.name or "0", l.module, d, cur, y)
-    cur = y
-  end
-  if #layers == 0 then w:node("Identity", { in_name }, { out_name }) end
-  -- shapes: the batch dim symbolic ("N") unless dynamic_batch == false
+  -- evaluation mode; each layer runs on the example so emitters see shapes
   local was_training = net.training
   if net.evaluate then net:evaluate() end
-  local y = net:forward(x)
+  local ctx = { opset = opset, input = in_name }
+  local xs = x
+  local ok, err = pcall(function()
+    for i, l in ipairs(layers) do
+      local d = nn.describe(l.module)
+      local emit = d and export[d.type]
+      if not emit then
+        local what = d and d.type or (type(l.module) == "table" and (l.module.name or "a Lua module")) or type(l.module)
+        error(string.format("onnx.export: layer %s (%s) has no ONNX form in selut's exporter (supported: %s)",
+          l.name == "" and "(the net)" or l.name, what, table.concat((function()
+            local k = {}
+            for n in pairs(export) do k[#k + 1] = n end
+            table.sort(k)
+            return k
+          end)(), ", ")), 0)
+      end
+      local ys = l.module:forward(xs)
+      ctx.xs, ctx.ys = xs, ys
+      local y = i == #layers and out_name or ("/" .. (l.name ~= "" and l.name or "0") .. "/" .. d.type)
+      emit(w, l.name ~= "" and l.name or "0", l.module, d, cur, y, ctx)
+      cur, xs = y, ys:clone()
+    end
+  end)
   if was_training and net.train then net:train() end
+  if not ok then error(err, 2) end
+  if #layers == 0 then w:node("Identity", { in_name }, { out_name }) end
+  -- shapes: the batch dim symbolic ("N") unless dynamic_batch == false
+  local y = xs
   local function dims(t)
     local s = t:shape()
     if opts.dynamic_batch ~= false then s[1] = -1 end
     return s
   end
-  w:input(in_name, dims(x))
+  w:input(in_name, dims(x), ctx.int64_input and "int64" or "float")
   w:output(out_name, dims(y))
   w:save(path)
 end
@@ -197,17 +370,109 @@ function import.Clip(node, inits)
   if not lo or not hi then error("onnx.load: Clip needs both min and max (selut's Hardtanh)", 0) end
   return nn.Hardtanh(lo, hi)
 end
-function import.BatchNormalization(node, inits)
+function import.BatchNormalization(node, inits, rank)
   local scale, bias = init_of(inits, node, 2, "BatchNormalization"), init_of(inits, node, 3, "BatchNormalization")
   local mean, var = init_of(inits, node, 4, "BatchNormalization"), init_of(inits, node, 5, "BatchNormalization")
   if (node.attrs.training_mode or 0) ~= 0 then error("onnx.load: BatchNormalization in training mode is not supported", 0) end
-  local m = nn.BatchNorm1d(scale:numel(), { eps = node.attrs.epsilon or 1e-5, momentum = node.attrs.momentum and 1 - node.attrs.momentum or 0.1 })
+  local m = (rank == 4 and nn.BatchNorm2d or nn.BatchNorm1d)(scale:numel(), { eps = node.attrs.epsilon or 1e-5, momentum = node.attrs.momentum and 1 - node.attrs.momentum or 0.1 })
   m.weight:copy(scale)
   m.bias:copy(bias)
   for _, b in ipairs(m:buffers()) do
     if b.name == "running_mean" then b.tensor:copy(mean) elseif b.name == "running_var" then b.tensor:copy(var) end
   end
   return m
+end
+
+-- Conv/pool attributes: auto_pad other than NOTSET/VALID and pads that
+-- differ between a dim's two ends have no selut form (its layers pad both
+-- ends alike).
+local function spatial(node, nd)
+  local a = node.attrs
+  local ap = a.auto_pad or "NOTSET"
+  if ap ~= "NOTSET" and ap ~= "VALID" then
+    error(node.op .. " with auto_pad=" .. ap .. " is not supported (only NOTSET with explicit pads, or VALID)", 0)
+  end
+  local pads = a.pads or {}
+  local pad = {}
+  for d = 1, nd do
+    local b, e = pads[d] or 0, pads[nd + d] or 0
+    if b ~= e then
+      error(string.format("%s with pads %s is not supported (each dim must pad both ends alike)", node.op,
+        table.concat(pads, ",")), 0)
+    end
+    pad[d] = b
+  end
+  local ones = {}
+  for d = 1, nd do ones[d] = 1 end
+  return pad, a.strides or ones, a.dilations or ones
+end
+function import.Conv(node, inits)
+  local wt = init_of(inits, node, 2, "Conv")
+  local nd = wt:dim() - 2
+  if nd ~= 1 and nd ~= 2 then error("Conv over " .. nd .. " spatial dims is not supported (Conv1d, Conv2d)", 0) end
+  local k = {}
+  for d = 1, nd do k[d] = wt:size(2 + d) end
+  if node.attrs.kernel_shape and table.concat(node.attrs.kernel_shape, ",") ~= table.concat(k, ",") then
+    error("Conv kernel_shape " .. table.concat(node.attrs.kernel_shape, ",") .. " differs from the weight's " ..
+      table.concat(k, ","), 0)
+  end
+  local pad, stride, dil = spatial(node, nd)
+  local g = node.attrs.group or 1
+  local has_bias = node.inputs[3] ~= nil and node.inputs[3] ~= ""
+  local m = (nd == 2 and nn.Conv2d or nn.Conv1d)(wt:size(2) * g, wt:size(1), nd == 2 and k or k[1],
+    { stride = nd == 2 and stride or stride[1], padding = nd == 2 and pad or pad[1],
+      dilation = nd == 2 and dil or dil[1], groups = g, bias = has_bias })
+  m.weight:copy(wt)
+  if has_bias then m.bias:copy(init_of(inits, node, 3, "Conv")) end
+  return m, nd + 2
+end
+local function pool2d(node)
+  local k = node.attrs.kernel_shape
+  if not k or #k ~= 2 then error(node.op .. " over " .. (k and #k or "?") .. " spatial dims is not supported (2-D pools)", 0) end
+  if #node.outputs > 1 and node.outputs[2] ~= "" then error(node.op .. " with an Indices output is not supported", 0) end
+  local pad, stride, dil = spatial(node, 2)
+  return k, pad, stride, dil
+end
+function import.MaxPool(node)
+  local k, pad, stride, dil = pool2d(node)
+  return nn.MaxPool2d(k, { stride = stride, padding = pad, dilation = dil, ceil_mode = (node.attrs.ceil_mode or 0) ~= 0 })
+end
+function import.AveragePool(node)
+  local k, pad, stride = pool2d(node)
+  if (node.attrs.ceil_mode or 0) ~= 0 then
+    error("AveragePool with ceil_mode=1 is not supported (its partial windows' divisor differs from selut's)", 0)
+  end
+  return nn.AvgPool2d(k, { stride = stride, padding = pad, count_include_pad = (node.attrs.count_include_pad or 0) ~= 0 })
+end
+function import.GlobalAveragePool(_, _, rank)
+  if rank and rank ~= 4 then error("GlobalAveragePool over a " .. rank .. "-D input is not supported (4-D)", 0) end
+  return nn.AdaptiveAvgPool2d(1)
+end
+function import.LayerNormalization(node, inits, rank)
+  local scale = init_of(inits, node, 2, "LayerNormalization")
+  local axis = node.attrs.axis or -1
+  if #node.outputs > 1 then error("LayerNormalization with Mean/InvStdDev outputs is not supported", 0) end
+  if axis >= 0 and rank then axis = axis - rank end
+  if axis ~= -scale:dim() then
+    error(string.format("LayerNormalization over axis %d with a %d-D scale is not supported (the scale must cover "
+      .. "the dims from axis to the last)", node.attrs.axis or -1, scale:dim()), 0)
+  end
+  local has_bias = node.inputs[3] ~= nil and node.inputs[3] ~= ""
+  local m = nn.LayerNorm(scale:shape(), { eps = node.attrs.epsilon or 1e-5 })
+  m.weight:copy(scale)
+  if has_bias then m.bias:copy(init_of(inits, node, 3, "LayerNormalization")) else m.bias:zero() end
+  return m
+end
+-- Gather of rows of a stored table: an Embedding. The imported layer takes
+-- selut's 1-based indices (ONNX's are 0-based).
+function import.Gather(node, inits)
+  local wt = inits[node.inputs[1]]
+  if not wt or (node.attrs.axis or 0) ~= 0 or wt:dim() ~= 2 then
+    error("Gather is imported only as an Embedding: rows (axis 0) of a 2-D initializer", 0)
+  end
+  local m = nn.Embedding(wt:size(1), wt:size(2))
+  m.weight:copy(wt)
+  return m, nil
 end
 
 --- selut.onnx.load(path) -> an nn.Sequential whose weights are parameters.
@@ -218,9 +483,12 @@ function onnx.load(path)
     error(string.format("onnx.load: %s has %d inputs and %d outputs (selut imports single-input, single-output chains)",
       path, #g.inputs, #g.outputs), 2)
   end
-  local mods, cur = {}, g.inputs[1]
+  local mods, cur, rank = {}, g.inputs[1], nil
   for i, node in ipairs(g.nodes) do
     for k, v in pairs(node.attrs) do node.attrs[k] = snap(v) end
+    if node.op == "Gather" and node.inputs[2] == cur and i == 1 then
+      node.inputs[1], node.inputs[2] = node.inputs[2], node.inputs[1] -- the chain value is the indices
+    end
     if node.inputs[1] ~= cur or #node.outputs < 1 then
       error(string.format("onnx.load: %s: node %d (%s) reads '%s' but the chain's current value is '%s' (only chains of "
         .. "layers are imported, not branches)", path, i, node.op, tostring(node.inputs[1]), cur), 2)
@@ -245,8 +513,12 @@ function onnx.load(path)
           node.op, name), 2)
       end
     end
-    local ok, m = pcall(f, node, g.initializers)
+    if node.op == "Gather" then node.inputs[1], node.inputs[2] = node.inputs[2], node.inputs[1] end
+    local ok, m, r = pcall(f, node, g.initializers, rank)
     if not ok then error(path .. ": node " .. i .. ": " .. tostring(m), 2) end
+    -- the rank of the chain's value, where a node fixes it (BatchNormalization
+    -- and LayerNormalization read it)
+    if r then rank = r elseif node.op == "Gemm" or node.op == "Flatten" then rank = 2 end
     if m then mods[#mods + 1] = m end
     cur = node.outputs[1]
   end

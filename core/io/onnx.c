@@ -123,7 +123,37 @@ int sl_onnx_add_initializer(sl_onnx_writer *w, const char *name, const sl_tensor
   return push(w, (void ***)&w->graph.initializer, &w->graph.n_initializer, &w->cap_init, p);
 }
 
-static Onnx__ValueInfoProto *value_info(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape) {
+int sl_onnx_add_initializer_i64(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape,
+                                const int64_t *data) {
+  if (ndim < 0 || ndim > SL_MAX_DIMS)
+    return sl_fail(SL_EINVAL, "onnx: initializer '%s' has %d dims (0 to %d expected)", name, ndim, SL_MAX_DIMS);
+  int64_t numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0 || shape[i] > ((int64_t)1 << 40))
+      return sl_fail(SL_EINVAL, "onnx: initializer '%s' dim %d is %" PRId64 " (0 to 2^40 expected)", name, i, shape[i]);
+    numel *= shape[i];
+  }
+  Onnx__TensorProto *p = arena_alloc(w, sizeof *p);
+  if (!p) return SL_ENOMEM;
+  Onnx__TensorProto init = ONNX__TENSOR_PROTO__INIT;
+  *p = init;
+  p->name = arena_str(w, name);
+  p->n_dims = (size_t)ndim;
+  p->dims = arena_alloc(w, (size_t)(ndim ? ndim : 1) * sizeof *p->dims);
+  size_t bytes = (size_t)numel * sizeof(int64_t);
+  p->raw_data.data = arena_alloc(w, bytes ? bytes : 1);
+  if (!p->name || !p->dims || !p->raw_data.data) return SL_ENOMEM;
+  for (int i = 0; i < ndim; i++) p->dims[i] = shape[i];
+  p->has_data_type = 1;
+  p->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+  p->has_raw_data = 1;
+  p->raw_data.len = bytes; /* little-endian int64, ONNX's raw_data layout */
+  if (bytes) memcpy(p->raw_data.data, data, bytes);
+  return push(w, (void ***)&w->graph.initializer, &w->graph.n_initializer, &w->cap_init, p);
+}
+
+static Onnx__ValueInfoProto *value_info(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape,
+                                        bool i64) {
   Onnx__ValueInfoProto *v = arena_alloc(w, sizeof *v);
   Onnx__TypeProto *tp = arena_alloc(w, sizeof *tp);
   Onnx__TypeProto__Tensor *tt = arena_alloc(w, sizeof *tt);
@@ -150,7 +180,7 @@ static Onnx__ValueInfoProto *value_info(sl_onnx_writer *w, const char *name, int
   sh->n_dim = (size_t)ndim;
   sh->dim = dims;
   tt->has_elem_type = 1;
-  tt->elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+  tt->elem_type = i64 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64 : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
   tt->shape = sh;
   tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
   tp->tensor_type = tt;
@@ -159,13 +189,13 @@ static Onnx__ValueInfoProto *value_info(sl_onnx_writer *w, const char *name, int
   return v->name ? v : NULL;
 }
 
-int sl_onnx_add_input(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape) {
-  Onnx__ValueInfoProto *v = value_info(w, name, ndim, shape);
+int sl_onnx_add_input(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape, bool int64) {
+  Onnx__ValueInfoProto *v = value_info(w, name, ndim, shape, int64);
   return v ? push(w, (void ***)&w->graph.input, &w->graph.n_input, &w->cap_in, v) : SL_ENOMEM;
 }
 
 int sl_onnx_add_output(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape) {
-  Onnx__ValueInfoProto *v = value_info(w, name, ndim, shape);
+  Onnx__ValueInfoProto *v = value_info(w, name, ndim, shape, false);
   return v ? push(w, (void ***)&w->graph.output, &w->graph.n_output, &w->cap_out, v) : SL_ENOMEM;
 }
 
@@ -310,18 +340,20 @@ static int check_graph(const Onnx__GraphProto *g, const char *path) {
         t->n_external_data)
       return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' uses external data (not supported: save the model "
                      "with its weights inside the file)", path, nm);
-    if (!t->has_data_type || t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' has data type %d (only float32, type 1, is supported)",
-                     path, nm, t->has_data_type ? (int)t->data_type : 0);
+    bool i64 = t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    if (!t->has_data_type || (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !i64))
+      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' has data type %d (only float32, type 1, and int64 "
+                     "shapes/indices, type 7, are supported)", path, nm, t->has_data_type ? (int)t->data_type : 0);
     if (t->n_dims > SL_MAX_DIMS)
       return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' has %zu dims (at most %d)", path, nm, t->n_dims,
                      SL_MAX_DIMS);
     bool ok;
     int64_t n = tensor_numel(t, &ok);
-    size_t have = t->has_raw_data ? t->raw_data.len / sizeof(float) : t->n_float_data;
-    if (!ok || (t->has_raw_data && t->raw_data.len % sizeof(float)) || (int64_t)have != n)
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' holds %zu floats but its dims say %" PRId64, path, nm,
-                     have, ok ? n : (int64_t)-1);
+    size_t esize = i64 ? sizeof(int64_t) : sizeof(float);
+    size_t have = t->has_raw_data ? t->raw_data.len / esize : i64 ? t->n_int64_data : t->n_float_data;
+    if (!ok || (t->has_raw_data && t->raw_data.len % esize) || (int64_t)have != n)
+      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' holds %zu %s but its dims say %" PRId64, path, nm,
+                     have, i64 ? "int64s" : "floats", ok ? n : (int64_t)-1);
   }
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *nd = g->node[i];
@@ -433,9 +465,11 @@ int sl_onnx_node_attr_ints(const sl_onnx_model *m, int i, int k, const int64_t *
   return (int)a->n_ints;
 }
 
-const char *sl_onnx_node_attr_string(const sl_onnx_model *m, int i, int k) {
+const char *sl_onnx_node_attr_string(const sl_onnx_model *m, int i, int k, size_t *len) {
   const Onnx__AttributeProto *a = attr(m, i, k);
-  return a->has_s ? (const char *)a->s.data : ""; /* protobuf-c NUL-terminates bytes it unpacks */
+  /* a bytes field: protobuf-c does not NUL-terminate it */
+  *len = a->has_s && a->s.data ? a->s.len : 0;
+  return *len ? (const char *)a->s.data : "";
 }
 
 static bool is_initializer(const Onnx__GraphProto *g, const char *name) {
@@ -479,8 +513,18 @@ sl_tensor *sl_onnx_initializer(const sl_onnx_model *m, const char *name) {
     if (nd == 0) shape[nd++] = 1;
     sl_tensor *out = sl_tensor_empty(nd, shape);
     if (!out) return NULL;
-    if (t->has_raw_data) memcpy(out->data, t->raw_data.data, t->raw_data.len);
-    else memcpy(out->data, t->float_data, t->n_float_data * sizeof(float));
+    if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) { /* shapes, axes, indices: exact below 2^24 */
+      for (int64_t i = 0; i < out->numel; i++) {
+        int64_t v;
+        if (t->has_raw_data) memcpy(&v, t->raw_data.data + i * 8, sizeof v); /* unaligned, little-endian */
+        else v = t->int64_data[i];
+        out->data[i] = (float)v;
+      }
+    } else if (t->has_raw_data) {
+      memcpy(out->data, t->raw_data.data, t->raw_data.len);
+    } else {
+      memcpy(out->data, t->float_data, t->n_float_data * sizeof(float));
+    }
     return out;
   }
   return NULL;

@@ -20,8 +20,12 @@ sl_onnx_writer *sl_onnx_writer_new(int opset, const char *producer);
 void sl_onnx_writer_free(sl_onnx_writer *w);
 /* A float32 initializer (a copy of t's elements). */
 int sl_onnx_add_initializer(sl_onnx_writer *w, const char *name, const sl_tensor *t);
-/* A graph input or output of type float32; a dim < 0 is the symbolic "N". */
-int sl_onnx_add_input(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape);
+/* An int64 initializer (shapes, axes, indices for Reshape, Slice, Gather). */
+int sl_onnx_add_initializer_i64(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape,
+                                const int64_t *data);
+/* A graph input (float32, or int64 for indices) or output (float32); a dim
+ * < 0 is the symbolic "N". */
+int sl_onnx_add_input(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape, bool int64);
 int sl_onnx_add_output(sl_onnx_writer *w, const char *name, int ndim, const int64_t *shape);
 /* A node; attributes then go to the most recent node. */
 int sl_onnx_add_node(sl_onnx_writer *w, const char *op, int nin, const char *const *in, int nout,
@@ -58,7 +62,8 @@ const char *sl_onnx_node_attr_name(const sl_onnx_model *m, int i, int k);
 char sl_onnx_node_attr_kind(const sl_onnx_model *m, int i, int k);
 double sl_onnx_node_attr_number(const sl_onnx_model *m, int i, int k);
 int sl_onnx_node_attr_ints(const sl_onnx_model *m, int i, int k, const int64_t **v);
-const char *sl_onnx_node_attr_string(const sl_onnx_model *m, int i, int k);
+/* A string attribute is bytes of *len (not NUL-terminated). */
+const char *sl_onnx_node_attr_string(const sl_onnx_model *m, int i, int k, size_t *len);
 /* Graph inputs that are not initializers, and graph outputs. */
 int sl_onnx_graph_ninputs(const sl_onnx_model *m);
 const char *sl_onnx_graph_input(const sl_onnx_model *m, int k);

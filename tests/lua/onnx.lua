@@ -1,6 +1,7 @@
 -- selut.onnx: export then import gives the same net (same bits in
 -- evaluation mode), the file is written atomically, and every bad file or
--- argument is refused with a message saying what is wrong.
+-- argument is refused with a message saying what is wrong; convolution,
+-- pooling, normalization and Embedding layers round-trip too.
 local H = dofile(arg[0]:gsub("[^/]*$", "") .. "_helper.lua")
 local T, nn = selut.tensor, selut.nn
 local root = os.getenv("SELUT_ROOT") or "."
@@ -46,8 +47,8 @@ H.check(crit:forward(back:forward(x), T.zeros(7, 3)) < before, "the imported net
 local f = assert(io.open(path, "rb"))
 local bytes = f:read("a")
 f:close()
-H.checkerror("onnx.export: layer 0 (Conv2d) has no ONNX form",
-  selut.onnx.export, nn.Sequential { nn.Conv2d(1, 2, 3) }, T.randn(1, 1, 5, 5), path)
+H.checkerror("onnx.export: layer 1 (GRU) has no ONNX form",
+  selut.onnx.export, nn.Sequential { nn.Linear(3, 3), nn.GRU(3, 2) }, T.randn(1, 3), path)
 f = assert(io.open(path, "rb"))
 H.check(f:read("a") == bytes, "the old file is intact")
 f:close()
@@ -81,4 +82,49 @@ H.checkerror("node 3 (Add) has a second activation input 'h' (only chains are im
   bad .. "branch.onnx")
 H.checkerror("Gemm with alpha/beta ~= 1 or transA = 1 is not supported", selut.onnx.load, bad .. "gemm_alpha.onnx")
 H.checkerror("node 1 (Gemm) is in domain 'com.example'", selut.onnx.load, bad .. "custom_domain.onnx")
+
+-- convolution, pooling, normalization and Embedding layers: export then
+-- import gives the same bits (GroupNorm and LayerNorm below opset 17 export
+-- as decompositions, checked against ONNX Runtime by tests/onnx)
+local function same(net2, x2, opts, what)
+  net2:evaluate()
+  local p2 = dir .. "/" .. what .. ".onnx"
+  selut.onnx.export(net2, x2, p2, opts)
+  local back2 = selut.onnx.load(p2)
+  H.check((net2:forward(x2) - back2:forward(x2)):abs():max() == 0, what .. ": the imported net gives the same bits")
+  return back2
+end
+selut.manual_seed(8)
+local cnn = nn.Sequential { nn.Conv2d(2, 4, 3, { padding = 1, stride = 2 }), nn.BatchNorm2d(4), nn.SELU(),
+  nn.Conv2d(4, 4, 3, { dilation = 2, groups = 2, bias = false }), nn.MaxPool2d(2, { ceil_mode = true }),
+  nn.AvgPool2d(3, { stride = 1, padding = 1, count_include_pad = false }), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+  nn.Linear(4, 3), nn.LayerNorm(3) }
+cnn:train()
+for _ = 1, 3 do cnn:forward(T.randn(5, 2, 15, 15)) end
+local back_cnn = same(cnn, T.randn(3, 2, 15, 15), { opset = 17 }, "cnn")
+H.check(tostring(back_cnn.modules[2]):find("^BatchNorm2d") ~= nil, "BatchNormalization after a Conv imports as BatchNorm2d")
+same(nn.Sequential { nn.Conv1d(3, 4, 3, { stride = 2, padding = 1 }), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2) },
+  T.randn(2, 3, 16), nil, "conv1d")
+local emb = nn.Sequential { nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2) }
+local back_emb = same(emb, T.new { { 1, 5, 10 }, { 2, 2, 3 } }, nil, "embedding")
+H.check(tostring(back_emb.modules[1]) == "Embedding(10, 4)", "Gather of a 2-D initializer imports as Embedding")
+
+-- layers and settings with no ONNX form: a message naming them
+H.checkerror("AdaptiveAvgPool2d to (3, 3) from (8, 8) has no ONNX form", selut.onnx.export,
+  nn.Sequential { nn.AdaptiveAvgPool2d(3) }, T.randn(1, 1, 8, 8), dir .. "/x.onnx")
+H.checkerror("AvgPool2d with ceil_mode=true over size 7 gives 4 windows", selut.onnx.export,
+  nn.Sequential { nn.AvgPool2d(2, { ceil_mode = true }) }, T.randn(1, 1, 7, 7), dir .. "/x.onnx")
+H.checkerror("initializer 'w' holds 2 int64s but its dims say 3", selut.onnx.load, bad .. "int64_wrong_size.onnx")
+H.checkerror("Conv with auto_pad=SAME_UPPER is not supported", selut.onnx.load, bad .. "conv_auto_pad.onnx")
+H.checkerror("Conv with pads 1,0,0,0 is not supported (each dim must pad both ends alike)", selut.onnx.load,
+  bad .. "conv_asym_pads.onnx")
+H.checkerror("Conv kernel_shape 5,5 differs from the weight's 3,3", selut.onnx.load, bad .. "conv_kernel_shape.onnx")
+H.checkerror("Conv over 3 spatial dims is not supported", selut.onnx.load, bad .. "conv3d.onnx")
+H.checkerror("conv_weight_input.onnx has 2 inputs and 1 outputs (selut imports single-input", selut.onnx.load, bad .. "conv_weight_input.onnx")
+H.checkerror("MaxPool with an Indices output is not supported", selut.onnx.load, bad .. "maxpool_indices.onnx")
+H.checkerror("AveragePool with ceil_mode=1 is not supported", selut.onnx.load, bad .. "avgpool_ceil.onnx")
+H.checkerror("MaxPool over 1 spatial dims is not supported", selut.onnx.load, bad .. "pool1d.onnx")
+H.checkerror("Gather is imported only as an Embedding", selut.onnx.load, bad .. "gather_axis1.onnx")
+H.checkerror("LayerNormalization over axis -2 with a 1-D scale is not supported", selut.onnx.load,
+  bad .. "layernorm_axis.onnx")
 os.execute("rm -rf " .. dir)

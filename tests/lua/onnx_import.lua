@@ -42,3 +42,34 @@ local function mean(a, b)
 end
 H.check(mean(#losses - 4, #losses) < 0.7 * mean(1, 5),
   string.format("loss falls: first %.3f, last %.3f", mean(1, 5), mean(#losses - 4, #losses)))
+
+-- A PyTorch CNN (opset 13: Conv with groups and strides, BatchNorm folded
+-- into the Conv by the exporter, MaxPool, AveragePool, GlobalAveragePool,
+-- Flatten, Gemm) gives PyTorch's outputs to 1e-5 and its weights train.
+local cnn = selut.onnx.load(root .. "/tests/onnx/torch_cnn.onnx")
+local cio = selut.load(root .. "/tests/onnx/torch_cnn_io.safetensors")
+H.check(tostring(cnn):find("Conv2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), groups=2)", 1, true)
+  and tostring(cnn):find("AdaptiveAvgPool2d", 1, true), tostring(cnn))
+local yc = cnn:forward(cio.x)
+local cw = 0
+for i = 1, yc:size(1) do
+  for j = 1, yc:size(2) do
+    local want = cio.y:get(i, j)
+    cw = math.max(cw, math.abs(yc:get(i, j) - want) / math.max(1, math.abs(want)))
+  end
+end
+H.check(cw <= 1e-5, "the CNN gives PyTorch's outputs to 1e-5 (relative), worst " .. cw)
+cnn:train()
+local copt = selut.optim.SGD(cnn:parameters(), { lr = 0.05 })
+local mse = nn.MSELoss()
+local target = T.zeros(37, 5)
+local first
+for step = 1, 10 do
+  copt:zero_grad()
+  local out = cnn:forward(cio.x)
+  local l = mse:forward(out, target)
+  first = first or l
+  cnn:backward(cio.x, mse:backward(out, target))
+  copt:step()
+  if step == 10 then H.check(l < first, string.format("the CNN trains: loss %.4f then %.4f", first, l)) end
+end

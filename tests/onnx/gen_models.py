@@ -2,7 +2,7 @@
 tests/lua/onnx.lua. Run with Debian's python3-torch and python3-onnx:
     /usr/bin/python3 tests/onnx/gen_models.py
 Writes (committed): torch_mlp.onnx, torch_mlp_io.safetensors (x, y),
-bad/*.onnx."""
+torch_cnn.onnx, torch_cnn_io.safetensors, bad/*.onnx."""
 import os
 import struct
 import json
@@ -92,4 +92,45 @@ save("branch.onnx", model([helper.make_node("Gemm", ["input", "w"], ["h"], trans
 save("gemm_alpha.onnx", model([helper.make_node("Gemm", ["input", "w"], ["output"], transB=1, alpha=2.0)], [w]))
 # a custom domain
 save("custom_domain.onnx", model([helper.make_node("Gemm", ["input", "w"], ["output"], transB=1, domain="com.example")], [w]))
+
+# Convolution and pooling attributes selut's layers cannot express
+cw = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "cw")
+save("conv_auto_pad.onnx", model([helper.make_node("Conv", ["input", "cw"], ["output"], kernel_shape=[3, 3],
+                                                   auto_pad="SAME_UPPER")], [cw]))
+save("conv_asym_pads.onnx", model([helper.make_node("Conv", ["input", "cw"], ["output"], kernel_shape=[3, 3],
+                                                    pads=[1, 0, 0, 0])], [cw]))
+save("conv_kernel_shape.onnx", model([helper.make_node("Conv", ["input", "cw"], ["output"], kernel_shape=[5, 5])], [cw]))
+c3 = numpy_helper.from_array(np.ones((2, 1, 3, 3, 3), np.float32), "cw")
+save("conv3d.onnx", model([helper.make_node("Conv", ["input", "cw"], ["output"], kernel_shape=[3, 3, 3])], [c3]))
+save("conv_weight_input.onnx", model([helper.make_node("Conv", ["input", "cw"], ["output"], kernel_shape=[3, 3])], [],
+                                     extra_inputs=[helper.make_tensor_value_info("cw", TensorProto.FLOAT, [2, 1, 3, 3])]))
+save("maxpool_indices.onnx", model([helper.make_node("MaxPool", ["input"], ["output", "idx"], kernel_shape=[2, 2])], []))
+save("avgpool_ceil.onnx", model([helper.make_node("AveragePool", ["input"], ["output"], kernel_shape=[2, 2],
+                                                  ceil_mode=1)], []))
+save("pool1d.onnx", model([helper.make_node("MaxPool", ["input"], ["output"], kernel_shape=[2])], []))
+# Gather of another axis, LayerNormalization whose scale does not cover the normalized dims
+save("gather_axis1.onnx", model([helper.make_node("Gather", ["w", "input"], ["output"], axis=1)], [w]))
+ls = numpy_helper.from_array(np.ones(4, np.float32), "s")
+save("layernorm_axis.onnx", model([helper.make_node("LayerNormalization", ["input", "s"], ["output"], axis=-2)], [ls]))
+# an int64 initializer whose bytes do not match its dims
+bi = onnx.TensorProto(name="w", data_type=TensorProto.INT64, dims=[3], raw_data=np.ones(2, np.int64).tobytes())
+save("int64_wrong_size.onnx", model([gemm], [bi]))
+
+# A PyTorch CNN (Conv, BatchNorm folded or not, pools, Flatten, Gemm) for
+# tests/lua/onnx_import.lua.
+torch.manual_seed(1)
+cnn = torch.nn.Sequential(
+    torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.SELU(), torch.nn.MaxPool2d(2),
+    torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), torch.nn.BatchNorm2d(6), torch.nn.ReLU(),
+    torch.nn.AvgPool2d(2, stride=1, count_include_pad=False), torch.nn.Conv2d(6, 8, 1, bias=False), torch.nn.AdaptiveAvgPool2d(1),
+    torch.nn.Flatten(), torch.nn.Linear(8, 5))
+with torch.no_grad():
+    cnn[4].running_mean.uniform_(-0.5, 0.5)
+    cnn[4].running_var.uniform_(0.5, 2.0)
+cnn.eval()
+xc = torch.randn(37, 1, 12, 12)
+torch.onnx.export(cnn, (xc,), os.path.join(here, "torch_cnn.onnx"), opset_version=13,
+                  input_names=["input"], output_names=["output"],
+                  dynamic_axes={"input": {0: "N"}, "output": {0: "N"}})
+save_safetensors(os.path.join(here, "torch_cnn_io.safetensors"), {"x": xc, "y": cnn(xc).detach()})
 print("wrote", os.listdir(os.path.join(here, "bad")))

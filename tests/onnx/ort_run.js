@@ -1,6 +1,7 @@
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node, CPU) on the
 // tensor "x" of a safetensors file and writes the output as "y" of another:
-//   node tests/onnx/ort_run.js model.onnx in.safetensors out.safetensors
+//   node tests/onnx/ort_run.js model.onnx in.safetensors out.safetensors [float|int64]
+// (int64: x holds 0-based indices as floats, fed as int64)
 const fs = require('fs');
 const path = require('path');
 const ort = require(path.join(__dirname, 'node_modules', 'onnxruntime-node'));
@@ -28,10 +29,13 @@ function writeSafetensors(file, name, dims, data) {
 }
 
 (async () => {
-  const [model, input, output] = process.argv.slice(2);
+  const [model, input, output, type] = process.argv.slice(2);
   const session = await ort.InferenceSession.create(model);
   const x = readSafetensors(input).x;
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x.data, x.dims) };
+  const t = type === 'int64'
+    ? new ort.Tensor('int64', BigInt64Array.from(x.data, (v) => BigInt(Math.round(v))), x.dims)
+    : new ort.Tensor('float32', x.data, x.dims);
+  const feeds = { [session.inputNames[0]]: t };
   const r = await session.run(feeds);
   const y = r[session.outputNames[0]];
   writeSafetensors(output, 'y', y.dims.map(Number), y.data);
