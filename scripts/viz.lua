@@ -38,10 +38,30 @@ local function type_name(m)
   return "Module"
 end
 
--- The layers of the net, their panel names ("3 SELU") and types; [0] is the input.
+-- An nn.class net: its forward is arbitrary code (residual adds, several
+-- inputs, a module used twice), so its children are not a chain to replay.
+local function is_class_net(net)
+  local mt = type(net) == "table" and getmetatable(net)
+  return type(mt) == "table" and mt.__classname ~= nil and mt.__classname ~= "ModuleList"
+end
+
+-- The layers of the net, their panel names ("3 SELU", or "blocks.0.fc1
+-- Linear" in a class net) and types; [0] is the input.
 local function layers_of(net, fname)
   if not runnable(net) then
     argerror(1, fname, "module expected (a table or userdata with a forward method), got " .. type(net))
+  end
+  if is_class_net(net) then -- every named submodule, in nn.modules' order
+    local layers, names, types = {}, { [0] = "input" }, { [0] = "input" }
+    for name, m in nn.modules(net) do
+      local mt = getmetatable(m)
+      if m ~= net and not (type(mt) == "table" and mt.__classname == "ModuleList") then -- a list is never called
+        layers[#layers + 1] = m
+        types[#layers] = type_name(m)
+        names[#layers] = name .. " " .. types[#layers]
+      end
+    end
+    return layers, names, types
   end
   local layers = {}
   local children = nn.children(net)
@@ -62,6 +82,35 @@ local function layers_of(net, fname)
   return layers, names, types
 end
 
+-- A class net runs its own forward once, net(x) under no_grad, with each
+-- submodule's call hooked (PyTorch's forward hooks): the __call metamethod
+-- of every metatable among the layers is wrapped for the run and restored
+-- after it, also when forward raises. visit(i, y) gets the first result of
+-- each call of layer i (a module called twice shows its last call); a
+-- submodule that forward never calls, or calls as m:forward(x),
+-- is not seen and its panel stays empty.
+local function run_hooked(net, layers, x, visit)
+  local index, saved = {}, {}
+  for i, m in ipairs(layers) do index[m] = i end
+  for _, m in ipairs(layers) do
+    local mt = getmetatable(m)
+    local orig = type(mt) == "table" and not saved[mt] and rawget(mt, "__call")
+    if orig then
+      saved[mt] = orig
+      mt.__call = function(self, ...)
+        local i = index[self]
+        if not i then return orig(self, ...) end
+        local r = table.pack(orig(self, ...))
+        if selut.tensor.is_tensor(r[1]) then visit(i, r[1]) end
+        return table.unpack(r, 1, r.n)
+      end
+    end
+  end
+  local ok, err = pcall(selut.no_grad, function() return net(x) end)
+  for mt, orig in pairs(saved) do mt.__call = orig end
+  if not ok then error(err, 0) end
+end
+
 -- Runs each layer on the previous output in the requested mode, calling
 -- visit(i, y) on every output; restores the modes, then re-raises.
 local function walk(net, layers, x, training, visit)
@@ -70,6 +119,7 @@ local function walk(net, layers, x, training, visit)
   local set = training and net.train or net.evaluate
   if type(set) == "function" then set(net, training or nil) end
   local ok, err = pcall(function()
+    if is_class_net(net) then return run_hooked(net, layers, x, visit) end
     local h = x
     for i, m in ipairs(layers) do
       h = m:forward(h)
@@ -105,9 +155,11 @@ function nn.stats(net, x)
     local sat = (nn.describe(layers[i]) or {}).saturation or {}
     local e = output_stats(y, names[i], sat.rule, sat.at)
     e.name, e.type, e.layer = names[i], types[i], i
-    out[i] = e
+    out[i] = e -- a module called twice: its last output
   end)
-  return out
+  local list = {} -- a class net's submodules that forward never called have no entry
+  for i = 1, #layers do list[#list + 1] = out[i] end
+  return list
 end
 
 return viz
