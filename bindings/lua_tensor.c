@@ -12,69 +12,6 @@
 
 #include "sl_lua.h"
 
-/* ---- shared helpers (declared in sl_lua.h) ---- */
-
-sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT) == LUA_TUSERDATA)
-    return lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  sl_lua_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
-  memset(c, 0, sizeof *c);
-  c->seed = SL_LUA_DEFAULT_SEED;
-  sl_rng_seed(&c->rng, c->seed);
-  sl_lua_ctx_open_account(L, c);
-  c->gc_limit = SL_LUA_GC_SLACK;
-  lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT);
-  return c;
-}
-
-sl_lua_ctx *sl_lua_context(lua_State *L) {
-  sl_lua_ctx *c = sl_lua_pushcontext(L);
-  lua_pop(L, 1); /* the registry keeps it alive */
-  return c;
-}
-
-int sl_lua_error(lua_State *L) {
-  const char *msg = sl_last_error();
-  return luaL_error(L, "%s", msg && *msg ? msg : "selut: unknown error");
-}
-
-void sl_lua_check(lua_State *L, int status) {
-  if (status != SL_OK) sl_lua_error(L);
-}
-
-int sl_lua_onlyboolopt(lua_State *L, int arg, const char *key, int def) {
-  if (lua_isnoneornil(L, arg)) return def;
-  luaL_checktype(L, arg, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, arg)) {
-    if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), key) != 0) {
-      lua_pushvalue(L, -2);
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (expected %s)", luaL_tolstring(L, -1, NULL), key));
-    }
-    if (!lua_isboolean(L, -1))
-      luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1)));
-    def = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  return def;
-}
-
-double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def) {
-  if (lua_isnoneornil(L, arg)) return def;
-  double v = def;
-  if (lua_getfield(L, arg, key) != LUA_TNIL) {
-    int isnum;
-    v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !isfinite(v))
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a finite number, got %s", key,
-                                            isnum ? lua_pushfstring(L, "%f", v) : luaL_typename(L, -1)));
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
 /* External memory pressure: see SL_LUA_GC_SLACK. */
 static void gc_pressure(lua_State *L) {
   sl_lua_ctx *c = sl_lua_context(L);
@@ -127,52 +64,7 @@ const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n) {
   return sl_shape_str(t, buf, n);
 }
 
-/* Sizes as varargs (arg, arg+1, ...) or one table; -1 allowed when infer. */
-static int read_shape(lua_State *L, int arg, int64_t *shape, int infer) {
-  int ndim = 0;
-  if (lua_type(L, arg) == LUA_TTABLE) {
-    lua_Integer n = luaL_len(L, arg);
-    luaL_argcheck(L, n >= 1 && n <= SL_MAX_DIMS, arg, "shape table must hold 1 to 8 sizes");
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_geti(L, arg, i);
-      int isint;
-      lua_Integer v = lua_tointegerx(L, -1, &isint);
-      lua_pop(L, 1);
-      if (!isint || v < (infer ? -1 : 0))
-        return luaL_argerror(L, arg, lua_pushfstring(L, "size %d of the shape must be a non-negative integer", (int)i));
-      shape[ndim++] = v;
-    }
-    return ndim;
-  }
-  int top = lua_gettop(L);
-  if (top < arg) return luaL_argerror(L, arg, "size expected (integers or a table)");
-  luaL_argcheck(L, top - arg + 1 <= SL_MAX_DIMS, arg + SL_MAX_DIMS, "at most 8 sizes expected");
-  for (int i = arg; i <= top; i++) {
-    lua_Integer v = luaL_checkinteger(L, i);
-    if (v < (infer ? -1 : 0))
-      return luaL_argerror(L, i, lua_pushfstring(L, "size must be non-negative, got %I", v));
-    shape[ndim++] = v;
-  }
-  return ndim;
-}
-
-int sl_lua_checkshape(lua_State *L, int arg, int64_t *shape) { return read_shape(L, arg, shape, 0); }
-int sl_lua_checkviewshape(lua_State *L, int arg, int64_t *shape) { return read_shape(L, arg, shape, 1); }
-
 static sl_rng *rng_of(lua_State *L) { return &sl_lua_context(L)->rng; }
-
-/* 1-based dim argument → 0-based, checked against t. */
-int sl_lua_checkdim(lua_State *L, int arg, const sl_tensor *t) {
-  lua_Integer d = luaL_checkinteger(L, arg);
-  if (d < 0 && d >= -t->ndim) return (int)(t->ndim + d);
-  if (d < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range -%d..-1", d, t->ndim));
-  if (d < 1 || d > t->ndim)
-    luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range 1..%d", d, t->ndim));
-  return (int)d - 1;
-}
-
-#define check_dim sl_lua_checkdim
 
 /* ---- constructors: selut.tensor.* ---- */
 
@@ -338,7 +230,7 @@ static int tensor_size(lua_State *L) {
     push_shape(L, t);
     return 1;
   }
-  int d = check_dim(L, 2, t);
+  int d = sl_lua_checkdim(L, 2, t);
   lua_pushinteger(L, (lua_Integer)t->shape[d]);
   return 1;
 }
@@ -521,194 +413,17 @@ static int tensor_zero_(lua_State *L) {
   return 1;
 }
 
-/* ---- printing ----
- * Torch7 layout: rows on lines with aligned columns, "(i,j,.,.) = " headers
- * for slices of 3-D and higher tensors, then "[selut.Tensor of size 2x3]".
- * Above 1000 elements only the first and last 3 entries of each dim are
- * shown, with "..." in between (PyTorch's threshold and edgeitems). */
-
-#define PRINT_THRESHOLD 1000
-#define PRINT_EDGE 3
-#define PRINT_LINEWIDTH 80
-
-typedef struct printer {
-  luaL_Buffer *b;
-  const sl_tensor *t;
-  int summarize;
-  int kind; /* 0 integer, 1 fixed, 2 scientific */
-  int width;
-  int per_line; /* values per output line before wrapping */
-} printer;
-
-static int fmt_value(char *buf, size_t n, int kind, float v) {
-  if (v != v) return snprintf(buf, n, "nan"); /* either sign (x86's default NaN is negative), as PyTorch prints it */
-  switch (kind) {
-  case 0: return snprintf(buf, n, "%.0f", (double)v);
-  case 1: return snprintf(buf, n, "%.4f", (double)v);
-  default: return snprintf(buf, n, "%.4e", (double)v);
-  }
-}
-
-static int shown(const printer *p, int64_t n, int64_t i) {
-  return !p->summarize || n <= 2 * PRINT_EDGE || i < PRINT_EDGE || i >= n - PRINT_EDGE;
-}
-
-/* Next index to show after i (jumps the gap); sets *gap when it jumps. */
-static int64_t next_index(const printer *p, int64_t n, int64_t i, int *gap) {
-  *gap = 0;
-  if (p->summarize && n > 2 * PRINT_EDGE && i == PRINT_EDGE - 1) {
-    *gap = 1;
-    return n - PRINT_EDGE;
-  }
-  return i + 1;
-}
-
-/* Calls f(p, v) for every element that will be printed. */
-static void each_shown(printer *p, void (*f)(printer *, float, void *), void *ud) {
-  const sl_tensor *t = p->t;
-  int64_t last = t->shape[t->ndim - 1];
-  int64_t rows = last ? t->numel / last : 0;
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t rem = r;
-    int ok = 1; /* a row is shown when every leading index is shown */
-    for (int d = t->ndim - 2; d >= 0 && ok; d--) {
-      ok = shown(p, t->shape[d], rem % t->shape[d]);
-      rem /= t->shape[d];
-    }
-    if (!ok) continue;
-    for (int64_t c = 0; c < last; c++)
-      if (shown(p, last, c)) f(p, t->data[r * last + c], ud);
-  }
-}
-
-typedef struct fmt_stats {
-  double maxabs, minabs;
-  int all_int;
-} fmt_stats;
-
-static void collect_stats(printer *p, float v, void *ud) {
-  fmt_stats *s = ud;
-  (void)p;
-  if (!isfinite(v)) return;
-  double a = fabs((double)v);
-  if (a > s->maxabs) s->maxabs = a;
-  if (a > 0 && a < s->minabs) s->minabs = a;
-  if (v != floorf(v)) s->all_int = 0;
-}
-
-static void collect_width(printer *p, float v, void *ud) {
-  char buf[64];
-  (void)ud;
-  int w = fmt_value(buf, sizeof buf, p->kind, v);
-  if (w > p->width) p->width = w;
-}
-
-/* PyTorch's rule on the printed elements: integers when all are integral,
- * scientific when the magnitudes span more than 1e3 or leave [1e-4, 1e8). */
-static void choose_format(printer *p) {
-  fmt_stats s = {0, INFINITY, 1};
-  each_shown(p, collect_stats, &s);
-  if (s.all_int && s.maxabs < 1e9)
-    p->kind = 0;
-  else if (s.maxabs > 0 && (s.maxabs >= 1e8 || s.minabs < 1e-4 || s.maxabs / s.minabs > 1e3))
-    p->kind = 2;
-  else
-    p->kind = 1;
-  p->width = 1;
-  each_shown(p, collect_width, NULL);
-  p->per_line = (PRINT_LINEWIDTH - 1) / (p->width + 1);
-  if (p->per_line < 1) p->per_line = 1;
-  if (p->summarize && p->per_line >= 2 * PRINT_EDGE) p->per_line += 1; /* the "..." column is narrow */
-}
-
-static void print_row(printer *p, const float *x, int64_t n) {
-  char buf[64];
-  int col = 0;
-  for (int64_t i = 0; i < n;) {
-    if (col == p->per_line) {
-      luaL_addchar(p->b, '\n');
-      col = 0;
-    }
-    int w = fmt_value(buf, sizeof buf, p->kind, x[i]);
-    for (int k = w; k <= p->width; k++) luaL_addchar(p->b, ' '); /* right-align plus one space */
-    luaL_addstring(p->b, buf);
-    col++;
-    int gap;
-    i = next_index(p, n, i, &gap);
-    if (gap) {
-      luaL_addstring(p->b, " ...");
-      col++;
-    }
-  }
-  luaL_addchar(p->b, '\n');
-}
-
-static void print_matrix(printer *p, const float *x, int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows;) {
-    print_row(p, x + r * cols, cols);
-    int gap;
-    r = next_index(p, rows, r, &gap);
-    if (gap) luaL_addstring(p->b, " ...\n");
-  }
-}
-
-/* Slices of a >= 3-D tensor: recurse over the leading dims. */
-static void print_slices(printer *p, int d, const float *x, int64_t *idx, int *first) {
-  const sl_tensor *t = p->t;
-  if (d == t->ndim - 2) {
-    if (!*first) luaL_addchar(p->b, '\n');
-    *first = 0;
-    luaL_addchar(p->b, '(');
-    for (int k = 0; k < d; k++) {
-      lua_pushfstring(p->b->L, "%I,", (lua_Integer)(idx[k] + 1));
-      /* pushfstring result must go below the buffer's top: use luaL_addvalue */
-      luaL_addvalue(p->b);
-    }
-    luaL_addstring(p->b, ".,.) = \n");
-    print_matrix(p, x, t->shape[d], t->shape[d + 1]);
-    return;
-  }
-  int64_t inner = 1;
-  for (int k = d + 1; k < t->ndim; k++) inner *= t->shape[k];
-  for (int64_t i = 0; i < t->shape[d];) {
-    idx[d] = i;
-    print_slices(p, d + 1, x + i * inner, idx, first);
-    int gap;
-    i = next_index(p, t->shape[d], i, &gap);
-    if (gap) luaL_addstring(p->b, "\n...\n");
-  }
-}
-
+/* tostring(t): core/tensor/print.c's text (Torch7's layout). */
 static int tensor_tostring(lua_State *L) {
   sl_tensor **box = luaL_checkudata(L, 1, SL_LUA_TENSOR);
-  const sl_tensor *t = *box;
-  if (!t) {
+  if (!*box) {
     lua_pushliteral(L, "[selut.Tensor (closed)]");
     return 1;
   }
+  size_t n = sl_tensor_format(NULL, 0, *box); /* the length first, then the text into a buffer of that size */
   luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  printer p = {&b, t, t->numel > PRINT_THRESHOLD, 0, 1, 1};
-  if (t->numel > 0) {
-    choose_format(&p);
-    if (t->ndim == 1) {
-      print_row(&p, t->data, t->numel);
-    } else if (t->ndim == 2) {
-      print_matrix(&p, t->data, t->shape[0], t->shape[1]);
-    } else {
-      int64_t idx[SL_MAX_DIMS] = {0};
-      int first = 1;
-      print_slices(&p, 0, t->data, idx, &first);
-    }
-  }
-  luaL_addstring(&b, t->numel > 0 ? "[selut.Tensor of size " : "[selut.Tensor with no elements of size ");
-  char dims[200];
-  size_t len = 0;
-  for (int d = 0; d < t->ndim; d++)
-    len += (size_t)snprintf(dims + len, sizeof dims - len, d ? "x%" PRId64 : "%" PRId64, t->shape[d]);
-  luaL_addstring(&b, dims);
-  luaL_addchar(&b, ']');
-  luaL_pushresult(&b);
+  sl_tensor_format(luaL_buffinitsize(L, &b, n), n, *box);
+  luaL_pushresultsize(&b, n);
   return 1;
 }
 

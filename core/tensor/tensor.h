@@ -34,6 +34,11 @@ int sl_shape_check(int ndim, const int64_t *shape, int64_t *numel);
 char *sl_shape_str(const sl_tensor *t, char *buf, size_t n);
 char *sl_shape_str_raw(int ndim, const int64_t *shape, char *buf, size_t n);
 bool sl_tensor_same_shape(const sl_tensor *a, const sl_tensor *b);
+/* The printed form of t (Lua's tostring: Torch7's layout, summarized
+ * above 1000 elements; core/tensor/print.c): writes at most cap bytes of it
+ * to buf, without a terminating NUL, and returns its whole length, so
+ * sl_tensor_format(NULL, 0, t) sizes the buffer. */
+size_t sl_tensor_format(char *buf, size_t cap, const sl_tensor *t);
 
 /* Constructors return a new tensor with refcount 1, or NULL (sl_last_error). */
 sl_tensor *sl_tensor_empty(int ndim, const int64_t *shape); /* uninitialized */
