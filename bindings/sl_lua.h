@@ -188,6 +188,7 @@ void sl_lua_open_sys(lua_State *L);
 void sl_lua_open_limits(lua_State *L); /* adds to the selut table itself */
 void sl_lua_open_snn(lua_State *L);
 void sl_lua_open_rl(lua_State *L); /* selut.rl.envs (lua_rl.c) */
+void sl_lua_open_rl_ops(lua_State *L); /* pushes selut.rl with its kernels (lua_rl_ops.c) */
 void sl_lua_open_dist(lua_State *L); /* selut.dist (lua_dist.c, MPI optional) */
 /* 0-based MPI rank and world size; 0 and 1 when selut.dist is not initialized
  * (or built without MPI). Returns 1 when MPI is active. (lua_dist.c) */

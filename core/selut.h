@@ -35,6 +35,7 @@ extern "C" {
 #include "io/onnx.h"
 #include "viz/viz.h"
 #include "rl/env.h"
+#include "rl/buffer.h"
 #include "rl/loss.h"
 
 #define SELUT_VERSION "0.1.0"
