@@ -79,6 +79,18 @@ function export.BatchNorm1d(w, name, m, d, x, y)
 end
 
 export.BatchNorm2d = export.BatchNorm1d
+-- GELU (exact, erf form; ONNX's Gelu operator arrives only in opset 20):
+-- 0.5 * x * (1 + Erf(x / sqrt(2)))
+function export.GELU(w, name, _, _, x, y)
+  w:initializer(name .. ".sqrt2", T.new { math.sqrt(2) })
+  w:initializer(name .. ".one", T.new { 1 })
+  w:initializer(name .. ".half", T.new { 0.5 })
+  w:node("Div", { x, name .. ".sqrt2" }, { name .. "/scaled" })
+  w:node("Erf", { name .. "/scaled" }, { name .. "/erf" })
+  w:node("Add", { name .. "/erf", name .. ".one" }, { name .. "/erf1" })
+  w:node("Mul", { x, name .. "/erf1" }, { name .. "/xerf" })
+  w:node("Mul", { name .. "/xerf", name .. ".half" }, { y })
+end
 
 -- A list copy (the info tables hold 1- or 2-entry lists).
 local function cat(a, b)
@@ -232,8 +244,8 @@ end
 function export.Embedding(w, name, m, _, x, y, ctx)
   w:initializer(name .. ".weight", m.weight)
   local idx = x
-  if x == ctx.input then
-    ctx.int64_input = true
+  if ctx.is_input[x] then
+    ctx.int64[x] = true
   else
     w:initializer(name .. ".one", T.new { 1 })
     w:node("Sub", { x, name .. ".one" }, { name .. "/zero_based" })
@@ -243,11 +255,67 @@ function export.Embedding(w, name, m, _, x, y, ctx)
   w:node("Gather", { name .. ".weight", idx }, { y }, { axis = 0 })
 end
 
+-- A chain: an nn.Sequential of layers (nested ones flatten) or one layer.
+local function is_chain(net)
+  if type(net) == "table" and getmetatable(net) == getmetatable(nn.Sequential {}) then
+    for _, l in ipairs(layers_of(net)) do
+      if type(l.module) == "table" and rawget(getmetatable(l.module) or {}, "__classname") then
+        return false -- a class module inside
+      end
+    end
+    return true
+  end
+  return nn.describe(net) ~= nil
+end
+
+-- Nets that are not a chain (nn.class nets, several inputs): traced through
+-- their forward (scripts/onnx_trace.lua).
+local function export_traced(net, x, path, opts, opset)
+  local trace = require "selut.onnx_trace"
+  local names = opts.names or {}
+  local inputs = T.is_tensor(x) and { x } or x
+  local in_names = {}
+  for i, t in ipairs(inputs) do
+    if not T.is_tensor(t) then error("onnx.export: example input " .. i .. " must be a selut.Tensor, got " .. type(t), 3) end
+    in_names[i] = #inputs == 1 and (names.input or "input") or (names.inputs and names.inputs[i]) or ("input" .. i)
+  end
+  if type(net) ~= "table" or type(net.forward) ~= "function" then
+    error("onnx.export: net must be a selut module, got " .. type(net), 3)
+  end
+  local w = C._writer(opset)
+  local was_training = net.training
+  if net.evaluate then net:evaluate() end
+  local ok, res, ctx = pcall(trace.run, w, export, net, inputs, in_names, net:parameters(), opset)
+  if was_training and net.train then net:train() end
+  if not ok then error(res, 3) end
+  local function dims(t, batch)
+    local s = t:shape()
+    if opts.dynamic_batch ~= false and batch then s[1] = -1 end
+    return s
+  end
+  for i, t in ipairs(inputs) do
+    w:input(in_names[i], dims(t, true), ctx.int64[in_names[i]] and "int64" or "float")
+  end
+  for i = 1, res.n do
+    local v = res[i]
+    if not trace.is_value(v) then
+      error("onnx.export: result " .. i .. " of the forward is a " .. (T.is_tensor(v) and "tensor that does not depend "
+        .. "on the inputs" or type(v)) .. " (each result must be a tensor computed from the inputs)", 3)
+    end
+    local oname = res.n == 1 and (names.output or "output") or (names.outputs and names.outputs[i]) or ("output" .. i)
+    w:node("Identity", { v._n }, { oname })
+    w:output(oname, dims(v._t, v._b))
+  end
+  w:save(path)
+end
+
 --- selut.onnx.export(net, example_input, path[, opts]): opts.opset (15),
 --- opts.names = {input = "input", output = "output"}, opts.dynamic_batch (true).
 function onnx.export(net, x, path, opts)
   opts = opts or {}
-  if not T.is_tensor(x) then error("onnx.export: example_input must be a selut.Tensor, got " .. type(x), 2) end
+  if not T.is_tensor(x) and not (type(x) == "table" and #x > 0) then
+    error("onnx.export: example_input must be a selut.Tensor (or a list of them, one per input), got " .. type(x), 2)
+  end
   if type(path) ~= "string" then error("onnx.export: path must be a string, got " .. type(path), 2) end
   local opset = opts.opset or 15
   if math.type(opset) ~= "integer" or opset < 13 or opset > 17 then
@@ -255,13 +323,16 @@ function onnx.export(net, x, path, opts)
   end
   local names = opts.names or {}
   local in_name, out_name = names.input or "input", names.output or "output"
+  if not is_chain(net) or type(x) == "table" and not T.is_tensor(x) then
+    return export_traced(net, x, path, opts, opset)
+  end
   local w = C._writer(opset)
   local cur = in_name
   local layers = layers_of(net)
   -- evaluation mode; each layer runs on the example so emitters see shapes
   local was_training = net.training
   if net.evaluate then net:evaluate() end
-  local ctx = { opset = opset, input = in_name }
+  local ctx = { opset = opset, is_input = { [in_name] = true }, int64 = {} }
   local xs = x
   local ok, err = pcall(function()
     for i, l in ipairs(layers) do
@@ -294,7 +365,7 @@ function onnx.export(net, x, path, opts)
     if opts.dynamic_batch ~= false then s[1] = -1 end
     return s
   end
-  w:input(in_name, dims(x), ctx.int64_input and "int64" or "float")
+  w:input(in_name, dims(x), ctx.int64[in_name] and "int64" or "float")
   w:output(out_name, dims(y))
   w:save(path)
 end

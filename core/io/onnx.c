@@ -521,8 +521,8 @@ sl_tensor *sl_onnx_initializer(const sl_onnx_model *m, const char *name) {
         out->data[i] = (float)v;
       }
     } else if (t->has_raw_data) {
-      memcpy(out->data, t->raw_data.data, t->raw_data.len);
-    } else {
+      if (t->raw_data.len) memcpy(out->data, t->raw_data.data, t->raw_data.len); /* empty: data may be NULL */
+    } else if (t->n_float_data) {
       memcpy(out->data, t->float_data, t->n_float_data * sizeof(float));
     }
     return out;

@@ -5,6 +5,7 @@
 #include "fuzz_util.h"
 
 static volatile size_t fuzz_sink;
+static volatile double fuzz_dsink;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_path("onnx");
@@ -16,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   (void)sl_onnx_opset(m);
   size_t sink = 0;
+  double dsink = 0;
   for (int k = 0; k < sl_onnx_graph_ninputs(m); k++) sink += strlen(sl_onnx_graph_input(m, k));
   for (int k = 0; k < sl_onnx_graph_noutputs(m); k++) sink += strlen(sl_onnx_graph_output(m, k));
   int n = sl_onnx_node_count(m);
@@ -28,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       const int64_t *v;
       switch (sl_onnx_node_attr_kind(m, i, k)) {
       case 'f':
-      case 'i': sink += (size_t)sl_onnx_node_attr_number(m, i, k); break;
+      case 'i': dsink += sl_onnx_node_attr_number(m, i, k); break; /* any double: no cast */
       case 's': {
         size_t len;
         const char *str = sl_onnx_node_attr_string(m, i, k, &len);
@@ -57,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   fuzz_sink = sink;
+  fuzz_dsink = dsink;
   sl_onnx_model_free(m);
   return 0;
 }

@@ -55,7 +55,7 @@ f:close()
 
 -- bad arguments and bad files (tests/onnx/gen_models.py writes tests/onnx/bad)
 local bad = root .. "/tests/onnx/bad/"
-H.checkerror("example_input must be a selut.Tensor, got nil", selut.onnx.export, net, nil, path)
+H.checkerror("example_input must be a selut.Tensor (or a list of them, one per input), got nil", selut.onnx.export, net, nil, path)
 H.checkerror("path must be a string, got number", selut.onnx.export, net, x, 3)
 H.checkerror("opset must be an integer in 13..17, got 9", selut.onnx.export, net, x, path, { opset = 9 })
 H.checkerror("has no ONNX form in selut's exporter", selut.onnx.export, nn.Sequential { nn.Module {} }, x, path)
@@ -127,4 +127,44 @@ H.checkerror("MaxPool over 1 spatial dims is not supported", selut.onnx.load, ba
 H.checkerror("Gather is imported only as an Embedding", selut.onnx.load, bad .. "gather_axis1.onnx")
 H.checkerror("LayerNormalization over axis -2 with a 1-D scale is not supported", selut.onnx.load,
   bad .. "layernorm_axis.onnx")
+
+-- nets that are not a chain are traced through their forward (checked
+-- against ONNX Runtime by tests/onnx); what has no ONNX form is named, and
+-- the net and selut's functions are left as they were
+local F = nn.F
+local Res = nn.class("Res")
+function Res:init()
+  self.fc = nn.Linear(4, 4)
+  self.rnn = nn.GRU(4, 4)
+end
+function Res:forward(x, how)
+  local h = self.fc(x)
+  if how == "logsumexp" then return h:logsumexp(2) end
+  if how == "F" then return F.max_pool2d(h:view(2, 1, 2, 2), 2) end
+  if how == "fn" then return selut.logsumexp(h, 2) end
+  if how == "layer" then return self.rnn(h) end
+  if how == "sum" then return h:sum() end
+  if how == "const" then return T.ones(2, 4) end
+  return x + F.selu(h)
+end
+local res = Res()
+local add, fc = selut.add, res.fc
+local traced = dir .. "/res.onnx"
+selut.onnx.export(res, T.randn(2, 4), traced)
+H.checkerror("node 3 (Add) reads 'input' but the chain's current value is '/2/SELU' (only chains", selut.onnx.load, traced)
+local function export_how(how)
+  local R2 = nn.class("R2_" .. how, Res)
+  function R2:forward(x) return Res.forward(self, x, how) end
+  local r = R2()
+  return selut.onnx.export, r, T.randn(2, 4), traced
+end
+H.checkerror("onnx.export: the tensor op 'logsumexp' has no ONNX form in selut's exporter", export_how("logsumexp"))
+H.checkerror("onnx.export: nn.F.max_pool2d has no ONNX form", export_how("F"))
+H.checkerror("onnx.export: selut.logsumexp has no ONNX form", export_how("fn"))
+H.checkerror("onnx.export: layer rnn (GRU) has no ONNX form", export_how("layer"))
+H.checkerror("sum() over all elements (it gives a Lua number; pass a dim) has no ONNX form", export_how("sum"))
+H.checkerror("result 1 of the forward is a tensor that does not depend on the inputs", export_how("const"))
+H.check(selut.add == add and rawget(res, "fc") == fc and nn.F.max_pool2d ~= nil, "the tracer restores what it replaced")
+H.check(select(2, pcall(selut.onnx.export, res, { T.randn(2, 4), "x" }, traced)):find("example input 2 must be a selut.Tensor, got string", 1, true),
+  "a list of inputs holds tensors")
 os.execute("rm -rf " .. dir)

@@ -1,7 +1,9 @@
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node, CPU) on the
 // tensor "x" of a safetensors file and writes the output as "y" of another:
-//   node tests/onnx/ort_run.js model.onnx in.safetensors out.safetensors [float|int64]
-// (int64: x holds 0-based indices as floats, fed as int64)
+//   node tests/onnx/ort_run.js model.onnx in.safetensors out.safetensors [float|int64[,...]]
+// One input: the tensor "x"; several: "x1", "x2", ... in the model's input
+// order, each of the listed type (int64: 0-based indices stored as floats).
+// The output is the model's first.
 const fs = require('fs');
 const path = require('path');
 const ort = require(path.join(__dirname, 'node_modules', 'onnxruntime-node'));
@@ -29,13 +31,17 @@ function writeSafetensors(file, name, dims, data) {
 }
 
 (async () => {
-  const [model, input, output, type] = process.argv.slice(2);
+  const [model, input, output, types] = process.argv.slice(2);
   const session = await ort.InferenceSession.create(model);
-  const x = readSafetensors(input).x;
-  const t = type === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(x.data, (v) => BigInt(Math.round(v))), x.dims)
-    : new ort.Tensor('float32', x.data, x.dims);
-  const feeds = { [session.inputNames[0]]: t };
+  const xs = readSafetensors(input);
+  const kinds = (types || 'float').split(',');
+  const feeds = {};
+  session.inputNames.forEach((name, i) => {
+    const x = session.inputNames.length === 1 ? xs.x : xs['x' + (i + 1)];
+    feeds[name] = kinds[i] === 'int64'
+      ? new ort.Tensor('int64', BigInt64Array.from(x.data, (v) => BigInt(Math.round(v))), x.dims)
+      : new ort.Tensor('float32', x.data, x.dims);
+  });
   const r = await session.run(feeds);
   const y = r[session.outputNames[0]];
   writeSafetensors(output, 'y', y.dims.map(Number), y.data);

@@ -46,20 +46,80 @@ local models = {
   { name = "adaptive_multiple", input = randn(2, 8, 6),
     net = nn.Sequential { nn.AdaptiveAvgPool2d({ 4, 3 }), nn.Flatten(), nn.Linear(24, 2) } },
 }
+
+-- Nets that are not a chain, traced through their forward.
+local F = nn.F
+-- examples/resnet_mlp.lua's net (4 blocks of 2 x 512 SELU)
+local Block = nn.class("Block")
+function Block:init(width, p)
+  self.fc1 = nn.Linear(width, width)
+  self.fc2 = nn.Linear(width, width)
+  self.drop = nn.AlphaDropout(p)
+  self.rescale = 1 / math.sqrt(2)
+end
+function Block:forward(x)
+  local h = self.fc2(self.drop(F.selu(self.fc1(x))))
+  return (x + F.selu(h)) * self.rescale
+end
+local ResMLP = nn.class("ResMLP")
+function ResMLP:init(blocks, width, p)
+  self.stem = nn.Linear(784, width)
+  local list = {}
+  for i = 1, blocks do list[i] = Block(width, p) end
+  self.blocks = nn.ModuleList(list)
+  self.head = nn.Linear(width, 10)
+end
+function ResMLP:forward(x)
+  local h = F.selu(self.stem(x))
+  for _, b in ipairs(self.blocks) do h = b(h) end
+  return self.head(h)
+end
+models[#models + 1] = { name = "resnet_mlp", input = randn(784), import = false, net = ResMLP(4, 512, 0.05) }
+
+-- two inputs and the tensor ops models use
+local TwoIn = nn.class("TwoIn")
+function TwoIn:init()
+  self.a = nn.Linear(6, 8)
+  self.b = nn.Sequential { nn.Linear(4, 8), nn.GELU() }
+  self.norm = nn.LayerNorm(8)
+  self.scale = nn.Parameter(T.randn(8))
+  self.head = nn.Linear(16, 3)
+end
+function TwoIn:forward(x, z)
+  local ha, hb = self.a(x), self.b(z)
+  local h = selut.cat({ ha * self.scale, hb - ha }, 2)             -- Concat
+  local g = h:view(h:size(1), 4, 4):transpose(2, 3):reshape(h:size(1), 16) -- Reshape, Transpose
+  local m = g:narrow(2, 3, 8):mean(2, true)                         -- Slice, ReduceMean
+  local s = (g / 4):sum(2, true):sigmoid()                          -- Div, ReduceSum, Sigmoid
+  local gate = selut.where(g:gt(0), g, g * 0.1)                     -- Greater, Where
+  local mix = gate:clamp(-2, 2) + m - s:exp():sqrt()                -- Clip, Exp, Sqrt
+  local p = selut.matmul(mix:view(-1, 4, 4), mix:view(-1, 4, 4):transpose(2, 3)):flatten(2) -- MatMul
+  local y = self.head(p + F.tanh(g) + F.elu(mix, 0.5))
+  local u = self.norm(ha) :unsqueeze(2):squeeze(2)
+  return F.log_softmax(y + u:narrow(2, 1, 3):abs():neg(), 2)
+end
+models[#models + 1] = { name = "two_inputs", input = { randn(6), randn(4) }, import = false, net = TwoIn() }
+
 local failures, n = 0, 0
 for _, spec in ipairs(models) do
   local name, net = spec.name, spec.net
   nn.init.lecun_normal(net)
   -- move affine parameters and running statistics away from their defaults
-  for _, p in ipairs(net:parameters()) do
+  for _, p in ipairs(spec.net.__classname and {} or net:parameters()) do
     if p.param:dim() == 1 then p.param:copy(T.randn(p.param:size(1)) * 0.3 + 1) end
   end
   net:train()
-  for _ = 1, 3 do net:forward(spec.input(16)) end
+  local function example(b)
+    if type(spec.input) == "function" then return spec.input(b) end
+    local xs = {}
+    for i, f in ipairs(spec.input) do xs[i] = f(b) end
+    return xs
+  end
+  if not spec.net.__classname then for _ = 1, 3 do net:forward(example(16)) end end
   net:evaluate()
   local path = dir .. "/" .. name .. ".onnx"
   local t0 = selut.clock()
-  selut.onnx.export(net, spec.input(2), path, { opset = spec.opset })
+  selut.onnx.export(net, example(2), path, { opset = spec.opset })
   local t1 = selut.clock()
   -- GroupNorm and LayerNorm below opset 17 export as decompositions, which
   -- the chain importer refuses
@@ -69,13 +129,15 @@ for _, spec in ipairs(models) do
   assert(os.execute(string.format("/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\" %s", path)),
     name .. ": onnx.checker.check_model(full_check=True) failed")
   for _, batch in ipairs { 1, 37 } do
-    local x = spec.input(batch)
+    local x = example(batch)
     -- ONNX takes PyTorch's 0-based int64 indices
-    selut.save(dir .. "/x.safetensors", { x = spec.int64 and x - 1 or x })
+    local feed = T.is_tensor(x) and { x = spec.int64 and x - 1 or x } or {}
+    if not T.is_tensor(x) then for i, xi in ipairs(x) do feed["x" .. i] = xi end end
+    selut.save(dir .. "/x.safetensors", feed)
     assert(os.execute(string.format("node %s/tests/onnx/ort_run.js %s %s/x.safetensors %s/y.safetensors %s", root, path,
-      dir, dir, spec.int64 and "int64" or "float")), name .. ": ONNX Runtime failed")
+      dir, dir, spec.int64 and "int64" or "float,float")), name .. ": ONNX Runtime failed")
     local y = selut.load(dir .. "/y.safetensors").y
-    local want = net:forward(x)
+    local want = selut.no_grad(function() return T.is_tensor(x) and net:forward(x) or net(table.unpack(x)) end)
     assert(table.concat(y:shape(), "x") == table.concat(want:shape(), "x"),
       name .. ": ONNX Runtime's output shape " .. table.concat(y:shape(), "x") .. " vs " .. table.concat(want:shape(), "x"))
     local worst = 0
