@@ -75,10 +75,56 @@ static int pool_geometry(const sl_module *m, const sl_tensor *x, const char *wha
   return SL_OK;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+#define SL_POOL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SL_POOL_CLONES
+#endif
+
+/* MaxPool2d(2) without padding or dilation, a block of at most 64 outputs of
+ * one row from two input rows: the four candidates in window order with the
+ * scan's rule (a later value wins only if greater, a NaN always does) as
+ * selects on the value and a 32-bit offset in the window, which GCC
+ * vectorizes (pool.o is built with -O3); then argmax = window start +
+ * offset. Same values and argmax as the general loop: starting from the
+ * first candidate equals starting from -inf (-inf > -inf is false, so the
+ * index stays the first one either way). */
+SL_POOL_CLONES static void maxpool2x2_block(float *y, int64_t *arg, const float *restrict r0,
+                                            const float *restrict r1, int64_t base, int32_t w, int64_t n) {
+  int32_t off[64];
+  for (int64_t ox = 0; ox < n; ox++) {
+    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1], mx = a;
+    int32_t o = 0;
+    bool t = (b > mx) | (b != b);
+    mx = t ? b : mx;
+    o = t ? 1 : o;
+    t = (c > mx) | (c != c);
+    mx = t ? c : mx;
+    o = t ? w : o;
+    t = (d > mx) | (d != d);
+    mx = t ? d : mx;
+    o = t ? w + 1 : o;
+    y[ox] = mx;
+    off[ox] = o;
+  }
+  for (int64_t ox = 0; ox < n; ox++) arg[ox] = base + 2 * ox + off[ox];
+}
+
 /* x: (planes, h, w), y: (planes, oh, ow), argmax: (planes, oh, ow) */
 static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const pool_state *s, const pool_geom *g) {
   const int64_t kh = s->k[0], kw = s->k[1], sh = s->o.stride[0], sw = s->o.stride[1];
   const int64_t ph = s->o.padding[0], pw = s->o.padding[1], dh = s->o.dilation[0], dw = s->o.dilation[1];
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && g->w < INT32_MAX && ph == 0 && pw == 0 && dh == 1 && dw == 1 && !s->o.ceil_mode) {
+    for (int64_t p = 0; p < g->planes; p++)
+      for (int64_t oy = 0; oy < g->oh; oy++) {
+        const float *r0 = x + p * g->h * g->w + 2 * oy * g->w;
+        int64_t o = (p * g->oh + oy) * g->ow;
+        for (int64_t ox = 0; ox < g->ow; ox += 64)
+          maxpool2x2_block(y + o + ox, argmax + o + ox, r0 + 2 * ox, r0 + g->w + 2 * ox, 2 * oy * g->w + 2 * ox,
+                           (int32_t)g->w, g->ow - ox < 64 ? g->ow - ox : 64);
+      }
+    return;
+  }
   if (ph == 0 && pw == 0 && dh == 1 && dw == 1 && !s->o.ceil_mode) {
     /* every window lies inside the input: no clipping (the common case) */
     for (int64_t p = 0; p < g->planes; p++) {

@@ -112,3 +112,45 @@ for step = 1, 60 do
   sgd:step()
 end
 check(last < 0.2 * first, string.format("loss %.4f -> %.4f", first, last))
+
+-- MaxPool2d(2)'s vectorized path (2 x 2, stride 2, no padding) against the
+-- general window scan (ceil_mode = true takes it; even sizes give the same
+-- windows): same values bit for bit (NaN wins, -0 vs +0 and ties keep the
+-- first), same argmax (checked through the backward), rows longer than
+-- one 64-output block.
+do
+  selut.manual_seed(11)
+  local x = T.randn(3, 2, 6, 140):round() -- many ties
+  x:set(1, 1, 1, 2, 0 / 0)
+  x:set(1, 1, 2, 3, 0 / 0)
+  x:set(1, 1, 2, 4, 0 / 0)
+  x:set(2, 1, 1, 1, -math.huge)
+  x:set(2, 1, 1, 2, -math.huge)
+  x:set(2, 1, 2, 1, -math.huge)
+  x:set(2, 1, 2, 2, -math.huge)
+  x:set(3, 2, 3, 5, -0.0)
+  x:set(3, 2, 3, 6, 0.0)
+  x:set(3, 2, 4, 5, -0.0)
+  x:set(3, 2, 4, 6, -0.0)
+  local fast, slow = nn.MaxPool2d(2), nn.MaxPool2d(2, {ceil_mode = true})
+  local yf, ys = fast:forward(x), slow:forward(x)
+  check(shape(yf) == "3x2x3x70" and shape(ys) == shape(yf), "shapes " .. shape(yf) .. " " .. shape(ys))
+  local same = true
+  for n = 1, 3 do
+    for ch = 1, 2 do
+      for i = 1, 3 do
+        for j = 1, 70 do
+          local a, b = yf:get(n, ch, i, j), ys:get(n, ch, i, j)
+          if not (a == b and 1 / a == 1 / b or a ~= a and b ~= b) then same = false end
+        end
+      end
+    end
+  end
+  check(same, "MaxPool2d(2): same values as the general scan")
+  check(yf:get(1, 1, 1, 1) ~= yf:get(1, 1, 1, 1) and yf:get(1, 1, 1, 2) ~= yf:get(1, 1, 1, 2), "NaN wins")
+  check(yf:get(2, 1, 1, 1) == -math.huge, "all -inf window")
+  check(1 / yf:get(3, 2, 2, 3) == -math.huge, "tie of -0 and +0 keeps the first (-0)")
+  local gy = T.randn(3, 2, 3, 70)
+  local gf, gs = fast:backward(x, gy), slow:backward(x, gy)
+  check((gf - gs):abs():max() == 0, "MaxPool2d(2): same argmax as the general scan")
+end
