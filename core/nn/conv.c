@@ -129,7 +129,10 @@ static void col2im(float *gx, const float *col, const conv_state *s, const conv_
             if (iy < 0 || iy >= g->h) continue;
             const float *d = row + sm * l + oy * g->ow;
             float *xr = xp + iy * g->w + xo;
-            for (int64_t ox = lo; ox <= hi; ox++) xr[ox * s->stride[1]] += d[ox];
+            if (s->stride[1] == 1) /* contiguous: vectorizes (each element's adds keep their order) */
+              for (int64_t ox = lo; ox <= hi; ox++) xr[ox] += d[ox];
+            else
+              for (int64_t ox = lo; ox <= hi; ox++) xr[ox * s->stride[1]] += d[ox];
           }
         }
       }
@@ -186,6 +189,32 @@ static void conv_forward_f32(float *y, const float *x, const float *w, const flo
   }
 }
 
+/* gb[o] += the sum of gy's channel o over samples and positions, in double,
+ * in that order. A channel's sum is one chain of dependent adds, so eight
+ * channels run side by side (their chains interleave, each keeps its order:
+ * same bits as one channel at a time, without waiting on each add). */
+static void bias_grad(float *gb, const float *gy, int64_t cout, int64_t n, int64_t l) {
+  enum { LANES = 8 };
+  int64_t o = 0;
+  for (; o + LANES <= cout; o += LANES) {
+    double acc[LANES] = {0};
+    for (int64_t sm = 0; sm < n; sm++) {
+      const float *r = gy + (sm * cout + o) * l;
+      for (int64_t q = 0; q < l; q++)
+        for (int j = 0; j < LANES; j++) acc[j] += (double)r[j * l + q];
+    }
+    for (int j = 0; j < LANES; j++) gb[o + j] += (float)acc[j];
+  }
+  for (; o < cout; o++) {
+    double acc = 0.0;
+    for (int64_t sm = 0; sm < n; sm++) {
+      const float *r = gy + (sm * cout + o) * l;
+      for (int64_t q = 0; q < l; q++) acc += (double)r[q];
+    }
+    gb[o] += (float)acc;
+  }
+}
+
 /* gx: (N, Cin, H, W) written (NULL: not needed); gw, gb accumulated; gy: (N, Cout, oh, ow) */
 static void conv_backward_f32(float *gx, float *gw, float *gb, const float *x, const float *w, const float *gy,
                               conv_state *s, const conv_geom *g) {
@@ -211,15 +240,7 @@ static void conv_backward_f32(float *gx, float *gw, float *gb, const float *x, c
       }
     }
   }
-  if (gb)
-    for (int64_t o = 0; o < s->cout; o++) {
-      double acc = 0.0;
-      for (int64_t n = 0; n < g->n; n++) {
-        const float *r = gy + (n * s->cout + o) * l;
-        for (int64_t q = 0; q < l; q++) acc += (double)r[q];
-      }
-      gb[o] += (float)acc;
-    }
+  if (gb) bias_grad(gb, gy, s->cout, g->n, l);
 }
 
 static int conv_forward(sl_module *m, const sl_tensor *x) {
