@@ -1,6 +1,6 @@
 -- A GRU reads Fashion-MNIST images row by row (28 steps of 28 features) and a
 -- SELU head classifies its last hidden state.
---   build/selut examples/sequence.lua                          (2 epochs, seed 1)
+--   build/selut examples/sequence.lua                          (10 epochs, seed 1)
 --   build/selut examples/sequence.lua --epochs 1 --limit 10000 (a quick try)
 --   /usr/bin/python3 examples/sequence_check.py runs/sequence/sequence.safetensors
 --       (loads the checkpoint into PyTorch with strict=True, compares logits)
@@ -15,7 +15,7 @@ local args = require "selut.args"
 local nn, optim, T = selut.nn, selut.optim, selut.tensor
 
 local spec = {
-  {"epochs", 2, "number of epochs", min = 1},
+  {"epochs", 10, "number of epochs", min = 1},
   {"hidden", 128, "GRU hidden size", min = 1},
   {"layers", 1, "GRU layers", min = 1},
   {"head", 64, "units of the SELU head", min = 1},
