@@ -29,6 +29,19 @@ static int binary(lua_State *L, sl_binary_op op) {
   float na = 0, nb = 0;
   sl_tensor *a = tensor_or_number(L, 1, name, &na), *b = tensor_or_number(L, 2, name, &nb);
   if (!a && !b) return luaL_error(L, "%s: at least one argument must be a selut.Tensor (got two numbers)", name);
+  sl_tensor *out = sl_lua_optout(L, 3, name);
+  if (out) { /* out=: written in place, returned; no result allocated */
+    int nd;
+    int64_t shape[SL_MAX_DIMS];
+    if (a && b) sl_lua_check(L, sl_broadcast_shapes(name, a, b, &nd, shape));
+    else nd = (a ? a : b)->ndim, memcpy(shape, (a ? a : b)->shape, sizeof shape);
+    sl_lua_checkout(L, out, name, nd, shape, a, b, true);
+    if (a && b) sl_lua_check(L, sl_binary(op, out, a, b));
+    else sl_lua_check(L, a ? sl_binary_scalar(op, out, a, nb, false) : sl_binary_scalar(op, out, b, na, true));
+    sl_tensor_bump_version(out);
+    lua_getfield(L, 3, "out");
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   if (a && b) *box = sl_binary_new(op, a, b);
   else *box = a ? sl_binary_scalar_new(op, a, nb, false) : sl_binary_scalar_new(op, b, na, true);
@@ -150,6 +163,14 @@ static int ew_where_method(lua_State *L) { return where_args(L, 2, 1, 3); }
 
 static int unary(lua_State *L, sl_unary_op op) {
   sl_tensor *x = sl_lua_checktensor(L, 1);
+  sl_tensor *out = sl_lua_optout(L, 2, sl_unary_name(op));
+  if (out) { /* out=: written in place, returned */
+    sl_lua_checkout(L, out, sl_unary_name(op), x->ndim, x->shape, x, NULL, true);
+    sl_lua_check(L, sl_unary(op, out, x));
+    sl_tensor_bump_version(out);
+    lua_getfield(L, 2, "out");
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_unary_new(op, x))) return sl_lua_error(L);
   if (sl_lua_recording(L, x, NULL)) {
@@ -194,7 +215,10 @@ UNARY_PAIR(ceil, SL_CEIL)
 UNARY_PAIR(round, SL_ROUND)
 #undef UNARY_PAIR
 
-static int ew__unm(lua_State *L) { return unary(L, SL_NEG); }
+static int ew__unm(lua_State *L) {
+  lua_settop(L, 1); /* Lua passes the operand twice */
+  return unary(L, SL_NEG);
+}
 
 /* clamp(lo, hi), either nil (PyTorch's min=/max=). */
 static int clamp_common(lua_State *L, int inplace) {

@@ -10,16 +10,22 @@
 
 /* Reads the options after the dim: a boolean (keepdim) or a table
  * {keepdim = , unbiased = } (either may come first). */
-static void read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
+static int read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
+  int table = 0; /* the options table's position, 0 when there is none */
   for (int i = arg; i <= arg + 1; i++) {
     int t = lua_type(L, i);
     if (t == LUA_TNONE || t == LUA_TNIL) continue;
     if (t == LUA_TBOOLEAN) {
       *keepdim = lua_toboolean(L, i);
     } else if (t == LUA_TTABLE) {
+      table = i;
       lua_pushnil(L);
       while (lua_next(L, i)) {
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+        if (strcmp(k, "out") == 0) { /* read by the caller (sl_lua_outfield) */
+          lua_pop(L, 1);
+          continue;
+        }
         bool *dst = strcmp(k, "keepdim") == 0 ? keepdim : strcmp(k, "unbiased") == 0 ? &o->unbiased : NULL;
         if (!dst) luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (expected keepdim, unbiased)", k));
         if (!lua_isboolean(L, -1))
@@ -31,6 +37,25 @@ static void read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
       luaL_argerror(L, i, lua_pushfstring(L, "keepdim (boolean) or options table expected, got %s", luaL_typename(L, i)));
     }
   }
+  return table;
+}
+
+/* out= of a reduction along dim d (the options table at position tbl):
+ * writes into out and pushes it. */
+static int reduce_out(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool keepdim, const sl_reduce_opts *o,
+                      sl_tensor *out, int tbl) {
+  const char *name = sl_reduce_name(op);
+  if (op == SL_RMAX || op == SL_RMIN)
+    return luaL_error(L, "%s: out= is not supported along a dim (the result is values and indices)", name);
+  int nd;
+  int64_t shape[SL_MAX_DIMS];
+  sl_lua_check(L, sl_reduce_dim_shape(name, t, d, keepdim, &nd, shape));
+  sl_lua_checkout(L, out, name, nd, shape, t, NULL, false);
+  sl_lua_check(L, sl_reduce(op, out, NULL, t, d, o));
+  if (op == SL_RARGMAX || op == SL_RARGMIN) sl_lua_check(L, sl_add_scalar(out, out, 1.0f)); /* 1-based */
+  sl_tensor_bump_version(out);
+  lua_getfield(L, tbl, "out");
+  return 1;
 }
 
 /* Pushes the result box(es) of reducing t along dim d. */
@@ -73,14 +98,19 @@ static int reduce(lua_State *L, sl_reduce_op op) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   sl_reduce_opts o = {true, 2.0};
   bool keepdim = false;
+  const char *name = sl_reduce_name(op);
   if (op != SL_RARGMAX && op != SL_RARGMIN && sl_lua_recording(L, t, NULL)) { /* arg*: no gradient */
     int all = lua_isnoneornil(L, 2) || lua_istable(L, 2);
     int d = all ? -1 : sl_lua_checkdim(L, 2, t);
-    read_opts(L, all ? 2 : 3, &keepdim, &o);
+    int tbl = read_opts(L, all ? 2 : 3, &keepdim, &o);
+    sl_tensor *out = tbl ? sl_lua_outfield(L, tbl, name) : NULL;
+    if (out) sl_lua_checkout(L, out, name, out->ndim, out->shape, t, NULL, false); /* raises: autograd */
     return reduce_recorded(L, op, t, d, keepdim, &o);
   }
   if (lua_isnoneornil(L, 2) || lua_istable(L, 2)) {
-    read_opts(L, 2, &keepdim, &o);
+    int tbl = read_opts(L, 2, &keepdim, &o);
+    if (tbl && sl_lua_outfield(L, tbl, name))
+      return luaL_error(L, "%s: out= needs a dim (over all elements the result is a number)", name);
     double v;
     int64_t at;
     sl_lua_check(L, sl_reduce_all(op, t, &o, &v, &at));
@@ -89,7 +119,9 @@ static int reduce(lua_State *L, sl_reduce_op op) {
     return 1;
   }
   int d = sl_lua_checkdim(L, 2, t);
-  read_opts(L, 3, &keepdim, &o);
+  int tbl = read_opts(L, 3, &keepdim, &o);
+  sl_tensor *out = tbl ? sl_lua_outfield(L, tbl, name) : NULL;
+  if (out) return reduce_out(L, op, t, d, keepdim, &o, out, tbl);
   return reduce_dim(L, op, t, d, keepdim, &o, false);
 }
 
@@ -119,7 +151,9 @@ static int red_norm(lua_State *L) {
     return 1;
   }
   int d = sl_lua_checkdim(L, 3, t);
-  read_opts(L, 4, &keepdim, &o);
+  int tbl = read_opts(L, 4, &keepdim, &o);
+  sl_tensor *out = tbl ? sl_lua_outfield(L, tbl, "norm") : NULL;
+  if (out) return reduce_out(L, SL_RNORM, t, d, keepdim, &o, out, tbl);
   return reduce_dim(L, SL_RNORM, t, d, keepdim, &o, rec);
 }
 
@@ -128,6 +162,15 @@ static int softmax_common(lua_State *L, bool log) {
   if (lua_isnoneornil(L, 2))
     return luaL_argerror(L, 2, lua_pushfstring(L, "dimension expected (%s over which dim?)", log ? "log_softmax" : "softmax"));
   int d = sl_lua_checkdim(L, 2, t);
+  const char *name = log ? "log_softmax" : "softmax";
+  sl_tensor *out = sl_lua_optout(L, 3, name);
+  if (out) { /* out=: written in place (it may be t itself), returned */
+    sl_lua_checkout(L, out, name, t->ndim, t->shape, t, NULL, true);
+    sl_lua_check(L, sl_softmax(out, t, d, log));
+    sl_tensor_bump_version(out);
+    lua_getfield(L, 3, "out");
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_empty(t->ndim, t->shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_softmax(*box, t, d, log));

@@ -51,7 +51,7 @@ static int shape_view(lua_State *L) {
 }
 
 /* Dims as varargs from arg or one table, each 1-based or negative. */
-static int read_dims(lua_State *L, int arg, int ndim, int *dims) {
+static int read_dims(lua_State *L, int arg, int top, int ndim, int *dims) {
   int n = 0;
   if (lua_type(L, arg) == LUA_TTABLE) {
     lua_Integer len = luaL_len(L, arg);
@@ -66,7 +66,6 @@ static int read_dims(lua_State *L, int arg, int ndim, int *dims) {
     }
     return n;
   }
-  int top = lua_gettop(L);
   if (top - arg + 1 != ndim)
     luaL_error(L, "bad argument #%d to 'permute' (%d dims expected for a %d-D tensor, got %d)", arg, ndim, ndim,
                top - arg + 1 < 0 ? 0 : top - arg + 1);
@@ -77,7 +76,20 @@ static int read_dims(lua_State *L, int arg, int ndim, int *dims) {
 static int shape_permute(lua_State *L) {
   sl_tensor *t = sl_lua_checktensor(L, 1);
   int perm[SL_MAX_DIMS];
-  read_dims(L, 2, t->ndim, perm);
+  int top = lua_gettop(L);
+  sl_tensor *out = NULL;
+  if (top >= 3 && lua_istable(L, top)) /* a trailing options table: {out = tensor} */
+    out = sl_lua_optout(L, top--, "permute");
+  read_dims(L, 2, top, t->ndim, perm);
+  if (out) { /* out=: written in place, returned */
+    int64_t shape[SL_MAX_DIMS];
+    for (int k = 0; k < t->ndim; k++) shape[k] = t->shape[perm[k]];
+    sl_lua_checkout(L, out, "permute", t->ndim, shape, t, NULL, false);
+    sl_lua_check(L, sl_tensor_permute_into(out, t, perm));
+    sl_tensor_bump_version(out);
+    lua_getfield(L, top + 1, "out");
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   push_result(L, box, sl_tensor_permute(t, perm));
   if (sl_lua_recording(L, t, NULL)) sl_lua_check(L, sl_ag_record_permute(*box, t, perm, "PermuteBackward"));
@@ -291,7 +303,8 @@ static int record_list(lua_State *L, sl_tensor *y, sl_tensor **ts, int n, int d,
 
 static int shape_cat(lua_State *L) {
   int n;
-  lua_settop(L, 2); /* the scratch list goes above the dim argument */
+  lua_settop(L, 3); /* the scratch list goes above the dim and options arguments */
+  sl_tensor *out = sl_lua_optout(L, 3, "cat");
   sl_tensor **ts = check_list(L, 1, &n);
   int nd = ts[0]->ndim;
   for (int k = 0; k < n; k++)
@@ -300,6 +313,13 @@ static int shape_cat(lua_State *L) {
       break;
     }
   int d = sl_lua_optdim(L, 2, nd, 0);
+  if (out) { /* out=: written in place, returned (no autograd: checked for each input) */
+    for (int k = 0; k < n; k++) sl_lua_checkout(L, out, "cat", out->ndim, out->shape, ts[k], NULL, false);
+    sl_lua_check(L, sl_tensor_cat_into(out, ts, n, d));
+    sl_tensor_bump_version(out);
+    lua_getfield(L, 3, "out");
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   push_result(L, box, sl_tensor_cat(ts, n, d));
   return record_list(L, *box, ts, n, d, false);

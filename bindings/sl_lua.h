@@ -162,6 +162,18 @@ static inline int sl_lua_recording(lua_State *L, const sl_tensor *a, const sl_te
  * that requires grad (grad mode on) or a recorded tensor, else bumps t's
  * version when something may have saved it. */
 void sl_lua_inplace(lua_State *L, sl_tensor *t, const char *op);
+/* The out= option (lua_tensor_out.c). sl_lua_optout reads the options table
+ * at arg (none/nil: NULL; only the key `out` allowed); sl_lua_outfield reads
+ * just its `out` field (for tables with other options). Either returns the
+ * tensor or NULL; a non-tensor raises. sl_lua_checkout raises unless out has
+ * the result's shape (nd, shape), no input (in1, in2, either NULL) records
+ * autograd, and out shares no memory with an input (may_alias: except being
+ * that input itself, for ops that may write over their input); then marks
+ * out as written in place (sl_lua_inplace). */
+sl_tensor *sl_lua_optout(lua_State *L, int arg, const char *op);
+sl_tensor *sl_lua_outfield(lua_State *L, int arg, const char *op);
+void sl_lua_checkout(lua_State *L, sl_tensor *out, const char *op, int nd, const int64_t *shape, const sl_tensor *in1,
+                     const sl_tensor *in2, bool may_alias);
 /* Tensor fields grad, grad_fn, requires_grad, is_leaf (pushes nil for other
  * keys) and their assignment (raises for other keys). */
 int sl_lua_tensor_getfield(lua_State *L, sl_tensor *t, const char *key);

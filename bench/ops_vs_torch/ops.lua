@@ -16,6 +16,8 @@ local col = T.randn(rows, 1)
 local dst = T.zeros(rows, cols)
 local half1, half2 = T.randn(rows, cols // 2), T.randn(rows, cols // 2)
 local tall = T.randn(cols, rows) -- permuted into [rows x cols]
+local out, out_rows, out_cols = T.zeros(rows, cols), T.zeros(rows), T.zeros(cols)
+local o = {out = out}
 
 local ops = {
   memcpy = function() dst:copy(a) end,
@@ -34,6 +36,20 @@ local ops = {
   softmax_last = function() return a:softmax(2) end,
   cat = function() return selut.cat({half1, half2}, 2) end,
   permute = function() return tall:permute(2, 1) end,
+  add_out = function() return selut.add(a, b, o) end,
+  add_row_out = function() return selut.add(a, row, o) end,
+  add_col_out = function() return selut.add(a, col, o) end,
+  mul_scalar_out = function() return selut.mul(a, 2, o) end,
+  maximum_out = function() return a:maximum(b, o) end,
+  exp_out = function() return a:exp(o) end,
+  tanh_out = function() return a:tanh(o) end,
+  sigmoid_out = function() return a:sigmoid(o) end,
+  abs_out = function() return a:abs(o) end,
+  sum_last_out = function() return a:sum(2, {out = out_rows}) end,
+  sum_first_out = function() return a:sum(1, {out = out_cols}) end,
+  softmax_last_out = function() return a:softmax(2, o) end,
+  cat_out = function() return selut.cat({half1, half2}, 2, o) end,
+  permute_out = function() return tall:permute(2, 1, o) end,
 }
 
 local order = {}

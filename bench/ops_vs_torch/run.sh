@@ -30,12 +30,12 @@ for n in $sizes; do
     { t = $3 + 0; key = $1; if (file == 1) { if (!(key in s) || t < s[key]) { s[key] = t; st[key] = $2 } }
       else { if (!(key in p) || t < p[key]) { p[key] = t; pt[key] = $2 } } }
     END {
-      printf "%-8s %-13s %11s %11s %7s %10s %10s\n", "family", "op", "selut ms", "torch ms", "ratio", "selut bw", "torch bw"
+      printf "%-8s %-16s %11s %11s %7s %10s %10s\n", "family", "op", "selut ms", "torch ms", "ratio", "selut bw", "torch bw"
       for (i = 1; i <= k; i++) {
         o = ord[i]
         sbw = (tr[o] / 2) * s["memcpy"] / s[o]; pbw = (tr[o] / 2) * p["memcpy"] / p[o]
         extra = (fam[o] == "shape") ? sprintf("   (%.2fx memcpy)", s[o] / s["memcpy"]) : ""
-        printf "%-8s %-13s %8.3f(%d) %8.3f(%d) %7.2f %9.0f%% %9.0f%%%s\n", fam[o], o, s[o] * 1e3, st[o], p[o] * 1e3, pt[o], s[o] / p[o], 100 * sbw, 100 * pbw, extra
+        printf "%-8s %-16s %8.3f(%d) %8.3f(%d) %7.2f %9.0f%% %9.0f%%%s\n", fam[o], o, s[o] * 1e3, st[o], p[o] * 1e3, pt[o], s[o] / p[o], 100 * sbw, 100 * pbw, extra
       }
     }' "$tmp/selut" "$tmp/torch"
 done

@@ -20,6 +20,7 @@ row, col = torch.randn(cols), torch.randn(rows, 1)
 dst = torch.zeros(rows, cols)
 half1, half2 = torch.randn(rows, cols // 2), torch.randn(rows, cols // 2)
 tall = torch.randn(cols, rows)
+out, out_rows, out_cols = torch.zeros(rows, cols), torch.zeros(rows), torch.zeros(cols)
 
 ops = {
     "memcpy": lambda: dst.copy_(a),
@@ -38,6 +39,20 @@ ops = {
     "softmax_last": lambda: a.softmax(1),
     "cat": lambda: torch.cat([half1, half2], 1),
     "permute": lambda: tall.permute(1, 0).contiguous(),  # selut's permute copies: compare the copy
+    "add_out": lambda: torch.add(a, b, out=out),
+    "add_row_out": lambda: torch.add(a, row, out=out),
+    "add_col_out": lambda: torch.add(a, col, out=out),
+    "mul_scalar_out": lambda: torch.mul(a, 2, out=out),
+    "maximum_out": lambda: torch.maximum(a, b, out=out),
+    "exp_out": lambda: torch.exp(a, out=out),
+    "tanh_out": lambda: torch.tanh(a, out=out),
+    "sigmoid_out": lambda: torch.sigmoid(a, out=out),
+    "abs_out": lambda: torch.abs(a, out=out),
+    "sum_last_out": lambda: torch.sum(a, 1, out=out_rows),
+    "sum_first_out": lambda: torch.sum(a, 0, out=out_cols),
+    "softmax_last_out": lambda: torch.ops.aten._softmax.out(a, 1, False, out=out),  # softmax has no public out=
+    "cat_out": lambda: torch.cat([half1, half2], 1, out=out),
+    "permute_out": lambda: out.copy_(tall.permute(1, 0)),  # permute is a view in PyTorch: its copy into out
 }
 
 order = []

@@ -19,15 +19,15 @@ static sl_tensor *reshaped(const sl_tensor *t, int ndim, const int64_t *shape) {
   return sl_tensor_reshape(t, ndim, shape);
 }
 
-sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm) {
-  int64_t shape[SL_MAX_DIMS], sstride[SL_MAX_DIMS], in_stride[SL_MAX_DIMS];
+/* Checks perm and gives the result's shape and the source stride of each of its dims. */
+static int permute_plan(const sl_tensor *t, const int *perm, int64_t *shape, int64_t *sstride) {
+  int64_t in_stride[SL_MAX_DIMS];
   int seen[SL_MAX_DIMS] = {0};
   for (int k = 0; k < t->ndim; k++) {
     if (perm[k] < 0 || perm[k] >= t->ndim)
-      return sl_fail_null(SL_ERANGE, "permute: dimension %d out of range 1..%d for %s", perm[k] + 1, t->ndim,
-                          sl_shape_str(t, (char[160]){0}, 160));
-    if (seen[perm[k]]++)
-      return sl_fail_null(SL_EINVAL, "permute: dimension %d appears twice", perm[k] + 1);
+      return sl_fail(SL_ERANGE, "permute: dimension %d out of range 1..%d for %s", perm[k] + 1, t->ndim,
+                     sl_shape_str(t, (char[160]){0}, 160));
+    if (seen[perm[k]]++) return sl_fail(SL_EINVAL, "permute: dimension %d appears twice", perm[k] + 1);
   }
   in_stride[t->ndim - 1] = 1;
   for (int d = t->ndim - 2; d >= 0; d--) in_stride[d] = in_stride[d + 1] * t->shape[d + 1];
@@ -35,9 +35,30 @@ sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm) {
     shape[k] = t->shape[perm[k]];
     sstride[k] = in_stride[perm[k]];
   }
+  return SL_OK;
+}
+
+sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm) {
+  int64_t shape[SL_MAX_DIMS], sstride[SL_MAX_DIMS];
+  if (permute_plan(t, perm, shape, sstride)) return NULL;
   sl_tensor *r = sl_tensor_empty(t->ndim, shape);
   if (r) sl_strided_copy_f32(r->data, t->data, t->ndim, shape, sstride);
   return r;
+}
+
+int sl_tensor_permute_into(sl_tensor *y, const sl_tensor *t, const int *perm) {
+  int64_t shape[SL_MAX_DIMS], sstride[SL_MAX_DIMS];
+  int st = permute_plan(t, perm, shape, sstride);
+  if (st) return st;
+  if (y->numel != t->numel) {
+    char a[160], b[160];
+    return sl_fail(SL_ESHAPE, "permute: output %s does not match the result's shape %s", sl_shape_str(y, a, sizeof a),
+                   sl_shape_str_raw(t->ndim, shape, b, sizeof b));
+  }
+  if (y->numel && y->data < t->data + t->numel && t->data < y->data + y->numel)
+    return sl_fail(SL_EINVAL, "permute: output may not share memory with the input");
+  sl_strided_copy_f32(y->data, t->data, t->ndim, shape, sstride);
+  return SL_OK;
 }
 
 sl_tensor *sl_tensor_transpose(const sl_tensor *t, int d1, int d2) {
@@ -129,16 +150,18 @@ sl_tensor *sl_tensor_select_dim(const sl_tensor *t, int dim, int64_t i) {
 /* PyTorch still accepts a 1-D empty tensor in cat with any shape. */
 static int legacy_empty(const sl_tensor *t) { return t->ndim == 1 && t->shape[0] == 0; }
 
-sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
+/* Checks the list and gives the result's shape; *ref is the tensor whose
+ * ndim the result has. */
+static int cat_shape(sl_tensor *const *ts, int n, int dim, const sl_tensor **refp, int64_t *shape) {
   char a[160], b[160];
-  if (n < 1) return sl_fail_null(SL_EINVAL, "cat: expected a non-empty list of tensors");
+  if (n < 1) return sl_fail(SL_EINVAL, "cat: expected a non-empty list of tensors");
   const sl_tensor *ref = NULL;
   for (int k = 0; k < n && !ref; k++)
     if (!legacy_empty(ts[k])) ref = ts[k];
   if (!ref) ref = ts[0];
-  if (check_dim("cat", ref, dim, 0)) return NULL;
-  int64_t shape[SL_MAX_DIMS];
-  memcpy(shape, ref->shape, sizeof shape);
+  int st = check_dim("cat", ref, dim, 0);
+  if (st) return st;
+  memcpy(shape, ref->shape, sizeof ref->shape);
   shape[dim] = 0;
   for (int k = 0; k < n; k++) {
     const sl_tensor *t = ts[k];
@@ -146,19 +169,21 @@ sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
     int ok = t->ndim == ref->ndim;
     for (int d = 0; ok && d < t->ndim; d++) ok = d == dim || t->shape[d] == ref->shape[d];
     if (!ok)
-      return sl_fail_null(SL_ESHAPE, "cat: tensor %d has shape %s, expected %s except in dimension %d", k + 1,
-                          sl_shape_str(t, a, sizeof a), sl_shape_str(ref, b, sizeof b), dim + 1);
+      return sl_fail(SL_ESHAPE, "cat: tensor %d has shape %s, expected %s except in dimension %d", k + 1,
+                     sl_shape_str(t, a, sizeof a), sl_shape_str(ref, b, sizeof b), dim + 1);
     if (shape[dim] > INT64_MAX - t->shape[dim])
-      return sl_fail_null(SL_ESHAPE, "cat: dimension %d overflows 64 bits", dim + 1);
+      return sl_fail(SL_ESHAPE, "cat: dimension %d overflows 64 bits", dim + 1);
     shape[dim] += t->shape[dim];
   }
-  sl_tensor *r = sl_tensor_empty(ref->ndim, shape);
-  if (!r) return NULL;
+  *refp = ref;
+  return SL_OK;
+}
+
+/* One pass over the output: each outer row is the tensors' blocks side by side. */
+static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_tensor *ref, const int64_t *shape) {
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < dim; d++) outer *= shape[d];
   for (int d = dim + 1; d < ref->ndim; d++) inner *= shape[d];
-  /* one pass over the output: each outer row is the tensors' blocks side by side */
-  float *o = r->data;
   for (int64_t i = 0; i < outer; i++)
     for (int k = 0; k < n; k++) {
       const sl_tensor *t = ts[k];
@@ -167,7 +192,33 @@ sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
       if (block) memcpy(o, t->data + i * block, (size_t)block * sizeof(float));
       o += block;
     }
+}
+
+sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
+  int64_t shape[SL_MAX_DIMS];
+  const sl_tensor *ref;
+  if (cat_shape(ts, n, dim, &ref, shape)) return NULL;
+  sl_tensor *r = sl_tensor_empty(ref->ndim, shape);
+  if (r) cat_copy(r->data, ts, n, dim, ref, shape);
   return r;
+}
+
+int sl_tensor_cat_into(sl_tensor *y, sl_tensor *const *ts, int n, int dim) {
+  int64_t shape[SL_MAX_DIMS];
+  const sl_tensor *ref;
+  int st = cat_shape(ts, n, dim, &ref, shape);
+  if (st) return st;
+  char a[160], b[160];
+  bool same = y->ndim == ref->ndim;
+  for (int d = 0; same && d < y->ndim; d++) same = y->shape[d] == shape[d];
+  if (!same)
+    return sl_fail(SL_ESHAPE, "cat: output %s does not match the result's shape %s", sl_shape_str(y, a, sizeof a),
+                   sl_shape_str_raw(ref->ndim, shape, b, sizeof b));
+  for (int k = 0; k < n; k++)
+    if (y->numel && ts[k]->numel && y->data < ts[k]->data + ts[k]->numel && ts[k]->data < y->data + y->numel)
+      return sl_fail(SL_EINVAL, "cat: output may not share memory with tensor %d", k + 1);
+  cat_copy(y->data, ts, n, dim, ref, shape);
+  return SL_OK;
 }
 
 sl_tensor *sl_tensor_stack(sl_tensor *const *ts, int n, int dim) {

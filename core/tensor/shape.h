@@ -15,6 +15,9 @@
 /* Copy with dims reordered: result dim k is t's dim perm[k] (perm a
  * permutation of 0..ndim-1). */
 sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm);
+/* The same written into y (y has the result's numel and shares no memory
+ * with t). Returns SL_OK or an error status. */
+int sl_tensor_permute_into(sl_tensor *y, const sl_tensor *t, const int *perm);
 /* Copy with dims d1 and d2 swapped. */
 sl_tensor *sl_tensor_transpose(const sl_tensor *t, int d1, int d2);
 /* View without the size-1 dim `dim` (unchanged when its size is not 1), or
@@ -34,6 +37,8 @@ sl_tensor *sl_tensor_select_dim(const sl_tensor *t, int dim, int64_t i);
 /* Concatenation of n tensors along dim: equal ndim, equal sizes except at
  * dim. PyTorch's legacy rule lets a 1-D tensor of size 0 join anything. */
 sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim);
+/* The same written into y (the result's shape; sharing no memory with an input). */
+int sl_tensor_cat_into(sl_tensor *y, sl_tensor *const *ts, int n, int dim);
 /* n tensors of one shape stacked along a new dim (0..ndim). */
 sl_tensor *sl_tensor_stack(sl_tensor *const *ts, int n, int dim);
 
