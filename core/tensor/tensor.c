@@ -81,6 +81,7 @@ static sl_storage *storage_new(int64_t numel) {
   s->release = NULL;
   s->ctx = NULL;
   s->owned = true;
+  s->version = 0; /* sl_malloc does not zero: a stale stamp made saved-tensor checks flaky */
   return s;
 }
 
@@ -181,6 +182,7 @@ sl_tensor *sl_tensor_wrap(int ndim, const int64_t *shape, float *data,
   s->release = NULL; /* armed only on success: a failed wrap leaves the buffer to the caller */
   s->ctx = ctx;
   s->owned = false;
+  s->version = 0;
   sl_tensor *t = header_new(s, data, ndim, shape, numel);
   if (t) s->release = release;
   return t;
