@@ -154,3 +154,26 @@ void sl_par_tasks(unsigned ntasks, sl_task_fn fn, const void *ctx) {
   par_range = NULL, par_task = fn, par_ctx = ctx;
   par_run(ntasks);
 }
+
+typedef struct pieces_job {
+  sl_range_fn fn;
+  const void *ctx;
+  size_t n;
+  unsigned parts;
+} pieces_job;
+
+static void pieces_task(const void *vj, unsigned i) {
+  const pieces_job *j = vj;
+  size_t b = j->n * i / j->parts, e = j->n * (i + 1) / j->parts;
+  if (b < e) j->fn(j->ctx, b, e);
+}
+
+void sl_par_pieces(size_t n, size_t work, sl_range_fn fn, const void *ctx) {
+  if (n < 2 || work < sl_par_min() || sl_get_num_threads() < 2) {
+    if (n) fn(ctx, 0, n);
+    return;
+  }
+  pieces_job j = {fn, ctx, n, n < PAR_MAX_CHUNKS ? (unsigned)n : PAR_MAX_CHUNKS};
+  sl_par_tasks(j.parts, pieces_task, &j);
+}
+

@@ -28,4 +28,11 @@ size_t sl_par_min(void);
 
 #define SL_PAR_CHUNK_MIN 16384
 
+/* fn(ctx, b, e) over n pieces of work that together touch `work` elements
+ * (rows of a reduction, tiles of a transpose): split into up to 16 ranges
+ * of whole pieces for the pool when work >= sl_par_min(), else one serial
+ * call. For kernels whose pieces are few but large, which sl_par_for (a
+ * split by element count) would run serially. */
+void sl_par_pieces(size_t n, size_t work, sl_range_fn fn, const void *ctx);
+
 #endif

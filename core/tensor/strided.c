@@ -2,50 +2,107 @@
  * destination filled from a source read through arbitrary strides. Dims are
  * first merged where the source is contiguous across them, so a permute
  * that keeps the last dim in place becomes a few long memcpys and a
- * transpose becomes one blocked 2-D transpose (16 x 16 tiles: the 16 source
- * rows of a tile and the 16 destination rows stay in L1 while they are
+ * transpose becomes one blocked 2-D transpose (32 x 32 tiles: the 32 source
+ * rows of a tile and the 32 destination rows stay in L1 while they are
  * read and written, instead of one of the two sides missing on every
- * element). */
+ * element; SSE 4 x 4 shuffles inside a tile). Large copies are split over
+ * the thread pool by strips of destination rows. */
 #include <string.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
+#include "parallel.h"
 #include "shape.h"
 
-#define TILE 16
+#define TILE 32
 
-/* Odometer over the "outer" dims: advances idx and returns the source and
- * destination offsets of the next position. */
-typedef struct walker {
-  int n;
-  int64_t size[SL_MAX_DIMS], ss[SL_MAX_DIMS], ds[SL_MAX_DIMS], idx[SL_MAX_DIMS];
-  int64_t so, dof;
-} walker;
+#if defined(__SSE2__)
+/* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
+ * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
+ * changes. */
+static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds) {
+  for (int i = 0; i < TILE; i += 4)
+    for (int j = 0; j < TILE; j += 4) {
+      __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
+             r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(dst + (i + 0) * ldd + j, r0);
+      _mm_storeu_ps(dst + (i + 1) * ldd + j, r1);
+      _mm_storeu_ps(dst + (i + 2) * ldd + j, r2);
+      _mm_storeu_ps(dst + (i + 3) * ldd + j, r3);
+    }
+}
+#endif
 
-static void walker_next(walker *w) {
-  for (int k = w->n - 1; k >= 0; k--) {
-    w->so += w->ss[k];
-    w->dof += w->ds[k];
-    if (++w->idx[k] < w->size[k]) return;
-    w->so -= w->ss[k] * w->size[k];
-    w->dof -= w->ds[k] * w->size[k];
-    w->idx[k] = 0;
+/* dst[i * ldd + j] = src[i + j * lds] for i0 <= i < i1, j < cols (rows
+ * i0..i1 of the transpose of a cols x rows block read with row stride lds). */
+static void transpose_rows(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t i0,
+                           int64_t i1, int64_t cols) {
+  for (; i0 < i1; i0 += TILE) {
+    int64_t ie = i0 + TILE < i1 ? i0 + TILE : i1;
+    for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
+      int64_t je = j0 + TILE < cols ? j0 + TILE : cols;
+      if (ie - i0 == TILE && je - j0 == TILE) {
+#if defined(__SSE2__)
+        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds);
+#else
+        for (int i = 0; i < TILE; i++) /* constant trip counts GCC unrolls */
+          for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
+#endif
+      } else {
+        for (int64_t i = i0; i < ie; i++)
+          for (int64_t j = j0; j < je; j++) dst[i * ldd + j] = src[i + j * lds];
+      }
+    }
   }
 }
 
-/* dst[i * ldd + j] = src[i + j * lds] for i < rows, j < cols (a transpose
- * of a cols x rows block read with row stride lds). */
-static void transpose_block(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t rows,
-                            int64_t cols) {
-  for (int64_t i0 = 0; i0 < rows; i0 += TILE) {
-    int64_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
-    for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
-      int64_t j1 = j0 + TILE < cols ? j0 + TILE : cols;
-      if (i1 - i0 == TILE && j1 - j0 == TILE) { /* full tile: constant trip counts GCC unrolls */
-        for (int i = 0; i < TILE; i++)
-          for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
-      } else {
-        for (int64_t i = i0; i < i1; i++)
-          for (int64_t j = j0; j < j1; j++) dst[i * ldd + j] = src[i + j * lds];
-      }
+/* The copy as pieces for the thread pool: piece p is strip p % nstrip (TILE
+ * destination rows of the transpose, or the whole inner run) of outer
+ * position p / nstrip. Pieces write disjoint parts of dst: any split gives
+ * the same bytes. */
+typedef struct copy_job {
+  float *dst;
+  const float *src;
+  int nw; /* outer dims (the odometer) */
+  int64_t size[SL_MAX_DIMS], ss[SL_MAX_DIMS], ds[SL_MAX_DIMS];
+  int64_t last, slast, a_rows, a_ds, nstrip;
+  int a;
+} copy_job;
+
+static void copy_range(const void *vj, size_t b, size_t e) {
+  const copy_job *j = vj;
+  int64_t o = (int64_t)b / j->nstrip, strip = (int64_t)b % j->nstrip, so = 0, dof = 0, idx[SL_MAX_DIMS];
+  for (int k = j->nw - 1; k >= 0; k--) { /* offsets of outer position o */
+    idx[k] = o % j->size[k];
+    o /= j->size[k];
+    so += idx[k] * j->ss[k];
+    dof += idx[k] * j->ds[k];
+  }
+  int64_t last = j->last, slast = j->slast;
+  for (size_t p = b; p < e; p++) {
+    float *d0 = j->dst + dof;
+    const float *s0 = j->src + so;
+    if (slast == 1) {
+      memcpy(d0, s0, (size_t)last * sizeof(float));
+    } else if (j->a >= 0) {
+      int64_t i0 = strip * TILE, i1 = i0 + TILE < j->a_rows ? i0 + TILE : j->a_rows;
+      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last);
+    } else if (slast == 0) {
+      for (int64_t k = 0; k < last; k++) d0[k] = s0[0];
+    } else {
+      for (int64_t k = 0; k < last; k++) d0[k] = s0[k * slast];
+    }
+    if (++strip < j->nstrip) continue;
+    strip = 0;
+    for (int k = j->nw - 1; k >= 0; k--) { /* the odometer: next outer position */
+      so += j->ss[k];
+      dof += j->ds[k];
+      if (++idx[k] < j->size[k]) break;
+      so -= j->ss[k] * j->size[k];
+      dof -= j->ds[k] * j->size[k];
+      idx[k] = 0;
     }
   }
 }
@@ -72,32 +129,26 @@ void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *
   int64_t ds[SL_MAX_DIMS]; /* destination strides: contiguous */
   ds[n - 1] = 1;
   for (int d = n - 2; d >= 0; d--) ds[d] = ds[d + 1] * sz[d + 1];
-  int64_t last = sz[n - 1], slast = ss[n - 1];
-  int a = -1; /* the dim the source walks contiguously, when it is not the last */
-  if (slast != 1)
+  copy_job j = {0};
+  j.dst = dst, j.src = src, j.last = sz[n - 1], j.slast = ss[n - 1], j.a = -1;
+  if (j.slast != 1) /* the dim the source walks contiguously, when it is not the last */
     for (int d = 0; d < n - 1; d++)
-      if (ss[d] == 1) a = d;
-  walker w = {0};
+      if (ss[d] == 1) j.a = d;
   for (int d = 0; d < n - 1; d++)
-    if (d != a) {
-      w.size[w.n] = sz[d];
-      w.ss[w.n] = ss[d];
-      w.ds[w.n] = ds[d];
-      w.n++;
+    if (d != j.a) {
+      j.size[j.nw] = sz[d];
+      j.ss[j.nw] = ss[d];
+      j.ds[j.nw] = ds[d];
+      j.nw++;
     }
-  int64_t outer = 1;
-  for (int k = 0; k < w.n; k++) outer *= w.size[k];
-  for (int64_t o = 0; o < outer; o++, walker_next(&w)) {
-    float *d0 = dst + w.dof;
-    const float *s0 = src + w.so;
-    if (slast == 1) {
-      memcpy(d0, s0, (size_t)last * sizeof(float));
-    } else if (a >= 0) {
-      transpose_block(d0, ds[a], s0, slast, sz[a], last);
-    } else if (slast == 0) {
-      for (int64_t j = 0; j < last; j++) d0[j] = s0[0];
-    } else {
-      for (int64_t j = 0; j < last; j++) d0[j] = s0[j * slast];
-    }
+  int64_t outer = 1, total = j.last;
+  for (int k = 0; k < j.nw; k++) outer *= j.size[k];
+  j.nstrip = 1;
+  if (j.a >= 0) {
+    j.a_rows = sz[j.a], j.a_ds = ds[j.a];
+    j.nstrip = (j.a_rows + TILE - 1) / TILE;
+    total *= j.a_rows;
   }
+  total *= outer;
+  sl_par_pieces((size_t)(outer * j.nstrip), (size_t)total, copy_range, &j);
 }

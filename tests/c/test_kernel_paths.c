@@ -1,0 +1,142 @@
+/* The fast paths of the tensor kernels give the bits of their plain
+ * counterparts: the vectorized contiguous max/min/argmax against the column
+ * scan, wide column-block sums against a naive loop in row order, the tiled
+ * (and threaded) transpose against a naive gather, and streamed outputs of
+ * large elementwise ops against the same op on small (cached) pieces. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "selut.h"
+
+#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+
+static int same_bits(const float *a, const float *b, int64_t n) { return memcmp(a, b, (size_t)n * sizeof *a) == 0; }
+
+/* Rows with ties, +0/-0, infinities and (in some rows) NaN. */
+static void fill_tricky(float *x, int64_t rows, int64_t cols, unsigned seed) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) {
+      seed = seed * 1103515245u + 12345u;
+      int v = (int)((seed >> 16) % 9) - 4;
+      float f = (float)v;
+      if (v == 0) f = (seed >> 8) & 1 ? 0.0f : -0.0f;
+      if (v == 4 && (seed >> 9) % 5 == 0) f = INFINITY;
+      if (v == -4 && (seed >> 9) % 5 == 0) f = -INFINITY;
+      x[r * cols + c] = f;
+    }
+  for (int64_t r = 0; r < rows; r += 7) x[r * cols + (r * 13) % cols] = NAN; /* first NaN somewhere */
+  for (int64_t r = 0; r < rows; r += 11) x[r * cols + cols - 1] = NAN;      /* a NaN in the tail */
+}
+
+Test(kernel_paths, contiguous_max_min_match_the_column_scan) {
+  int64_t lens[] = {1, 3, 15, 16, 17, 33, 64, 1000, 1003};
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+    int64_t rows = 40, cols = lens[li];
+    sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols));
+    fill_tricky(x->data, rows, cols, (unsigned)cols);
+    int perm[2] = {1, 0};
+    sl_tensor *xt = sl_tensor_permute(x, perm); /* [cols x rows]: dim 0 reduces by the column scan */
+    for (int op = 0; op < 4; op++) {
+      sl_reduce_op ops[4] = {SL_RMAX, SL_RMIN, SL_RARGMAX, SL_RARGMIN};
+      sl_tensor *y1 = sl_tensor_empty(1, SHAPE(rows)), *i1 = sl_tensor_empty(1, SHAPE(rows));
+      sl_tensor *y2 = sl_tensor_empty(1, SHAPE(rows)), *i2 = sl_tensor_empty(1, SHAPE(rows));
+      cr_assert_eq(sl_reduce(ops[op], y1, i1, x, 1, NULL), SL_OK);
+      cr_assert_eq(sl_reduce(ops[op], y2, i2, xt, 0, NULL), SL_OK);
+      cr_assert(same_bits(y1->data, y2->data, rows), "op %d, %lld columns: values differ", op, (long long)cols);
+      cr_assert(same_bits(i1->data, i2->data, rows), "op %d, %lld columns: indices differ", op, (long long)cols);
+      sl_tensor_release(y1), sl_tensor_release(i1), sl_tensor_release(y2), sl_tensor_release(i2);
+    }
+    sl_tensor_release(x), sl_tensor_release(xt);
+  }
+}
+
+Test(kernel_paths, first_dim_sums_match_a_row_order_loop_at_1_and_2_threads) {
+  int64_t shapes[][2] = {{5, 3}, {9, 130}, {200, 1000}, {301, 2500}, {70000, 3}};
+  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+    int64_t rows = shapes[k][0], cols = shapes[k][1];
+    sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols));
+    for (int64_t i = 0; i < x->numel; i++) x->data[i] = (float)sin((double)i * 0.37) * 1e3f;
+    float *want = malloc((size_t)cols * sizeof *want);
+    for (int64_t c = 0; c < cols; c++) {
+      double s = 0;
+      for (int64_t r = 0; r < rows; r++) s += (double)x->data[r * cols + c];
+      want[c] = (float)s;
+    }
+    for (int t = 1; t <= 2; t++) {
+      sl_set_num_threads(t);
+      sl_tensor *y = sl_tensor_empty(1, SHAPE(cols));
+      cr_assert_eq(sl_reduce(SL_RSUM, y, NULL, x, 0, NULL), SL_OK);
+      cr_assert(same_bits(y->data, want, cols), "[%lld x %lld] at %d threads", (long long)rows, (long long)cols, t);
+      sl_tensor_release(y);
+    }
+    sl_set_num_threads(1);
+    free(want);
+    sl_tensor_release(x);
+  }
+}
+
+Test(kernel_paths, tiled_permutes_match_a_naive_gather_at_1_and_2_threads) {
+  int64_t shapes[][3] = {{1, 1000, 300}, {3, 37, 45}, {2, 16, 16}, {5, 1, 17}, {64, 70, 3}};
+  int perms[][3] = {{0, 2, 1}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}};
+  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+    for (size_t q = 0; q < sizeof perms / sizeof *perms; q++) {
+      const int64_t *s = shapes[k];
+      const int *p = perms[q];
+      sl_tensor *x = sl_tensor_arange(0, (double)(s[0] * s[1] * s[2]), 1);
+      sl_tensor *x3 = sl_tensor_reshape(x, 3, s);
+      for (int t = 1; t <= 2; t++) {
+        sl_set_num_threads(t);
+        sl_tensor *y = sl_tensor_permute(x3, p);
+        cr_assert(y);
+        int64_t idx[3];
+        for (idx[0] = 0; idx[0] < y->shape[0]; idx[0]++)
+          for (idx[1] = 0; idx[1] < y->shape[1]; idx[1]++)
+            for (idx[2] = 0; idx[2] < y->shape[2]; idx[2]++) {
+              int64_t src[3];
+              for (int d = 0; d < 3; d++) src[p[d]] = idx[d];
+              float want = (float)((src[0] * s[1] + src[1]) * s[2] + src[2]);
+              float got = y->data[(idx[0] * y->shape[1] + idx[1]) * y->shape[2] + idx[2]];
+              cr_assert_eq(got, want, "shape %zu perm %zu threads %d", k, q, t);
+            }
+        sl_tensor_release(y);
+      }
+      sl_set_num_threads(1);
+      sl_tensor_release(x3), sl_tensor_release(x);
+    }
+}
+
+/* Large outputs stream; the same op on one row at a time stays cached. */
+Test(kernel_paths, streamed_outputs_have_the_bits_of_cached_ones) {
+  int64_t rows = 4100, cols = 1024; /* 4.2e6 floats: above the streaming threshold */
+  sl_tensor *a = sl_tensor_empty(2, SHAPE(rows, cols)), *b = sl_tensor_empty(1, SHAPE(cols));
+  for (int64_t i = 0; i < a->numel; i++) a->data[i] = (float)cos((double)i * 0.011) * 3.0f;
+  for (int64_t i = 0; i < cols; i++) b->data[i] = (float)i * 0.25f - 7.0f;
+  sl_binary_op bops[] = {SL_ADD, SL_DIV, SL_MAXIMUM, SL_GT};
+  sl_unary_op uops[] = {SL_EXP, SL_SIGMOID, SL_TANH, SL_ABS, SL_SQRT};
+  for (int t = 1; t <= 2; t++) {
+    sl_set_num_threads(t);
+    for (size_t k = 0; k < sizeof bops / sizeof *bops; k++) {
+      sl_tensor *y = sl_binary_new(bops[k], a, b);
+      cr_assert(y);
+      for (int64_t r = 0; r < rows; r += 409) {
+        sl_tensor *row = sl_tensor_select(a, r), *yr = sl_binary_new(bops[k], row, b);
+        cr_assert(same_bits(y->data + r * cols, yr->data, cols), "binary %d row %lld", (int)bops[k], (long long)r);
+        sl_tensor_release(row), sl_tensor_release(yr);
+      }
+      sl_tensor_release(y);
+    }
+    for (size_t k = 0; k < sizeof uops / sizeof *uops; k++) {
+      sl_tensor *y = sl_unary_new(uops[k], a);
+      cr_assert(y);
+      for (int64_t r = 0; r < rows; r += 409) {
+        sl_tensor *row = sl_tensor_select(a, r), *yr = sl_unary_new(uops[k], row);
+        cr_assert(same_bits(y->data + r * cols, yr->data, cols), "unary %d row %lld", (int)uops[k], (long long)r);
+        sl_tensor_release(row), sl_tensor_release(yr);
+      }
+      sl_tensor_release(y);
+    }
+  }
+  sl_set_num_threads(1);
+  sl_tensor_release(a), sl_tensor_release(b);
+}
