@@ -26,6 +26,8 @@
 
 static int ctx_gc(lua_State *L) {
   sl_lua_ctx *c = lua_touserdata(L, 1);
+  sl_ag_pool_free(c->ag_pool); /* before the account its blocks are charged to */
+  c->ag_pool = NULL;
   sl_mem_account_free(c->account); /* freed with its last block if tensors outlive the state */
   c->account = NULL;               /* from now on the thread's default account is used */
   free(c->ag_unref);               /* lua_autograd.c's pending registry refs (the registry goes too) */
@@ -34,6 +36,11 @@ static int ctx_gc(lua_State *L) {
   return 0;
 }
 
+/* The autograd pool ran dry with much handed out since the last time: the
+ * results' boxes Lua has not collected yet are the likely garbage. ud is the
+ * running thread (set by enter). */
+static void reclaim(void *ud) { lua_gc(ud, LUA_GCCOLLECT); }
+
 void sl_lua_ctx_open_account(lua_State *L, sl_lua_ctx *c) {
   c->account = NULL;
   lua_createtable(L, 0, 1);
@@ -41,6 +48,8 @@ void sl_lua_ctx_open_account(lua_State *L, sl_lua_ctx *c) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   if (!(c->account = sl_mem_account_new())) sl_lua_error(L);
+  if (!(c->ag_pool = sl_ag_pool_new(c->account))) sl_lua_error(L);
+  sl_ag_pool_set_reclaim(c->ag_pool, reclaim);
 }
 
 /* The wrapper's first upvalue: the real function and the state's context
@@ -54,7 +63,11 @@ typedef struct wrapped {
 static int enter(lua_State *L) {
   const wrapped *w = lua_touserdata(L, lua_upvalueindex(1));
   sl_mem_account *prev = sl_mem_account_use(w->c->account);
+  sl_ag_pool *prevp = sl_ag_pool_use(w->c->ag_pool);
+  void *prevu = sl_ag_pool_set_user(L);
   int n = w->f(L);
+  sl_ag_pool_set_user(prevu);
+  sl_ag_pool_use(prevp);
   sl_mem_account_use(prev);
   return n;
 }

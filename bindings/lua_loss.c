@@ -179,12 +179,14 @@ static int f_class_loss(lua_State *L, bool nll) {
   int64_t n = x->shape[0];
   luaL_argexpected(L, lua_type(L, 2) == LUA_TTABLE || sl_lua_totensor(L, 2), 2, "tensor or table of labels");
   bool sum = opt_sum(L, 3);
-  sl_tensor **lb = sl_lua_newtensor(L);
-  if (!(*lb = sl_tensor_empty(1, &n))) return sl_lua_error(L);
+  sl_tensor **lb = sl_lua_newtensor(L); /* owns the labels until the node saves them */
+  if (!(*lb = sl_ag_tensor_empty(1, &n))) return sl_lua_error(L);
   convert_labels(L, 2, n, x->shape[1], (*lb)->data);
   bool rec = sl_lua_recording(L, x, NULL);
   sl_tensor **box = sl_lua_newtensor(L);
   sl_lua_check(L, nll ? sl_ag_nll_loss(x, *lb, 0, sum, rec, box) : sl_ag_cross_entropy(x, *lb, 0, sum, rec, box));
+  sl_ag_release(*lb); /* now, not when Lua collects the box: back to the pool with the graph */
+  *lb = NULL;
   return 1;
 }
 static int f_cross_entropy(lua_State *L) { return f_class_loss(L, false); }

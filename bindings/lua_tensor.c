@@ -15,9 +15,10 @@
 /* External memory pressure: see SL_LUA_GC_SLACK. */
 static void gc_pressure(lua_State *L) {
   sl_lua_ctx *c = sl_lua_context(L);
-  if (sl_mem_account_bytes(c->account) <= c->gc_limit) return; /* this state's bytes */
+  /* this state's bytes, without the autograd pool's cache (reused, not garbage) */
+  if (sl_mem_account_bytes(c->account) - sl_ag_pool_bytes(c->ag_pool) <= c->gc_limit) return;
   lua_gc(L, LUA_GCCOLLECT);
-  c->gc_limit = 2 * sl_mem_account_bytes(c->account) + SL_LUA_GC_SLACK;
+  c->gc_limit = 2 * (sl_mem_account_bytes(c->account) - sl_ag_pool_bytes(c->ag_pool)) + SL_LUA_GC_SLACK;
   /* under selut.set_memory_limit: collect again before garbage fills half the headroom */
   size_t cap = sl_mem_account_limit(c->account), now = sl_mem_account_bytes(c->account);
   if (cap > now && c->gc_limit > now + (cap - now) / 2) c->gc_limit = now + (cap - now) / 2;
@@ -204,8 +205,15 @@ static int tensor_is_tensor(lua_State *L) {
 
 static int tensor_gc(lua_State *L) {
   sl_tensor **box = luaL_checkudata(L, 1, SL_LUA_TENSOR);
-  sl_tensor_release(*box);
+  sl_tensor *t = *box;
   *box = NULL;
+  if (t && t->ag) { /* an autograd result goes back to this state's pool (finalizers run unwrapped) */
+    sl_ag_pool *prev = sl_ag_pool_use(sl_lua_context(L)->ag_pool);
+    sl_ag_release(t);
+    sl_ag_pool_use(prev);
+  } else {
+    sl_tensor_release(t);
+  }
   return 0;
 }
 
@@ -476,8 +484,10 @@ static int selut_get_num_threads(lua_State *L) {
 
 /* Bytes held by this state's tensors (and other core objects: its memory
  * account), and the number of core allocations on this thread so far. */
+/* selut.memory() -> bytes in use (the autograd pool's cache left out: it is
+ * reused, and freed under a cap), allocations made */
 static int selut_memory(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)sl_alloc_bytes());
+  lua_pushinteger(L, (lua_Integer)(sl_alloc_bytes() - sl_ag_pool_bytes(sl_lua_context(L)->ag_pool)));
   lua_pushinteger(L, (lua_Integer)sl_alloc_count());
   return 2;
 }

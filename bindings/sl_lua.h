@@ -32,6 +32,7 @@ typedef struct sl_lua_ctx {
   lua_State *ag_L;         /* the thread running sl_ag_backward (Lua Functions call back into it) */
   int *ag_unref;           /* registry refs of freed Lua Function nodes, released at the next record */
   int ag_nunref, ag_capunref;
+  sl_ag_pool *ag_pool;     /* recycled nodes and autograd tensors (core/autograd/pool.h), current with the account */
 } sl_lua_ctx;
 
 #define SL_LUA_DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default seed */

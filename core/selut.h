@@ -25,6 +25,7 @@ extern "C" {
 #include "autograd/autograd.h"
 #include "autograd/layer.h"
 #include "autograd/loss.h"
+#include "autograd/pool.h"
 #include "nn/snn.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"

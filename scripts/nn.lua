@@ -278,14 +278,29 @@ end
 -- net(x): the autograd path; each child is called as c(x) (recording when
 -- grad mode is on; a table module without __call runs its forward), errors
 -- named like forward's.
+-- An intermediate result that one C layer made and the next C layer consumed
+-- is seen by nobody else (C layers keep tensors, never their Lua boxes), so
+-- its box is closed at once: the graph then holds the only reference, and the
+-- tensor goes back to the autograd pool when backward frees the graph, hot
+-- in cache for the next step, instead of whenever Lua's collector finds the
+-- box (hundreds of steps later).
+local tensor_mt = debug.getmetatable(selut.tensor.zeros(1))
+local close_box, getmt = tensor_mt.__close, debug.getmetatable
 local function call_layers(self, x)
+  local made = false -- x is a tensor box a C layer returned in this loop
   for i, m in ipairs(self.modules) do
     self.current_layer = i
     local mt = getmetatable(m)
-    if type(m) == "userdata" or (type(mt) == "table" and mt.__call) then
-      x = m(x)
+    if type(m) == "userdata" then
+      local y = m(x)
+      if not rawequal(y, x) then -- (the same box back: nothing new to track)
+        if made then close_box(x) end
+        x, made = y, getmt(y) == tensor_mt
+      end
+    elseif type(mt) == "table" and mt.__call then
+      x, made = m(x), false
     else
-      x = m:forward(x)
+      x, made = m:forward(x), false
     end
   end
   return x

@@ -44,10 +44,13 @@ struct sl_ag_node {
   void *ctx;                   /* extension state (Lua Functions, C layers) */
   void (*ctx_free)(void *ctx); /* called once when the node drops its state (may be NULL) */
   char label[40];              /* storage for a name made at run time (n->name = n->label) */
+  uint64_t ctx_inline[4];      /* room for a small ctx (a C layer's), freed with the node */
   /* engine scratch, valid during one sl_ag_backward */
   sl_tensor *gbuf;             /* accumulated gradient of the output */
   int pending;                 /* consumers still to deliver */
+  bool ran;
   uint64_t mark;
+  sl_ag_node *pool_next;       /* pool.c's free list */
 };
 
 /* Per-tensor autograd state, NULL in tensors that never touched autograd
@@ -57,6 +60,13 @@ struct sl_ag_meta {
   bool retain_grad;            /* a non-leaf that keeps .grad */
   sl_tensor *grad;             /* accumulated gradient (+=), NULL until the first backward */
   sl_ag_node *grad_fn;         /* NULL for leaves */
+  /* pool.c: a tensor made by sl_ag_tensor_empty goes back to its pool */
+  bool pooled;
+  int64_t pool_numel;          /* its numel and data when made: a resized tensor is not cached */
+  const float *pool_data;
+  size_t pool_bytes;           /* header, storage, data and this meta, as charged */
+  const void *pool;            /* the pool that made it */
+  void *pool_next;             /* pool.c's free lists */
 };
 
 /* ---- tensor state ---- */

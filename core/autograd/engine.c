@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "pool.h"
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
 #include "../tensor/ops.h"
@@ -16,14 +17,14 @@
 
 static void meta_free(void *p) {
   struct sl_ag_meta *m = p;
-  sl_tensor_release(m->grad);
+  sl_ag_release(m->grad);
   sl_ag_node_release(m->grad_fn);
-  sl_free(m);
+  sl_ag_pool_meta_put(m);
 }
 
 struct sl_ag_meta *sl_ag_meta_of(sl_tensor *t) {
   if (t->ag) return t->ag;
-  struct sl_ag_meta *m = sl_calloc(1, sizeof *m);
+  struct sl_ag_meta *m = sl_ag_pool_meta();
   if (!m) return NULL;
   t->ag = m;
   t->ag_free = meta_free;
@@ -80,11 +81,11 @@ sl_ag_node *sl_ag_node_retain(sl_ag_node *n) {
  * retain_graph, or when the node goes). */
 static void node_drop(sl_ag_node *n) {
   for (int i = 0; i < n->ninputs; i++) {
-    sl_tensor_release(n->inputs[i]);
+    sl_ag_release(n->inputs[i]);
     n->inputs[i] = NULL;
   }
   for (int i = 0; i < n->nsaved; i++) {
-    sl_tensor_release(n->saved[i]);
+    sl_ag_release(n->saved[i]);
     n->saved[i] = NULL;
   }
   if (n->ctx_free) n->ctx_free(n->ctx);
@@ -96,8 +97,8 @@ static void node_drop(sl_ag_node *n) {
 void sl_ag_node_release(sl_ag_node *n) {
   if (!n || --n->refcount > 0) return;
   node_drop(n);
-  sl_tensor_release(n->gbuf);
-  sl_free(n);
+  sl_ag_release(n->gbuf);
+  sl_ag_pool_node_put(n);
 }
 
 bool sl_ag_any_requires_grad(sl_tensor *const *ts, int n) {
@@ -114,7 +115,7 @@ sl_ag_node *sl_ag_record(const char *name, sl_ag_backward_fn fn, sl_tensor *y, s
     return sl_fail_null(SL_EINVAL, "autograd: the output of %s already has a grad_fn", name);
   struct sl_ag_meta *m = sl_ag_meta_of(y);
   if (!m) return NULL;
-  sl_ag_node *n = sl_calloc(1, sizeof *n);
+  sl_ag_node *n = sl_ag_pool_node();
   if (!n) return NULL;
   n->name = name;
   n->backward = fn;
@@ -168,24 +169,32 @@ int sl_ag_check_inplace(sl_tensor *t, const char *op, bool grad_mode) {
 
 /* ---- the backward walk ---- */
 
+#define WALK_STACK 256 /* nodes a walk holds without allocating: a training step's graph */
+
 typedef struct walk {
-  sl_ag_node **nodes; /* reachable, each retained once */
+  sl_ag_node **nodes; /* reachable, each retained once: stack, then heap when it grows */
   int n, cap;
+  sl_ag_node *stack[WALK_STACK];
 } walk;
 
 static int walk_push(walk *w, sl_ag_node *n) {
+  if (!w->nodes) {
+    w->nodes = w->stack;
+    w->cap = WALK_STACK;
+  }
   if (w->n == w->cap) {
-    int cap = w->cap ? 2 * w->cap : 32;
+    int cap = 2 * w->cap;
     sl_ag_node **p = sl_malloc((size_t)cap * sizeof *p);
     if (!p) return SL_ENOMEM;
-    if (w->n) memcpy(p, w->nodes, (size_t)w->n * sizeof *p);
-    sl_free(w->nodes);
+    memcpy(p, w->nodes, (size_t)w->n * sizeof *p);
+    if (w->nodes != w->stack) sl_free(w->nodes);
     w->nodes = p;
     w->cap = cap;
   }
   w->nodes[w->n++] = sl_ag_node_retain(n);
   n->mark = 1;
   n->pending = 0;
+  n->ran = false;
   return SL_OK;
 }
 
@@ -193,11 +202,11 @@ static void walk_end(walk *w) {
   for (int i = 0; i < w->n; i++) {
     sl_ag_node *n = w->nodes[i];
     n->mark = 0;
-    sl_tensor_release(n->gbuf);
+    sl_ag_release(n->gbuf);
     n->gbuf = NULL;
     sl_ag_node_release(n);
   }
-  sl_free(w->nodes);
+  if (w->nodes != w->stack) sl_free(w->nodes);
 }
 
 /* Collects the nodes reachable from root (breadth first: w->nodes doubles
@@ -262,10 +271,16 @@ static int run(sl_tensor *root, const sl_tensor *g, bool retain_graph, const tar
   if (g && !sl_tensor_same_shape(g, root))
     return sl_fail(SL_ESHAPE, "backward: gradient of shape %s does not match the tensor's shape %s",
                    sl_shape_str(g, a, sizeof a), sl_shape_str(root, b, sizeof b));
-  sl_tensor *g0 = g ? sl_tensor_clone(g) : sl_tensor_ones(root->ndim, root->shape); /* a copy: Lua keeps g */
+  sl_tensor *g0 = sl_ag_tensor_empty(root->ndim, root->shape); /* a copy: Lua keeps g */
   if (!g0) return SL_ENOMEM;
+  if (g)
+    memcpy(g0->data, g->data, (size_t)g0->numel * sizeof(float));
+  else
+    g0->data[0] = 1.0f;
   sl_ag_node *rn = sl_ag_grad_fn(root);
-  walk w = {0};
+  walk w;
+  w.nodes = NULL;
+  w.n = w.cap = 0;
   int st = rn ? collect(&w, rn) : SL_OK;
   sl_tensor *gx[SL_AG_MAX_INPUTS] = {0};
   if (!st) {
@@ -275,14 +290,12 @@ static int run(sl_tensor *root, const sl_tensor *g, bool retain_graph, const tar
   /* Kahn's order: a node runs when all its consumers delivered. w.nodes is
    * in breadth-first order, which is not topological, so scan for ready ones. */
   int done = 0;
-  bool *ran = NULL;
-  if (!st && w.n && !(ran = sl_calloc((size_t)w.n, sizeof *ran))) st = SL_ENOMEM;
   while (!st && done < w.n) {
     int progress = 0;
     for (int k = 0; !st && k < w.n; k++) {
       sl_ag_node *n = w.nodes[k];
-      if (ran[k] || n->pending > 0) continue;
-      ran[k] = true;
+      if (n->ran || n->pending > 0) continue;
+      n->ran = true;
       done++;
       progress = 1;
       if (!n->gbuf) { /* nothing flowed here: release the inputs' nodes all the same */
@@ -292,24 +305,23 @@ static int run(sl_tensor *root, const sl_tensor *g, bool retain_graph, const tar
       }
       for (int i = 0; !st && i < n->ninputs; i++)
         if (sl_ag_requires_grad(n->inputs[i]) &&
-            !(gx[i] = sl_tensor_empty(n->inputs[i]->ndim, n->inputs[i]->shape)))
+            !(gx[i] = sl_ag_tensor_empty(n->inputs[i]->ndim, n->inputs[i]->shape)))
           st = SL_ENOMEM;
       if (!st) st = n->backward(n, n->gbuf, gx);
       for (int i = 0; i < n->ninputs; i++) {
         if (gx[i] && !st) st = deliver(n->inputs[i], gx[i], tg);
-        sl_tensor_release(gx[i]);
+        sl_ag_release(gx[i]);
         gx[i] = NULL;
       }
-      sl_tensor_release(n->gbuf);
+      sl_ag_release(n->gbuf);
       n->gbuf = NULL;
     }
     if (!progress && !st) st = sl_fail(SL_EINVAL, "backward: the graph has a cycle");
   }
-  sl_free(ran);
   if (!st && !retain_graph)
     for (int k = 0; k < w.n; k++) node_drop(w.nodes[k]);
   walk_end(&w);
-  sl_tensor_release(g0);
+  sl_ag_release(g0);
   return st;
 }
 

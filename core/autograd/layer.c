@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "layer.h"
+#include "pool.h"
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
 
@@ -46,10 +47,46 @@ int sl_ag_layer_bind_grads(sl_module *m) {
   return SL_OK;
 }
 
-static void ctx_free(void *p) {
+_Static_assert(sizeof(layer_ctx) <= sizeof(((sl_ag_node *)0)->ctx_inline), "layer_ctx fits in the node");
+
+static void ctx_free(void *p) { /* the context lives in the node (ctx_inline) */
   layer_ctx *c = p;
   sl_module_release(c->m);
-  sl_free(c);
+}
+
+/* n->name = "<Type>Backward" in the node's label, without snprintf's cost */
+static void set_label(sl_ag_node *n, const char *type) {
+  static const char suffix[] = "Backward";
+  size_t len = strlen(type), max = sizeof n->label - sizeof suffix;
+  if (len > max) len = max;
+  memcpy(n->label, type, len);
+  memcpy(n->label + len, suffix, sizeof suffix);
+  n->name = n->label;
+}
+
+/* Whether m's output buffer can be handed out as the call's result (the
+ * module gets a fresh buffer of the same shape instead): a layer with one
+ * buffer of its own. A container's output is its last child's, and an
+ * in-place activation's is its input. */
+static bool hands_out(const sl_module *m) {
+  return !(m->vt->flags & SL_LAYER_CONTAINER) && m->nchildren == 0 && !sl_activation_inplace(m);
+}
+
+/* Takes *buf (a module's output or grad_input buffer, just written) for the
+ * caller and leaves a fresh buffer of the same shape in its place: the
+ * result needs no copy, and the module's next call never writes into a
+ * tensor handed out before. The fresh buffer comes from the pool. */
+static int take_buffer(sl_tensor **buf, sl_tensor **out) {
+  sl_tensor *o = *buf;
+  sl_tensor *fresh = sl_ag_tensor_empty(o->ndim, o->shape);
+  if (!fresh) return sl_last_status() ? sl_last_status() : SL_ENOMEM;
+  if (!o->ag && !sl_ag_meta_of(o)) { /* a module-made buffer: give it autograd state now, as results have */
+    sl_ag_release(fresh);
+    return sl_last_status() ? sl_last_status() : SL_ENOMEM;
+  }
+  *buf = fresh;
+  *out = o;
+  return SL_OK;
 }
 
 /* What a stateful layer's backward reads from its last forward. */
@@ -76,7 +113,14 @@ static int layer_backward(sl_ag_node *n, const sl_tensor *gy, sl_tensor **gx) {
   if (gx[0]) {
     const sl_tensor *g = NULL;
     st = sl_module_backward(m, x, gy, &g);
-    if (!st) st = sl_tensor_copy(gx[0], g);
+    sl_tensor *taken;
+    if (!st && hands_out(m) && g == m->grad_input && sl_tensor_same_shape(g, gx[0]) &&
+        !take_buffer(&m->grad_input, &taken)) {
+      sl_ag_release(gx[0]); /* the engine's buffer: the module's gradient is handed over instead of copied */
+      gx[0] = taken;
+    } else if (!st) {
+      st = sl_tensor_copy(gx[0], g);
+    }
   } else if (has_params(m)) {
     st = sl_module_backward_params(m, x, gy); /* x is data: a Linear skips the input-gradient sgemm */
   }
@@ -110,27 +154,30 @@ int sl_ag_layer_call_ext(sl_module *m, sl_tensor *x, sl_tensor *const *ext, int 
     *y = sl_tensor_retain(x);
     return SL_OK;
   }
-  sl_tensor *o = sl_tensor_clone(out); /* the node's output must not be the module's reused buffer */
-  if (!o) return sl_last_status();
+  /* the node's output must not be the module's reused buffer: take it (or copy it) */
+  sl_tensor *o = NULL;
+  if (hands_out(m) && out == m->output) {
+    if ((st = take_buffer(&m->output, &o))) return st;
+  } else if (!(o = sl_tensor_clone(out))) {
+    return sl_last_status();
+  }
   if (record) {
     sl_tensor *in[1 + SL_MAX_PARAMS] = {x};
     for (int i = 0; i < next; i++) in[1 + i] = ext[i];
-    layer_ctx *c = sl_malloc(sizeof *c);
-    sl_ag_node *n = c ? sl_ag_record("LayerBackward", layer_backward, o, in, 1 + next) : NULL;
+    sl_ag_node *n = sl_ag_record("LayerBackward", layer_backward, o, in, 1 + next);
     if (!n) {
-      sl_free(c);
-      sl_tensor_release(o);
+      sl_ag_release(o);
       return sl_last_status() ? sl_last_status() : SL_ENOMEM;
     }
-    snprintf(n->label, sizeof n->label, "%sBackward", sl_module_type(m));
-    n->name = n->label;
+    set_label(n, sl_module_type(m));
+    layer_ctx *c = (layer_ctx *)n->ctx_inline;
     c->m = sl_module_retain(m);
     c->stamp = stamp_of(m);
     c->next = next;
     n->ctx = c;
     n->ctx_free = ctx_free;
     if ((st = sl_ag_save(n, x))) {
-      sl_tensor_release(o);
+      sl_ag_release(o);
       return st;
     }
   }

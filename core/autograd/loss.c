@@ -9,12 +9,13 @@
 #include <string.h>
 
 #include "loss.h"
+#include "pool.h"
 #include "../nn/nn.h"
 #include "../tensor/error.h"
 
 static sl_tensor *scalar_out(double v) {
   int64_t one = 1;
-  sl_tensor *y = sl_tensor_empty(1, &one);
+  sl_tensor *y = sl_ag_tensor_empty(1, &one);
   if (y) y->data[0] = (float)v;
   return y;
 }
@@ -41,7 +42,7 @@ static int record(const char *name, sl_ag_backward_fn fn, sl_tensor *y, sl_tenso
 
 static int finish(int st, sl_tensor *o, sl_tensor **y) {
   if (st) {
-    sl_tensor_release(o);
+    sl_ag_release(o);
     return st;
   }
   *y = o;
