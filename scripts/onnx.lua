@@ -33,7 +33,14 @@ end
 
 -- Emitters: (w, name, m, d, x) -> name of the output value; d = nn.describe(m).
 local export = {}
-function export.Linear(w, name, m, d, x, y)
+function export.Linear(w, name, m, d, x, y, ctx)
+  if ctx and ctx.xs and ctx.xs:dim() ~= 2 then -- Gemm takes 2-D inputs: MatMul broadcasts over the leading dims
+    w:initializer(name .. ".weight_t", m.weight:t():clone())
+    if not m.bias then return w:node("MatMul", { x, name .. ".weight_t" }, { y }) end
+    w:node("MatMul", { x, name .. ".weight_t" }, { y .. "/matmul" })
+    w:initializer(name .. ".bias", m.bias)
+    return w:node("Add", { y .. "/matmul", name .. ".bias" }, { y })
+  end
   w:initializer(name .. ".weight", m.weight)
   local inputs = { x, name .. ".weight" }
   if m.bias then
@@ -255,6 +262,179 @@ function export.Embedding(w, name, m, _, x, y, ctx)
   w:node("Gather", { name .. ".weight", idx }, { y }, { axis = 0 })
 end
 
+-- GRU and LSTM as ONNX's GRU/LSTM operators, one node per layer (ONNX
+-- operator spec: X [seq x batch x input], W [dirs x G*hidden x input],
+-- R [dirs x G*hidden x hidden], B [dirs x 2*G*hidden] = Wb then Rb,
+-- initial_h/initial_c [dirs x batch x hidden]; outputs Y [seq x dirs x batch
+-- x hidden], Y_h, Y_c). ONNX orders the gates LSTM i, o, f, c and GRU z, r,
+-- h where PyTorch (and selut) order them i, f, g, o and r, z, n, so the row
+-- blocks are permuted; GRU's linear_before_reset = 1 is PyTorch's form of
+-- the new gate (r * (W_hn h + b_hn)). batch_first inputs are transposed in
+-- and out. Layers are stacked by feeding one Y (squeezed) into the next.
+local GATE_ORDER = { LSTM = { 1, 4, 2, 3 }, GRU = { 2, 1, 3 } }
+function export._rnn(w, name, m, d, x, h0, c0, outs, ctx)
+  local lstm = d.type == "LSTM"
+  local H, L = d.hparams.hidden_size, d.hparams.num_layers or 1
+  if (d.hparams.proj_size or 0) ~= 0 then error("onnx.export: LSTM with proj_size has no ONNX form", 0) end
+  if ctx.xs:dim() ~= 3 then
+    error("onnx.export: " .. d.type .. " on an unbatched input has no ONNX form in selut's exporter (batch it)", 0)
+  end
+  local bf = tostring(m):find("batch_first=true", 1, true) ~= nil
+  local order, G = GATE_ORDER[d.type], lstm and 4 or 3
+  local p = {}
+  for _, e in ipairs(m:parameters()) do p[e.name] = e.param end
+  local function reorder(t) -- [G*H x k] or [G*H] row blocks in ONNX's gate order
+    local parts = {}
+    for i, g in ipairs(order) do parts[i] = t:narrow(1, (g - 1) * H + 1, H) end
+    return selut.cat(parts, 1)
+  end
+  local cur = x
+  if bf then
+    cur = name .. "/time_major"
+    w:node("Transpose", { x }, { cur }, { perm = { 1, 0, 2 } })
+  end
+  local hs, cs = {}, {}
+  for l = 0, L - 1 do
+    local pre = name .. ".l" .. l
+    local wih, whh = reorder(p["weight_ih_l" .. l]), reorder(p["weight_hh_l" .. l])
+    w:initializer(pre .. ".W", wih:reshape(1, wih:size(1), wih:size(2)))
+    w:initializer(pre .. ".R", whh:reshape(1, whh:size(1), whh:size(2)))
+    local inputs = { cur, pre .. ".W", pre .. ".R", "", "" }
+    if p["bias_ih_l" .. l] then
+      local b = selut.cat({ reorder(p["bias_ih_l" .. l]), reorder(p["bias_hh_l" .. l]) }, 1)
+      w:initializer(pre .. ".B", b:reshape(1, 2 * G * H))
+      inputs[4] = pre .. ".B"
+    end
+    local function layer_state(s, what)
+      if not s then return "" end
+      local n = pre .. "/" .. what
+      w:initializer_i64(n .. ".starts", { 1 }, { l })
+      w:initializer_i64(n .. ".ends", { 1 }, { l + 1 })
+      w:node("Slice", { s, n .. ".starts", n .. ".ends" }, { n })
+      return n
+    end
+    inputs[6] = layer_state(h0, "h0")
+    if lstm then inputs[7] = layer_state(c0, "c0") end
+    while inputs[#inputs] == "" do inputs[#inputs] = nil end
+    local y, yh, yc = pre .. "/Y", pre .. "/Y_h", pre .. "/Y_c"
+    local attrs = { hidden_size = H }
+    if not lstm then attrs.linear_before_reset = 1 end
+    w:node(d.type, inputs, lstm and { y, yh, yc } or { y, yh }, attrs)
+    w:initializer_i64(pre .. ".dir_axis", { 1 }, { 1 })
+    cur = pre .. "/seq"
+    w:node("Squeeze", { y, pre .. ".dir_axis" }, { cur })
+    hs[#hs + 1], cs[#cs + 1] = yh, yc
+  end
+  if outs.out then
+    if bf then w:node("Transpose", { cur }, { outs.out }, { perm = { 1, 0, 2 } })
+    else w:node("Identity", { cur }, { outs.out }) end
+  end
+  if outs.h then w:node("Concat", hs, { outs.h }, { axis = 0 }) end
+  if outs.c then w:node("Concat", cs, { outs.c }, { axis = 0 }) end
+end
+-- In a chain a GRU/LSTM passes its output sequence on.
+function export.GRU(w, name, m, d, x, y, ctx) export._rnn(w, name, m, d, x, nil, nil, { out = y }, ctx) end
+export.LSTM = export.GRU
+
+-- MultiheadAttention decomposed (no ONNX operator before opset 23): with
+-- q, k, v batch first [N x L x E], Q = q Wq^T + bq split into heads
+-- [N x H x L x D] (Reshape, Transpose), likewise K (transposed to
+-- [N x H x D x S]) and V, P = Softmax(Q K^T / sqrt(D) + mask) over the keys,
+-- out = (P V merged back to [N x L x E]) Wo^T + bo; the weights are P
+-- averaged over the heads (ReduceMean) or P. in_proj_weight packs Wq, Wk,
+-- Wv as rows [3E x E] (PyTorch's layout). A constant attn_mask [L x S]
+-- (boolean: 1 = masked, or additive) and is_causal become an added
+-- initializer; key_padding_mask and masks computed in the graph are refused.
+function export._mha(w, name, m, d, q, k, v, opts, outs, ctx)
+  local E, H = d.hparams.embed_dim, d.hparams.num_heads
+  local D = E // H
+  opts = opts or {}
+  if opts.key_padding_mask ~= nil then
+    error("onnx.export: MultiheadAttention with key_padding_mask has no ONNX form in selut's exporter", 0)
+  end
+  if ctx.xs:dim() ~= 3 then
+    error("onnx.export: MultiheadAttention on an unbatched input has no ONNX form in selut's exporter (batch it)", 0)
+  end
+  local bf = tostring(m):find("batch_first=true", 1, true) ~= nil
+  local p = {}
+  for _, e in ipairs(m:parameters()) do p[e.name] = e.param end
+  local L, S = ctx.xs:size(bf and 2 or 1), ctx.ks:size(bf and 2 or 1)
+  local function bfirst(x, what)
+    if bf then return x end
+    w:node("Transpose", { x }, { name .. "/" .. what .. "_bf" }, { perm = { 1, 0, 2 } })
+    return name .. "/" .. what .. "_bf"
+  end
+  w:initializer_i64(name .. ".heads_shape", { 4 }, { 0, 0, H, D })
+  local function project(x, i, what, perm)
+    local wt = p.in_proj_weight:narrow(1, (i - 1) * E + 1, E):t():clone() -- [E x E], x @ W^T
+    w:initializer(name .. ".W" .. what, wt)
+    local y = name .. "/" .. what .. "_proj"
+    w:node("MatMul", { x, name .. ".W" .. what }, { y })
+    if p.in_proj_bias then
+      w:initializer(name .. ".b" .. what, p.in_proj_bias:narrow(1, (i - 1) * E + 1, E):clone())
+      w:node("Add", { y, name .. ".b" .. what }, { y .. "_b" })
+      y = y .. "_b"
+    end
+    w:node("Reshape", { y, name .. ".heads_shape" }, { name .. "/" .. what .. "_heads" })
+    w:node("Transpose", { name .. "/" .. what .. "_heads" }, { name .. "/" .. what .. "_h" }, { perm = perm })
+    return name .. "/" .. what .. "_h"
+  end
+  local qh = project(bfirst(q, "q"), 1, "q", { 0, 2, 1, 3 })
+  local kh = project(k == q and bfirst(q, "q") or bfirst(k, "k"), 2, "k", { 0, 2, 3, 1 })
+  local vh = project(v == q and bfirst(q, "q") or v == k and bfirst(k, "k") or bfirst(v, "v"), 3, "v", { 0, 2, 1, 3 })
+  w:node("MatMul", { qh, kh }, { name .. "/scores_raw" })
+  w:initializer(name .. ".scale", T.new { 1 / math.sqrt(D) })
+  w:node("Mul", { name .. "/scores_raw", name .. ".scale" }, { name .. "/scores" })
+  local scores = name .. "/scores"
+  local mask = opts.attn_mask
+  if mask ~= nil and not T.is_tensor(mask) then
+    error("onnx.export: MultiheadAttention with an attn_mask computed from the inputs has no ONNX form in selut's exporter", 0)
+  end
+  if mask and (mask:dim() ~= 2 or mask:size(1) ~= L or mask:size(2) ~= S) then
+    error("onnx.export: MultiheadAttention with an attn_mask other than [L x S] has no ONNX form in selut's exporter", 0)
+  end
+  if opts.is_causal then
+    local c = T.zeros(L, S)
+    for i = 1, L do for j = i + 1, S do c:set(i, j, -math.huge) end end
+    mask = mask and (mask + c) or c
+  elseif mask then
+    local bool = opts.mask_type == "bool" or (opts.mask_type ~= "float" and (mask:eq(0) + mask:eq(1)):min() == 1)
+    if bool then mask = selut.where(mask:gt(0.5), -math.huge, 0) end
+  end
+  if mask then
+    w:initializer(name .. ".mask", mask)
+    w:node("Add", { scores, name .. ".mask" }, { name .. "/masked" })
+    scores = name .. "/masked"
+  end
+  local probs = name .. "/probs"
+  w:node("Softmax", { scores }, { probs }, { axis = -1 })
+  w:node("MatMul", { probs, vh }, { name .. "/ctx_heads" })
+  w:node("Transpose", { name .. "/ctx_heads" }, { name .. "/ctx_t" }, { perm = { 0, 2, 1, 3 } })
+  w:initializer_i64(name .. ".merge_shape", { 3 }, { 0, 0, E })
+  w:node("Reshape", { name .. "/ctx_t", name .. ".merge_shape" }, { name .. "/ctx" })
+  w:initializer(name .. ".Wo", p["out_proj.weight"]:t():clone())
+  local o = name .. "/out_proj"
+  w:node("MatMul", { name .. "/ctx", name .. ".Wo" }, { o })
+  if p["out_proj.bias"] then
+    w:initializer(name .. ".bo", p["out_proj.bias"])
+    w:node("Add", { o, name .. ".bo" }, { o .. "_b" })
+    o = o .. "_b"
+  end
+  if outs.out then
+    if bf then w:node("Identity", { o }, { outs.out })
+    else w:node("Transpose", { o }, { outs.out }, { perm = { 1, 0, 2 } }) end
+  end
+  if outs.weights then
+    if opts.average_attn_weights == false then w:node("Identity", { probs }, { outs.weights })
+    else w:node("ReduceMean", { probs }, { outs.weights }, { axes = { 1 }, keepdims = 0 }) end
+  end
+end
+-- In a chain: self-attention, its output passed on.
+function export.MultiheadAttention(w, name, m, d, x, y, ctx)
+  ctx.ks = ctx.xs
+  export._mha(w, name, m, d, x, x, x, nil, { out = y }, ctx)
+end
+
 -- A chain: an nn.Sequential of layers (nested ones flatten) or one layer.
 local function is_chain(net)
   if type(net) == "table" and getmetatable(net) == getmetatable(nn.Sequential {}) then
@@ -288,13 +468,13 @@ local function export_traced(net, x, path, opts, opset)
   local ok, res, ctx = pcall(trace.run, w, export, net, inputs, in_names, net:parameters(), opset)
   if was_training and net.train then net:train() end
   if not ok then error(res, 3) end
-  local function dims(t, batch)
+  local function dims(t, batch) -- batch: the batch axis (0-based) or false
     local s = t:shape()
-    if opts.dynamic_batch ~= false and batch then s[1] = -1 end
+    if opts.dynamic_batch ~= false and batch then s[batch + 1] = -1 end
     return s
   end
   for i, t in ipairs(inputs) do
-    w:input(in_names[i], dims(t, true), ctx.int64[in_names[i]] and "int64" or "float")
+    w:input(in_names[i], dims(t, 0), ctx.int64[in_names[i]] and "int64" or "float")
   end
   for i = 1, res.n do
     local v = res[i]
@@ -343,7 +523,7 @@ function onnx.export(net, x, path, opts)
         error(string.format("onnx.export: layer %s (%s) has no ONNX form in selut's exporter (supported: %s)",
           l.name == "" and "(the net)" or l.name, what, table.concat((function()
             local k = {}
-            for n in pairs(export) do k[#k + 1] = n end
+            for n in pairs(export) do if not n:match("^_") then k[#k + 1] = n end end
             table.sort(k)
             return k
           end)(), ", ")), 0)

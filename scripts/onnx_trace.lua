@@ -29,7 +29,8 @@ local function fresh(what)
   return "/" .. S.count .. "/" .. what
 end
 
--- A value that stands for tensor t; batch: dim 1 is the batch dim.
+-- A value that stands for tensor t; batch: its batch axis (0-based; false
+-- when it has none), which a Reshape keeps symbolic and cat/narrow refuse.
 local function wrap(t, name, batch)
   return setmetatable({ _t = t, _n = name, _b = batch or false }, V)
 end
@@ -63,10 +64,12 @@ local function i64(what, dims, values)
   return n
 end
 
-local function batch_of(...)
+-- The batch axis of result r of a broadcasting op over the arguments: the
+-- first value's, shifted by the dims broadcasting adds in front.
+local function batch_of(r, ...)
   for i = 1, select("#", ...) do
     local v = select(i, ...)
-    if is_value(v) and v._b then return true end
+    if is_value(v) and v._b then return v._b + r:dim() - v._t:dim() end
   end
   return false
 end
@@ -103,7 +106,7 @@ local binary = { add = "Add", sub = "Sub", mul = "Mul", div = "Div", pow = "Pow"
 for name, op in pairs(binary) do
   M[name] = function(a, b)
     local r = selut[name](real(a), real(b))
-    return node(op, { a, b }, r, nil, batch_of(a, b))
+    return node(op, { a, b }, r, nil, batch_of(r, a, b))
   end
 end
 -- Comparisons give 1/0 floats in selut, booleans in ONNX: a Cast follows.
@@ -111,7 +114,7 @@ local compare = { gt = "Greater", lt = "Less", eq = "Equal", ge = "GreaterOrEqua
 for name, op in pairs(compare) do
   M[name] = function(a, b)
     local r = selut[name](real(a), real(b))
-    local c = node(op, { a, b }, r, nil, batch_of(a, b))
+    local c = node(op, { a, b }, r, nil, batch_of(r, a, b))
     return node("Cast", { c }, r, { to = ONNX_FLOAT }, c._b)
   end
 end
@@ -130,7 +133,7 @@ end
 for _, name in ipairs { "softmax", "log_softmax" } do
   M[name] = function(x, d)
     return node(name == "softmax" and "Softmax" or "LogSoftmax", { x }, real(x)[name](real(x), d), { axis = axis(x, d) },
-      x._b and axis(x, d) ~= 0)
+      x._b)
   end
 end
 function M.size(x, d) return real(x):size(d) end
@@ -145,9 +148,9 @@ function M.clone(x) return x end
 -- dim is written as 0 so the graph takes any batch size.
 local function reshape_to(x, r)
   local s = r:shape()
-  local keep = x._b and s[1] == real(x):size(1)
+  local keep = x._b == 0 and s[1] == real(x):size(1)
   if keep then s[1] = 0 end
-  return node("Reshape", { x, i64("shape", { #s }, s) }, r, nil, keep)
+  return node("Reshape", { x, i64("shape", { #s }, s) }, r, nil, keep and 0)
 end
 function M.reshape(x, ...) return reshape_to(x, real(x):reshape(...)) end
 function M.view(x, ...) return reshape_to(x, real(x):view(...)) end
@@ -156,7 +159,9 @@ function M.squeeze(x, ...) return reshape_to(x, real(x):squeeze(...)) end
 function M.unsqueeze(x, d) return reshape_to(x, real(x):unsqueeze(d)) end
 -- Transpose: output dim k is input dim perm[k].
 local function transpose_to(x, perm, r)
-  return node("Transpose", { x }, r, { perm = perm }, x._b and perm[1] == 0)
+  local b = false
+  for k, p in ipairs(perm) do if p == x._b then b = k - 1 end end
+  return node("Transpose", { x }, r, { perm = perm }, b)
 end
 function M.transpose(x, d1, d2)
   local perm = {}
@@ -175,7 +180,7 @@ end
 -- Slice (opset 13): starts, ends, axes as int64 inputs, ends exclusive.
 function M.narrow(x, d, start, len)
   local a = axis(x, d)
-  if a == 0 and x._b then unsupported("narrow along the batch dim") end
+  if a == x._b then unsupported("narrow along the batch dim") end
   return node("Slice", { x, i64("starts", { 1 }, { start - 1 }), i64("ends", { 1 }, { start - 1 + len }),
     i64("axes", { 1 }, { a }) }, real(x):narrow(d, start, len), nil, x._b)
 end
@@ -205,11 +210,12 @@ end
 -- Gather (axis) with a scalar index drops the dim, as select.
 function M.select(x, d, i)
   local a = axis(x, d)
-  if a == 0 and x._b then unsupported("select along the batch dim") end
+  if a == x._b then unsupported("select along the batch dim") end
   local n = real(x):size(d)
   local r = real(x):select(d, i)
   if not T.is_tensor(r) then r = T.new { r } end
-  return node("Gather", { x, i64("index", {}, { i > 0 and i - 1 or n + i }) }, r, { axis = a }, x._b)
+  return node("Gather", { x, i64("index", {}, { i > 0 and i - 1 or n + i }) }, r, { axis = a },
+    x._b and (a < x._b and x._b - 1 or x._b))
 end
 -- Reductions along one dim: ReduceSum takes its axes as an input from
 -- opset 13, ReduceMean/ReduceMax as an attribute up to opset 17.
@@ -219,10 +225,12 @@ local function reduce(op, name)
     if type(keep) == "table" then keep = keep.keepdim end
     local a = axis(x, d)
     local r = real(x)[name](real(x), d, keep and true or false)
+    local b = x._b
+    if b and not keep then b = a ~= b and (a < b and b - 1 or b) end
     if op == "ReduceSum" then
-      return node(op, { x, i64("axes", { 1 }, { a }) }, r, { keepdims = keep and 1 or 0 }, x._b and a ~= 0)
+      return node(op, { x, i64("axes", { 1 }, { a }) }, r, { keepdims = keep and 1 or 0 }, b)
     end
-    return node(op, { x }, r, { axes = { a }, keepdims = keep and 1 or 0 }, x._b and a ~= 0)
+    return node(op, { x }, r, { axes = { a }, keepdims = keep and 1 or 0 }, b)
   end
 end
 M.sum = reduce("ReduceSum", "sum")
@@ -238,36 +246,36 @@ function M.max(x, d, keep)
 end
 -- Indices (1-based floats in selut) become 0-based int64 for ONNX.
 local function indices(idx)
-  local z = node("Sub", { idx, 1 }, real(idx), nil, batch_of(idx))
+  local z = node("Sub", { idx, 1 }, real(idx), nil, batch_of(real(idx), idx))
   return node("Cast", { z }, real(idx), { to = ONNX_INT64 }, z._b)
 end
 function M.gather(x, d, idx)
-  return node("GatherElements", { x, indices(idx) }, real(x):gather(d, real(idx)), { axis = axis(x, d) },
-    batch_of(x, idx))
+  local r = real(x):gather(d, real(idx))
+  return node("GatherElements", { x, indices(idx) }, r, { axis = axis(x, d) }, batch_of(r, x, idx))
 end
 function M.index_select(x, d, idx)
-  return node("Gather", { x, indices(idx) }, real(x):index_select(d, real(idx)), { axis = axis(x, d) },
-    x._b and axis(x, d) ~= 0)
+  return node("Gather", { x, indices(idx) }, real(x):index_select(d, real(idx)), { axis = axis(x, d) }, x._b)
 end
 -- Where (opset 16 for float): the condition is a bool tensor.
 local function where(cond, a, b)
   local r = selut.where(real(cond), real(a), real(b))
-  local c = node("Cast", { cond }, real(cond), { to = ONNX_BOOL }, batch_of(cond))
-  return node("Where", { c, a, b }, r, nil, batch_of(cond, a, b))
+  local c = node("Cast", { cond }, real(cond), { to = ONNX_BOOL }, batch_of(real(cond), cond))
+  return node("Where", { c, a, b }, r, nil, batch_of(r, cond, a, b))
 end
 function M.where(x, cond, y) return where(cond, x, y) end
 function M.expand(x, ...)
   local r = real(x):expand(...)
   local s = r:shape()
-  local keep = x._b and s[1] == real(x):size(1)
-  if keep then s[1] = 1 end -- Expand broadcasts: 1 keeps the input's dim
-  return node("Expand", { x, i64("shape", { #s }, s) }, r, nil, keep)
+  local b = batch_of(r, x)
+  if b and s[b + 1] == real(x):size(x._b + 1) then s[b + 1] = 1 else b = false end -- Expand broadcasts: 1 keeps the input's dim
+  return node("Expand", { x, i64("shape", { #s }, s) }, r, nil, b)
 end
 
-V.__index = function(_, k)
+V.__index = function(v, k)
   local f = M[k]
   if f then return f end
-  if type(k) == "string" then unsupported("the tensor op '" .. k .. "'") end
+  if math.type(k) == "integer" then return M.select(v, 1, k) end -- x[i]
+  unsupported("the tensor op '" .. tostring(k) .. "'")
 end
 V.__add = function(a, b) return M.add(a, b) end
 V.__sub = function(a, b) return M.sub(a, b) end
@@ -286,8 +294,9 @@ local function cat(list, d)
   for i, v in ipairs(list) do reals[i] = real(v) end
   local r = selut.cat(reals, d)
   local a = axis(list[1], d)
-  if a == 0 and batch_of(table.unpack(list)) then unsupported("cat along the batch dim") end
-  return node("Concat", list, r, { axis = a }, batch_of(table.unpack(list)))
+  local b = batch_of(r, table.unpack(list))
+  if a == b then unsupported("cat along the batch dim") end
+  return node("Concat", list, r, { axis = a }, b)
 end
 local function stack(list, d)
   d = d or 1
@@ -315,7 +324,8 @@ function F.dropout(x) return x end -- evaluation mode: the identity
 F.alpha_dropout = F.dropout
 -- linear: x W^T + b as MatMul with the stored transpose, then Add
 function F.linear(x, wt, b)
-  local y = node("MatMul", { x, real(wt):t():clone() }, selut.matmul(real(x), real(wt):t()), nil, batch_of(x))
+  local r = selut.matmul(real(x), real(wt):t())
+  local y = node("MatMul", { x, real(wt):t():clone() }, r, nil, batch_of(r, x))
   if b then return M.add(y, b) end
   return y
 end
@@ -335,6 +345,8 @@ function trace.call(m, path, ...)
   if type(m) == "table" and rawget(getmetatable(m) or {}, "__classname") then
     return m(...) -- a class module: its forward runs on the values
   end
+  if d and (d.type == "GRU" or d.type == "LSTM") then return trace.rnn(m, path, d, ...) end
+  if d and d.type == "MultiheadAttention" then return trace.mha(m, path, d, ...) end
   local emit = d and S.export[d.type]
   if not emit then
     unsupported(string.format("layer %s (%s)", path, d and d.type or type(m)))
@@ -348,6 +360,42 @@ function trace.call(m, path, ...)
   S.ctx.xs, S.ctx.ys = real(x), y
   emit(S.w, prefix, m, d, name_of(x), out, S.ctx)
   return wrap(y, out, x._b)
+end
+
+-- GRU/LSTM called as m(x[, h0[, c0]]): out, h_n[, c_n] (states [L x N x H]).
+function trace.rnn(m, path, d, x, h0, c0)
+  local outs = { m:forward(real(x), real(h0), real(c0)) }
+  local names = {}
+  for i = 1, #outs do
+    outs[i] = outs[i]:clone()
+    names[i] = fresh(d.type .. "_" .. ({ "out", "h_n", "c_n" })[i])
+  end
+  S.calls[path] = (S.calls[path] or 0) + 1
+  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  S.ctx.xs, S.ctx.ys = real(x), outs[1]
+  S.export._rnn(S.w, prefix, m, d, name_of(x), h0 and name_of(h0), c0 and name_of(c0),
+    { out = names[1], h = names[2], c = names[3] }, S.ctx)
+  local res = {}
+  for i = 1, #outs do res[i] = wrap(outs[i], names[i], i == 1 and x._b or (x._b and 1)) end
+  return table.unpack(res)
+end
+
+-- MultiheadAttention called as m(q[, k, v][, opts]): out, weights.
+function trace.mha(m, path, d, q, k, v, opts)
+  if type(k) == "table" and not is_value(k) and not T.is_tensor(k) then opts, k, v = k, nil, nil end
+  k, v = k or q, v or k or q
+  local outs = { m:forward(real(q), real(k), real(v), opts) }
+  local names = { fresh("mha_out"), outs[2] and fresh("mha_weights") }
+  S.calls[path] = (S.calls[path] or 0) + 1
+  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  outs[1] = outs[1]:clone()
+  if outs[2] then outs[2] = outs[2]:clone() end
+  S.ctx.xs, S.ctx.ks = real(q), real(k)
+  local qn = name_of(q)
+  S.export._mha(S.w, prefix, m, d, qn, k == q and qn or name_of(k), v == q and qn or v == k and name_of(k) or name_of(v),
+    opts, { out = names[1], weights = names[2] }, S.ctx)
+  local bf = tostring(m):find("batch_first=true", 1, true) ~= nil
+  return wrap(outs[1], names[1], q._b), outs[2] and wrap(outs[2], names[2], bf and q._b or (q._b and 0))
 end
 
 -- A stand-in for a layer child of a class module: calls trace.call, reads
@@ -437,7 +485,7 @@ function trace.run(w, export, net, inputs, in_names, params, opset)
     ctx = { opset = opset, is_input = {}, int64 = {} } }
   local args = {}
   for i, x in ipairs(inputs) do
-    args[i] = wrap(x, in_names[i], true)
+    args[i] = wrap(x, in_names[i], 0)
     S.ctx.is_input[in_names[i]] = true
   end
   local undo = {}

@@ -47,8 +47,8 @@ H.check(crit:forward(back:forward(x), T.zeros(7, 3)) < before, "the imported net
 local f = assert(io.open(path, "rb"))
 local bytes = f:read("a")
 f:close()
-H.checkerror("onnx.export: layer 1 (GRU) has no ONNX form",
-  selut.onnx.export, nn.Sequential { nn.Linear(3, 3), nn.GRU(3, 2) }, T.randn(1, 3), path)
+H.checkerror("onnx.export: layer 1 (GRUCell) has no ONNX form",
+  selut.onnx.export, nn.Sequential { nn.Linear(3, 3), nn.GRUCell(3, 2) }, T.randn(1, 3), path)
 f = assert(io.open(path, "rb"))
 H.check(f:read("a") == bytes, "the old file is intact")
 f:close()
@@ -135,7 +135,7 @@ local F = nn.F
 local Res = nn.class("Res")
 function Res:init()
   self.fc = nn.Linear(4, 4)
-  self.rnn = nn.GRU(4, 4)
+  self.rnn = nn.GRUCell(4, 4)
 end
 function Res:forward(x, how)
   local h = self.fc(x)
@@ -161,7 +161,9 @@ end
 H.checkerror("onnx.export: the tensor op 'logsumexp' has no ONNX form in selut's exporter", export_how("logsumexp"))
 H.checkerror("onnx.export: nn.F.max_pool2d has no ONNX form", export_how("F"))
 H.checkerror("onnx.export: selut.logsumexp has no ONNX form", export_how("fn"))
-H.checkerror("onnx.export: layer rnn (GRU) has no ONNX form", export_how("layer"))
+H.checkerror("onnx.export: layer rnn (GRUCell) has no ONNX form", export_how("layer"))
+H.checkerror("onnx.export: GRU on an unbatched input has no ONNX form", selut.onnx.export,
+  nn.Sequential { nn.GRU(3, 2) }, T.randn(5, 3), path)
 H.checkerror("sum() over all elements (it gives a Lua number; pass a dim) has no ONNX form", export_how("sum"))
 H.checkerror("result 1 of the forward is a tensor that does not depend on the inputs", export_how("const"))
 H.check(selut.add == add and rawget(res, "fc") == fc and nn.F.max_pool2d ~= nil, "the tracer restores what it replaced")

@@ -100,6 +100,56 @@ function TwoIn:forward(x, z)
 end
 models[#models + 1] = { name = "two_inputs", input = { randn(6), randn(4) }, import = false, net = TwoIn() }
 
+
+-- examples/sequence.lua's model (GRU over 28 rows, batch_first, then the
+-- SELU head on the top layer's h_n), here with 2 layers
+local Seq = nn.class("Seq")
+function Seq:init(layers)
+  self.layers = layers
+  self.gru = nn.GRU(28, 32, { num_layers = layers, batch_first = true })
+  self.head = nn.Sequential { nn.Linear(32, 16), nn.SELU(), nn.Linear(16, 10) }
+end
+function Seq:forward(x)
+  local _, h_n = self.gru(x)
+  return self.head(h_n[self.layers])
+end
+models[#models + 1] = { name = "gru_sequence", input = randn(28, 28), import = false, net = Seq(2) }
+-- an LSTM (time-major, 2 layers) with its initial states as inputs
+local Lstm = nn.class("Lstm")
+function Lstm:init() self.lstm = nn.LSTM(5, 6, { num_layers = 2 }) end
+function Lstm:forward(x, h0, c0)
+  local out, h, c = self.lstm(x:transpose(1, 2), h0:transpose(1, 2), c0:transpose(1, 2))
+  return out:mean(1) + h[2] - c[1]
+end
+models[#models + 1] = { name = "lstm_states", input = { randn(7, 5), randn(2, 6), randn(2, 6) }, import = false,
+  net = Lstm() }
+-- GRU and LSTM inside a chain pass their output sequence on
+models[#models + 1] = { name = "rnn_chain", input = randn(6, 4), import = false,
+  net = nn.Sequential { nn.LSTM(4, 5, { batch_first = true }), nn.GRU(5, 3, { batch_first = true, bias = false }),
+    nn.Flatten(), nn.Linear(18, 2) } }
+
+-- an attention block: self-attention with a causal mask, residual, LayerNorm,
+-- feed-forward; and cross-attention (time-major) with a boolean mask
+local Attn = nn.class("Attn")
+function Attn:init()
+  self.self_attn = nn.MultiheadAttention(16, 4, { batch_first = true })
+  self.cross = nn.MultiheadAttention(16, 2)
+  self.norm1, self.norm2 = nn.LayerNorm(16), nn.LayerNorm(16)
+  self.ff = nn.Sequential { nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16) }
+  self.mask = T.zeros(5, 3)
+  self.mask:set(2, 3, 1)
+end
+function Attn:forward(x, mem)
+  local a = self.self_attn(x, x, x, { is_causal = true, need_weights = false })
+  local h = self.norm1(x + a)
+  local c, wts = self.cross(h:transpose(1, 2), mem:transpose(1, 2), mem:transpose(1, 2), { attn_mask = self.mask })
+  h = self.norm2(h + c:transpose(1, 2))
+  return (h + self.ff(h)):flatten(2) + wts:sum(3):mean(2, true)
+end
+models[#models + 1] = { name = "attention_block", input = { randn(5, 16), randn(3, 16) }, import = false, net = Attn() }
+models[#models + 1] = { name = "attention_chain", input = randn(4, 8), import = false,
+  net = nn.Sequential { nn.MultiheadAttention(8, 2, { batch_first = true }), nn.Flatten(), nn.Linear(32, 3) } }
+
 local failures, n = 0, 0
 for _, spec in ipairs(models) do
   local name, net = spec.name, spec.net
@@ -135,7 +185,7 @@ for _, spec in ipairs(models) do
     if not T.is_tensor(x) then for i, xi in ipairs(x) do feed["x" .. i] = xi end end
     selut.save(dir .. "/x.safetensors", feed)
     assert(os.execute(string.format("node %s/tests/onnx/ort_run.js %s %s/x.safetensors %s/y.safetensors %s", root, path,
-      dir, dir, spec.int64 and "int64" or "float,float")), name .. ": ONNX Runtime failed")
+      dir, dir, spec.int64 and "int64" or "float,float,float")), name .. ": ONNX Runtime failed")
     local y = selut.load(dir .. "/y.safetensors").y
     local want = selut.no_grad(function() return T.is_tensor(x) and net:forward(x) or net(table.unpack(x)) end)
     assert(table.concat(y:shape(), "x") == table.concat(want:shape(), "x"),
