@@ -315,15 +315,6 @@ static int batches_next(lua_State *L) {
   return 2;
 }
 
-static int opt_bool(lua_State *L, int arg, const char *key) {
-  int t = lua_getfield(L, arg, key);
-  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a boolean, got %s", key, luaL_typename(L, -1)));
-  int v = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 /* shard = true: this rank's part of each global batch (selut.dist's rank and
  * size; one process = no sharding); shard = {rank, size}: explicit, rank
  * 1-based. See docs/distributed.md. */
@@ -376,8 +367,8 @@ static int dataset_batches(lua_State *L) {
       }
       lua_pop(L, 1);
     }
-    shuffle = opt_bool(L, 3, "shuffle");
-    drop_last = opt_bool(L, 3, "drop_last");
+    shuffle = sl_lua_optboolfield(L, 3, "shuffle", 0);
+    drop_last = sl_lua_optboolfield(L, 3, "drop_last", 0);
     opt_shard(L, 3, &shard_index, &shard_count);
   }
   sl_rng *rng = &sl_lua_context(L)->rng;

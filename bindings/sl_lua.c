@@ -114,3 +114,76 @@ int sl_lua_checkdim(lua_State *L, int arg, const sl_tensor *t) {
     luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I out of range 1..%d", d, t->ndim));
   return (int)d - 1;
 }
+
+/* ---- options tables (messages say "option 'k'") ---- */
+
+int sl_lua_checkoptnames(lua_State *L, int arg, const char *const *known) {
+  if (lua_isnoneornil(L, arg)) return 0;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, arg, lua_pushfstring(L, "option names must be strings, got a %s key", luaL_typename(L, -1)));
+    const char *k = lua_tostring(L, -1);
+    int ok = 0;
+    for (int i = 0; known[i] && !ok; i++) ok = strcmp(k, known[i]) == 0;
+    if (!ok) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (int i = 0; known[i]; i++) {
+        if (i) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, known[i]);
+      }
+      luaL_pushresult(&b);
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s' (known: %s)", k, lua_tostring(L, -1)));
+    }
+  }
+  return 1;
+}
+
+/* opts[k] as an integer in lo..hi, or def when absent. */
+int sl_lua_optintfield(lua_State *L, int arg, const char *k, int lo, int hi, int def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  int t = lua_getfield(L, arg, k);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return def;
+  }
+  int isint;
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  if (t != LUA_TNUMBER || !isint || v < lo || v > hi)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be an integer in %d..%d, got %s", k, lo, hi,
+                                          luaL_tolstring(L, -1, NULL)));
+  lua_pop(L, 1);
+  return (int)v;
+}
+
+int sl_lua_optboolfield(lua_State *L, int arg, const char *k, int def) {
+  if (lua_isnoneornil(L, arg)) return def;
+  int t = lua_getfield(L, arg, k);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
+  int v = t == LUA_TNIL ? def : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Pushes opts[k] (a string or nil) and returns it; the caller keeps it on
+ * the stack while the pointer is in use. */
+const char *sl_lua_optstrfield(lua_State *L, int arg, const char *k) {
+  if (lua_isnoneornil(L, arg)) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  int t = lua_getfield(L, arg, k);
+  if (t != LUA_TNIL && t != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be a string, got %s", k, luaL_typename(L, -1)));
+  return lua_tostring(L, -1);
+}
+
+void sl_lua_checkpath(lua_State *L, int arg) {
+  size_t len;
+  luaL_checklstring(L, arg, &len);
+  luaL_argcheck(L, len > 0, arg, "path must not be empty");
+}

@@ -128,6 +128,18 @@ double sl_lua_optnumfield(lua_State *L, int arg, const char *key, double def);
  * `key`: its value, def when absent; raises "unknown option 'x' (expected
  * key)" or "option 'key' must be a boolean, got T". */
 int sl_lua_onlyboolopt(lua_State *L, int arg, const char *key, int def);
+/* The options table at arg (none/nil: 0, else 1) may hold only the string
+ * keys in known (NULL-terminated); raises "unknown option 'x' (known: a, b)"
+ * otherwise. */
+int sl_lua_checkoptnames(lua_State *L, int arg, const char *const *known);
+/* Field k of the options table at arg (none/nil or absent: def), raising
+ * "option 'k' must be ..., got ...": an integer in lo..hi, a boolean, or a
+ * string (pushed, nil when absent: keep it on the stack while it is used). */
+int sl_lua_optintfield(lua_State *L, int arg, const char *k, int lo, int hi, int def);
+int sl_lua_optboolfield(lua_State *L, int arg, const char *k, int def);
+const char *sl_lua_optstrfield(lua_State *L, int arg, const char *k);
+/* A non-empty path string at arg. */
+void sl_lua_checkpath(lua_State *L, int arg);
 
 /* Writes "[2 x 3]" into buf (for messages); returns buf. */
 const char *sl_lua_shapestr(const sl_tensor *t, char *buf, size_t n);
@@ -197,6 +209,7 @@ void sl_lua_open_optim(lua_State *L);
 void sl_lua_open_data(lua_State *L);
 void sl_lua_open_io(lua_State *L);
 void sl_lua_open_viz(lua_State *L);
+void sl_lua_open_viz_plot(lua_State *L); /* viz.plot, viz.confusion into the table on top (lua_viz_plot.c) */
 void sl_lua_open_sys(lua_State *L);
 void sl_lua_open_limits(lua_State *L); /* adds to the selut table itself */
 void sl_lua_open_snn(lua_State *L);

@@ -189,6 +189,10 @@ int sl_module_buffers(const sl_module *m, sl_buffer *out);
 sl_param_init sl_module_param_init(const sl_module *m, int i);
 /* The saturation rule of the module's output (SL_SAT_NONE for most). */
 sl_saturation sl_module_saturation(const sl_module *m, double *at);
+/* The share of the n units of an output y that are saturated under rule
+ * with threshold at (below: y < at, atmost: y <= at; 0 for SL_SAT_NONE or
+ * n = 0): nn.stats and the statistics sheets. */
+double sl_saturated_fraction(sl_saturation rule, double at, const float *y, int64_t n);
 /* Synchronized batch statistics for layers with set_reducer (batchnorm.h
  * explains the protocol); SL_EINVAL for other layers. */
 int sl_module_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx);

@@ -58,6 +58,17 @@ sl_saturation sl_module_saturation(const sl_module *m, double *at) {
   return m && m->vt->saturation ? m->vt->saturation(m, at) : SL_SAT_NONE;
 }
 
+double sl_saturated_fraction(sl_saturation rule, double at, const float *y, int64_t n) {
+  if (rule == SL_SAT_NONE || n == 0) return 0;
+  int64_t k = 0;
+  float t = (float)at;
+  if (rule == SL_SAT_BELOW)
+    for (int64_t i = 0; i < n; i++) k += y[i] < t;
+  else
+    for (int64_t i = 0; i < n; i++) k += y[i] <= t;
+  return (double)k / (double)n;
+}
+
 int sl_module_set_reducer(sl_module *m, sl_reduce_fn reduce, void *ctx) {
   if (!m || !m->vt->set_reducer)
     return sl_fail(SL_EINVAL, "synchronized statistics: a %s has no batch statistics", sl_module_type(m));
