@@ -2,8 +2,8 @@
  * selut.nn (C half): layers and losses as userdata. A layer value is a box
  * holding one module reference; each registered layer type (core/nn/registry.c)
  * gets a metatable ("selut.nn.Linear", ...) sharing one method table, and a
- * constructor nn.<Type> built from its descriptor unless one is written
- * below (those keep their argument messages). Printing, m.<hparam>,
+ * constructor nn.<Type> built from its descriptor unless lua_nn_ctors.c
+ * has one (those keep their argument messages). Printing, m.<hparam>,
  * m:buffers() and nn.describe read the descriptor: no code here knows a
  * layer by name. nn.Sequential, nn.Module, nn.modules and the nn.init walk
  * live in scripts/nn.lua.
@@ -60,8 +60,7 @@ static lmodule *newmodule(lua_State *L, const char *type) {
 
 sl_module **sl_lua_newmodule(lua_State *L, const char *type) { return &newmodule(L, type)->m; }
 
-/* The module borrows the context's rng: keep the context alive with it. */
-static void keep_context(lua_State *L) {
+void sl_lua_keepcontext(lua_State *L) {
   sl_lua_pushcontext(L);
   lua_setiuservalue(L, -2, UV_CONTEXT);
 }
@@ -74,90 +73,6 @@ void sl_lua_pushcached(lua_State *L, int uv, sl_tensor *t) {
   sl_lua_pushtensor(L, t);
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, 1, uv);
-}
-
-/* ---- constructors ---- */
-
-static int nn_linear(lua_State *L) {
-  lua_Integer in = luaL_checkinteger(L, 1);
-  lua_Integer out = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, in >= 1, 1, lua_pushfstring(L, "in_features must be >= 1, got %I", in));
-  luaL_argcheck(L, out >= 1, 2, lua_pushfstring(L, "out_features must be >= 1, got %I", out));
-  int bias = lua_isnoneornil(L, 3) ? 1 : (luaL_checktype(L, 3, LUA_TBOOLEAN), lua_toboolean(L, 3));
-  sl_rng *rng = &sl_lua_context(L)->rng;
-  lmodule *b = newmodule(L, "Linear");
-  if (!(b->m = sl_linear_new(in, out, bias, rng)))
-    return luaL_error(L, "Linear(%I, %I): %s", in, out, sl_last_error());
-  return 1;
-}
-
-static int simple(lua_State *L, const char *type, sl_module *(*ctor)(void)) {
-  lmodule *b = newmodule(L, type);
-  if (!(b->m = ctor())) return sl_lua_error(L);
-  return 1;
-}
-
-/* The inplace flag (PyTorch's inplace=True) at arg: nil/none is false. */
-static bool check_inplace(lua_State *L, int arg) {
-  if (lua_isnoneornil(L, arg)) return false;
-  luaL_argexpected(L, lua_isboolean(L, arg), arg, "boolean (inplace)");
-  return lua_toboolean(L, arg);
-}
-
-/* The new module at the top: set in place when asked. */
-static int with_inplace(lua_State *L, bool inplace) {
-  if (inplace) sl_lua_check(L, sl_activation_set_inplace(((lmodule *)lua_touserdata(L, -1))->m, true));
-  return 1;
-}
-
-static int nn_selu_custom(lua_State *L); /* SELU{alpha=, scale=, inplace=}, below */
-static int nn_selu(lua_State *L) {
-  if (lua_istable(L, 1)) return nn_selu_custom(L);
-  if (!lua_isnoneornil(L, 1) && !lua_isboolean(L, 1))
-    return luaL_typeerror(L, 1, "table {alpha=, scale=, inplace=} or boolean (inplace)");
-  bool inplace = check_inplace(L, 1);
-  simple(L, "SELU", sl_selu_new);
-  return with_inplace(L, inplace);
-}
-static int nn_relu(lua_State *L) {
-  bool inplace = check_inplace(L, 1);
-  simple(L, "ReLU", sl_relu_new);
-  return with_inplace(L, inplace);
-}
-
-static int nn_elu(lua_State *L) {
-  double alpha = luaL_optnumber(L, 1, 1.0);
-  luaL_argcheck(L, isfinite(alpha), 1, "alpha must be finite");
-  bool inplace = check_inplace(L, 2);
-  lmodule *b = newmodule(L, "ELU");
-  if (!(b->m = sl_elu_new(alpha))) return sl_lua_error(L);
-  return with_inplace(L, inplace);
-}
-
-static int nn_leaky_relu(lua_State *L) {
-  double slope = luaL_optnumber(L, 1, 0.01);
-  luaL_argcheck(L, isfinite(slope), 1, "negative_slope must be finite");
-  lmodule *b = newmodule(L, "LeakyReLU");
-  if (!(b->m = sl_leaky_relu_new(slope))) return sl_lua_error(L);
-  return 1;
-}
-
-static int dropout(lua_State *L, const char *type, sl_module *(*ctor)(double, sl_rng *)) {
-  double p = luaL_optnumber(L, 1, 0.5);
-  luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
-  sl_rng *rng = &sl_lua_context(L)->rng;
-  lmodule *b = newmodule(L, type);
-  keep_context(L);
-  if (!(b->m = ctor(p, rng))) return sl_lua_error(L);
-  sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
-  return 1;
-}
-
-static int nn_dropout(lua_State *L) { return dropout(L, "Dropout", sl_dropout_new); }
-static int nn_alpha_dropout_fixed_point(lua_State *L); /* AlphaDropout(p, {mean=, var=}), below */
-static int nn_alpha_dropout(lua_State *L) {
-  if (!lua_isnoneornil(L, 2)) return nn_alpha_dropout_fixed_point(L);
-  return dropout(L, "AlphaDropout", sl_alpha_dropout_new);
 }
 
 /* ---- layer methods ---- */
@@ -276,81 +191,6 @@ static int module_train(lua_State *L) {
 static int module_evaluate(lua_State *L) {
   sl_module_train(checkmodule(L, 1), false);
   lua_settop(L, 1);
-  return 1;
-}
-
-/* ---- SELU{alpha=, scale=}, AlphaDropout(p, {mean=, var=}), BatchNorm1d ---- */
-
-static int opt_bool(lua_State *L, int arg, const char *key, int def) {
-  int t = lua_getfield(L, arg, key), v = def;
-  if (t != LUA_TNIL) {
-    if (t != LUA_TBOOLEAN)
-      luaL_argerror(L, arg, lua_pushfstring(L, "field '%s' must be a boolean, got %s", key, luaL_typename(L, -1)));
-    v = lua_toboolean(L, -1);
-  }
-  lua_pop(L, 1);
-  return v;
-}
-
-static int nn_selu_custom(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  double alpha = sl_lua_optnumfield(L, 1, "alpha", SL_SELU_ALPHA);
-  double scale = sl_lua_optnumfield(L, 1, "scale", SL_SELU_SCALE);
-  luaL_argcheck(L, alpha >= 0, 1, lua_pushfstring(L, "alpha must be >= 0, got %f", alpha));
-  luaL_argcheck(L, scale > 0, 1, lua_pushfstring(L, "scale must be > 0, got %f", scale));
-  int t = lua_getfield(L, 1, "inplace");
-  luaL_argcheck(L, t == LUA_TNIL || t == LUA_TBOOLEAN, 1,
-                lua_pushfstring(L, "inplace must be a boolean, got %s", lua_typename(L, t)));
-  bool inplace = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  lmodule *b = newmodule(L, "SELU");
-  if (!(b->m = sl_selu_new_custom(alpha, scale))) return sl_lua_error(L);
-  return with_inplace(L, inplace);
-}
-
-static int nn_alpha_dropout_fixed_point(lua_State *L) {
-  double p = luaL_optnumber(L, 1, 0.5);
-  luaL_argcheck(L, p >= 0 && p < 1, 1, lua_pushfstring(L, "probability in [0, 1) expected, got %f", p));
-  luaL_checktype(L, 2, LUA_TTABLE);
-  double mean = sl_lua_optnumfield(L, 2, "mean", 0.0);
-  double var = sl_lua_optnumfield(L, 2, "var", 1.0);
-  luaL_argcheck(L, var > 0, 2, lua_pushfstring(L, "var must be > 0, got %f", var));
-  /* the dropped value alpha' = -scale * alpha of the SELU in use: given, or
-   * the SELU whose fixed point is (mean, var) */
-  double alpha_prime = NAN;
-  lua_getfield(L, 2, "alpha");
-  lua_getfield(L, 2, "scale");
-  int given = !lua_isnil(L, -1) || !lua_isnil(L, -2);
-  lua_pop(L, 2);
-  if (given) {
-    double a0 = SL_SELU_ALPHA, s0 = SL_SELU_SCALE;
-    if (!(mean == 0 && var == 1)) sl_lua_check(L, sl_snn_params(mean, var, &a0, &s0));
-    alpha_prime = -sl_lua_optnumfield(L, 2, "scale", s0) * sl_lua_optnumfield(L, 2, "alpha", a0);
-  }
-  sl_rng *rng = &sl_lua_context(L)->rng;
-  lmodule *b = newmodule(L, "AlphaDropout");
-  keep_context(L);
-  if (!(b->m = sl_alpha_dropout_new_ex(p, mean, var, alpha_prime, rng))) return sl_lua_error(L);
-  sl_lua_check(L, sl_dropout_bind_sample_offset(b->m, &sl_lua_context(L)->sample_offset));
-  return 1;
-}
-
-static int nn_batchnorm1d(lua_State *L) {
-  lua_Integer c = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, c >= 1, 1, lua_pushfstring(L, "num_features must be >= 1, got %I", c));
-  sl_batchnorm_opts o = sl_batchnorm_defaults();
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    o.eps = sl_lua_optnumfield(L, 2, "eps", o.eps);
-    o.momentum = sl_lua_optnumfield(L, 2, "momentum", o.momentum);
-    o.affine = opt_bool(L, 2, "affine", o.affine);
-    o.track_running_stats = opt_bool(L, 2, "track_running_stats", o.track_running_stats);
-    luaL_argcheck(L, o.eps > 0, 2, lua_pushfstring(L, "eps must be > 0, got %f", o.eps));
-    luaL_argcheck(L, o.momentum >= 0 && o.momentum <= 1, 2,
-                  lua_pushfstring(L, "momentum must be in [0, 1], got %f", o.momentum));
-  }
-  lmodule *b = newmodule(L, "BatchNorm1d");
-  if (!(b->m = sl_batchnorm1d_new(c, o))) return sl_lua_error(L);
   return 1;
 }
 
@@ -494,7 +334,7 @@ static int nn_generic(lua_State *L) {
   }
   sl_rng *rng = &sl_lua_context(L)->rng;
   lmodule *b = newmodule(L, l->type);
-  if (l->flags & SL_LAYER_STOCHASTIC) keep_context(L);
+  if (l->flags & SL_LAYER_STOCHASTIC) sl_lua_keepcontext(L);
   if (!(b->m = sl_layer_create(l, v, rng))) return sl_lua_error(L);
   return 1;
 }
@@ -558,13 +398,7 @@ static int nn_init_lecun_normal(lua_State *L) { return init_apply(L, sl_init_lec
 static int nn_init_he_normal(lua_State *L) { return init_apply(L, sl_init_he_normal); }
 static int nn_init_xavier_uniform(lua_State *L) { return init_apply(L, sl_init_xavier_uniform); }
 
-/* Constructors with their own argument handling; every other registered
- * layer with a generic constructor gets nn_generic. */
-static const luaL_Reg nn_funcs[] = {
-    {"Linear", nn_linear}, {"SELU", nn_selu}, {"ELU", nn_elu}, {"ReLU", nn_relu},
-    {"LeakyReLU", nn_leaky_relu}, {"Dropout", nn_dropout}, {"AlphaDropout", nn_alpha_dropout},
-    {"BatchNorm1d", nn_batchnorm1d},
-    {"describe", nn_describe}, {"_layer_call", nn_layer_call}, {NULL, NULL}};
+static const luaL_Reg nn_funcs[] = {{"describe", nn_describe}, {"_layer_call", nn_layer_call}, {NULL, NULL}};
 
 static const luaL_Reg module_methods[] = {
     {"forward", module_forward}, {"backward", module_backward}, {"parameters", module_parameters},
@@ -598,7 +432,8 @@ void sl_lua_open_nn(lua_State *L) {
   }
   lua_pop(L, 1);
   sl_lua_newlib(L, nn_funcs);
-  for (int i = 0; layers[i]; i++) {
+  sl_lua_setfuncs(L, sl_lua_nn_ctors); /* constructors with their own argument handling (lua_nn_ctors.c); */
+  for (int i = 0; layers[i]; i++) {           /* every other layer with a create gets nn_generic */
     if (!layers[i]->create || lua_getfield(L, -1, layers[i]->type) != LUA_TNIL) {
       if (layers[i]->create) lua_pop(L, 1);
       continue;

@@ -202,6 +202,10 @@ void sl_lua_pushcached(lua_State *L, int uv, sl_tensor *t);
  * which lua_nn.c registers) and returns its slot: store the new module there,
  * then raise if it is NULL. */
 struct sl_module **sl_lua_newmodule(lua_State *L, const char *type);
+/* The new module box at the top borrows the context's rng (dropout): keeps
+ * the context alive with it. */
+void sl_lua_keepcontext(lua_State *L);
+extern const luaL_Reg sl_lua_nn_ctors[]; /* lua_nn_ctors.c: Linear, SELU, ..., BatchNorm1d */
 void sl_lua_open_nn_rnn(lua_State *L);    /* GRU/LSTM/cells: forward/backward with states (lua_nn_rnn.c) */
 void sl_lua_open_nn_layers(lua_State *L); /* Conv1d/2d, pools, Flatten (lua_nn_layers.c) */
 void sl_lua_open_nn_attention(lua_State *L); /* MultiheadAttention's calls, nn.F.scaled_dot_product_attention */
