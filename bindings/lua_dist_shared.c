@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "dist.h"
-#include "dist_shm.h"
+#include "dist/shm.h"
 
 #ifdef SELUT_MPI
 #include <stdatomic.h>

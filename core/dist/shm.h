@@ -2,14 +2,15 @@
  * Shared memory for selut.dist.DataParallel on ranks of one machine
  * (docs/distributed.md, "One machine: a shared-memory step"). Plain POSIX:
  * the collective parts (who creates, agreeing on the name, barriers) are
- * lua_dist_shared.c's, through MPI.
+ * bindings/lua_dist_shared.c's, through MPI. Internal: not reachable from
+ * core/selut.h, so none of it is exported from libselut.so.
  */
 #ifndef SL_DIST_SHM_H
 #define SL_DIST_SHM_H
 #include <stddef.h>
 
-#include "selut.h"
 #include "tensor/alloc.h"
+#include "tensor/tensor.h"
 
 /* A key equal on ranks of one running machine (host name and boot id);
  * ranks compare it with an allreduce. */

@@ -1,5 +1,5 @@
-/* Shared memory for DataParallel on one machine (dist_shm.h). */
-#include "dist_shm.h"
+/* Shared memory for DataParallel on one machine (shm.h). */
+#include "shm.h"
 
 #include <dirent.h>
 #include <errno.h>
