@@ -29,7 +29,7 @@ enum { UV_OUTPUT = 2, UV_GRAD_INPUT = 3 }; /* the module box's user values (lua_
 
 static sl_module *check_mha(lua_State *L) {
   sl_module *m = sl_lua_tomodule(L, 1);
-  if (!m || strcmp(sl_module_type(m), "MultiheadAttention") != 0)
+  if (!sl_mha_is(m))
     luaL_typeerror(L, 1, "selut.nn.MultiheadAttention");
   return m;
 }

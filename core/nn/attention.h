@@ -63,6 +63,8 @@ const sl_tensor *sl_sdpa_weights(sl_sdpa *a);
  * dropout in [0, 1): on the attention weights in training mode. */
 sl_module *sl_mha_new(int64_t embed_dim, int64_t num_heads, double dropout, bool bias, bool batch_first,
                       sl_rng *rng);
+/* Whether m is a MultiheadAttention module (by its descriptor, not its name). */
+bool sl_mha_is(const sl_module *m);
 
 /* query (L, N, E) (batch_first: (N, L, E); unbatched: (L, E)), key and
  * value (S, N, E) alike. key_padding_mask (N, S) (unbatched: (S)), 1 =

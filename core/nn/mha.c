@@ -317,6 +317,8 @@ const sl_layer sl_mha_layer = {.type = "MultiheadAttention", .flags = SL_LAYER_S
                                .backward = mha_backward1, .destroy = mha_destroy, .params = mha_params,
                                .args = mha_args, .create = mha_create, .hparams = mha_hparams};
 
+bool sl_mha_is(const sl_module *m) { return m && m->vt == &sl_mha_layer; }
+
 static sl_module *mha_create(const double *a, sl_rng *rng) {
   if (!(fabs(a[0]) < 9e15 && fabs(a[1]) < 9e15)) return sl_fail_null(SL_EINVAL, "%s: embed_dim or num_heads out of range", OP);
   int64_t E = (int64_t)a[0];
