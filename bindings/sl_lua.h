@@ -1,8 +1,9 @@
 /*
- * Internal helpers shared by the binding files (lua_tensor.c, lua_nn.c,
- * lua_optim.c, and later lua_data.c, lua_io.c, lua_viz.c): the per-state
- * context, tensor boxes, turning core failures into Lua errors, metatable
- * names. Not installed; embedders use selut_lua.h.
+ * Internal helpers shared by the binding files: the per-state context,
+ * tensor boxes, turning core failures into Lua errors, options tables,
+ * metatable names, the per-area openers. Defined in sl_lua.c, except the
+ * tensor and module boxes' (lua_tensor.c, lua_nn.c). Not installed;
+ * embedders use selut_lua.h. docs/architecture.md maps the files.
  */
 #ifndef SL_LUA_H
 #define SL_LUA_H
