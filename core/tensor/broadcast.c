@@ -37,7 +37,6 @@ typedef struct plan {
   const float *in[SL_BCAST_MAX_IN];
   sl_bcast_kernel k;
   const void *ctx;
-  void (*done)(const void *ctx);
 } plan;
 
 static int make_plan(plan *p, const char *op, const sl_tensor *y, int nin, const sl_tensor *const *in) {
@@ -119,16 +118,10 @@ static void run_range(const void *vp, size_t b, size_t e) {
       idx[i - 1]++;
     }
   }
-  if (p->done) p->done(p->ctx);
 }
 
 int sl_broadcast_run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
                      const void *ctx) {
-  return sl_broadcast_run_ex(op, y, nin, in, k, ctx, NULL);
-}
-
-int sl_broadcast_run_ex(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
-                        const void *ctx, void (*done)(const void *ctx)) {
   if (nin < 1 || nin > SL_BCAST_MAX_IN) return sl_fail(SL_EINVAL, "%s: 1 to 3 inputs expected", op);
   plan p;
   int st = make_plan(&p, op, y, nin, in);
@@ -138,7 +131,6 @@ int sl_broadcast_run_ex(const char *op, sl_tensor *y, int nin, const sl_tensor *
   for (int i = 0; i < nin; i++) p.in[i] = in[i]->data;
   p.k = k;
   p.ctx = ctx;
-  p.done = done;
   sl_par_for((size_t)y->numel, run_range, &p);
   return SL_OK;
 }

@@ -34,9 +34,5 @@ typedef void (*sl_bcast_kernel)(const void *ctx, float *y, const float *const *i
  * element is computed the same way, so the bits do not depend on threads. */
 int sl_broadcast_run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
                      const void *ctx);
-/* The same, calling done(ctx) (when not NULL) at the end of each piece on
- * the thread that ran it (a fence after streaming stores). */
-int sl_broadcast_run_ex(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
-                        const void *ctx, void (*done)(const void *ctx));
 
 #endif

@@ -56,61 +56,25 @@ static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, fl
   }
 }
 
-/* Outputs of at least SL_VM_STREAM_MIN floats (16 MB: they would not stay
- * in cache for the next op anyway) are computed STREAM_CHUNK floats at a
- * time into an L1 buffer and written out with streaming stores: an ordinary
- * store first reads the line it writes (read-for-ownership), so a kernel
- * writing 40 MB would move 80 MB for its output. The same arithmetic on the
- * same elements: the same bits. */
-#define STREAM_CHUNK 1024
-
-typedef struct binary_ctx {
-  sl_binary_op op;
-  bool stream;
-} binary_ctx;
-
-static void binary_run(sl_binary_op op, float *y, const float *a, int64_t sa, const float *b, int64_t sb,
-                       int64_t n) {
+static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s, int64_t n) {
+  sl_binary_op op = *(const sl_binary_op *)ctx;
+  const float *a = in[0], *b = in[1];
   switch (op) { /* one specialized copy of the loops per op */
-  case SL_ADD: run_binary(SL_ADD, y, a, sa, b, sb, n); break;
-  case SL_SUB: run_binary(SL_SUB, y, a, sa, b, sb, n); break;
-  case SL_MUL: run_binary(SL_MUL, y, a, sa, b, sb, n); break;
-  case SL_DIV: run_binary(SL_DIV, y, a, sa, b, sb, n); break;
-  case SL_POW: run_binary(SL_POW, y, a, sa, b, sb, n); break;
-  case SL_MAXIMUM: run_binary(SL_MAXIMUM, y, a, sa, b, sb, n); break;
-  case SL_MINIMUM: run_binary(SL_MINIMUM, y, a, sa, b, sb, n); break;
-  case SL_EQ: run_binary(SL_EQ, y, a, sa, b, sb, n); break;
-  case SL_NE: run_binary(SL_NE, y, a, sa, b, sb, n); break;
-  case SL_LT: run_binary(SL_LT, y, a, sa, b, sb, n); break;
-  case SL_LE: run_binary(SL_LE, y, a, sa, b, sb, n); break;
-  case SL_GT: run_binary(SL_GT, y, a, sa, b, sb, n); break;
-  case SL_GE: run_binary(SL_GE, y, a, sa, b, sb, n); break;
+  case SL_ADD: run_binary(SL_ADD, y, a, s[0], b, s[1], n); break;
+  case SL_SUB: run_binary(SL_SUB, y, a, s[0], b, s[1], n); break;
+  case SL_MUL: run_binary(SL_MUL, y, a, s[0], b, s[1], n); break;
+  case SL_DIV: run_binary(SL_DIV, y, a, s[0], b, s[1], n); break;
+  case SL_POW: run_binary(SL_POW, y, a, s[0], b, s[1], n); break;
+  case SL_MAXIMUM: run_binary(SL_MAXIMUM, y, a, s[0], b, s[1], n); break;
+  case SL_MINIMUM: run_binary(SL_MINIMUM, y, a, s[0], b, s[1], n); break;
+  case SL_EQ: run_binary(SL_EQ, y, a, s[0], b, s[1], n); break;
+  case SL_NE: run_binary(SL_NE, y, a, s[0], b, s[1], n); break;
+  case SL_LT: run_binary(SL_LT, y, a, s[0], b, s[1], n); break;
+  case SL_LE: run_binary(SL_LE, y, a, s[0], b, s[1], n); break;
+  case SL_GT: run_binary(SL_GT, y, a, s[0], b, s[1], n); break;
+  case SL_GE: run_binary(SL_GE, y, a, s[0], b, s[1], n); break;
   default: break;
   }
-}
-
-static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s, int64_t n) {
-  const binary_ctx *c = ctx;
-  if (!c->stream) {
-    binary_run(c->op, y, in[0], s[0], in[1], s[1], n);
-    return;
-  }
-  float tmp[STREAM_CHUNK];
-  for (int64_t i = 0; i < n; i += STREAM_CHUNK) {
-    int64_t m = n - i < STREAM_CHUNK ? n - i : STREAM_CHUNK;
-    binary_run(c->op, tmp, in[0] + i * s[0], s[0], in[1] + i * s[1], s[1], m);
-    sl_vstream_copy_f32(y + i, tmp, (size_t)m);
-  }
-}
-
-static void stream_done(const void *ctx) {
-  (void)ctx;
-  sl_vstream_fence();
-}
-
-static int binary_go(sl_binary_op op, sl_tensor *yv, const sl_tensor *const *in) {
-  binary_ctx c = {op, sl_vstream_ok(yv->data, (size_t)yv->numel)};
-  return sl_broadcast_run_ex(binary_names[op], yv, 2, in, binary_kernel, &c, c.stream ? stream_done : NULL);
 }
 
 static int check_op(int op, int count) {
@@ -138,7 +102,7 @@ int sl_binary(sl_binary_op op, sl_tensor *y, const sl_tensor *a, const sl_tensor
   const sl_tensor *in[2] = {a, b};
   if ((y->data == b->data && b->numel != n) || (y->data == a->data && a->numel != n))
     return sl_fail(SL_EINVAL, "%s: output may not alias a broadcast input", binary_names[op]);
-  return binary_go(op, &yv, in);
+  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
 }
 
 sl_tensor *sl_binary_new(sl_binary_op op, const sl_tensor *a, const sl_tensor *b) {
@@ -177,7 +141,7 @@ int sl_binary_scalar(sl_binary_op op, sl_tensor *y, const sl_tensor *a, float s,
   yv.ndim = a->ndim;
   for (int i = 0; i < SL_MAX_DIMS; i++) yv.shape[i] = a->shape[i];
   const sl_tensor *in[2] = {scalar_left ? &sv : a, scalar_left ? a : &sv};
-  return binary_go(op, &yv, in);
+  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
 }
 
 sl_tensor *sl_binary_scalar_new(sl_binary_op op, const sl_tensor *a, float s, bool scalar_left) {
@@ -267,11 +231,14 @@ typedef struct unary_job {
   sl_unary_op op;
   float *y;
   const float *x;
-  bool stream;
 } unary_job;
 
-static void unary_block(sl_unary_op op, float *y, const float *x, int64_t n) {
-  switch (op) {
+static void unary_range(const void *vj, size_t b, size_t e) {
+  const unary_job *j = vj;
+  float *y = j->y + b;
+  const float *x = j->x + b;
+  int64_t n = (int64_t)(e - b);
+  switch (j->op) {
   /* exp, expm1 and sigmoid use the vectorized polynomial exp of vmath.c
    * (<= 2 ulp, the same bits on every ISA) */
   case SL_EXP: sl_vexp_f32(y, x, (size_t)n); break;
@@ -298,23 +265,6 @@ static void unary_block(sl_unary_op op, float *y, const float *x, int64_t n) {
   }
 }
 
-/* Blocks of STREAM_CHUNK: sigmoid's three passes stay in L1, and large
- * outputs go out with streaming stores (see binary_kernel). */
-static void unary_range(const void *vj, size_t b, size_t e) {
-  const unary_job *j = vj;
-  float tmp[STREAM_CHUNK];
-  for (size_t i = b; i < e; i += STREAM_CHUNK) {
-    int64_t m = (int64_t)(e - i < STREAM_CHUNK ? e - i : STREAM_CHUNK);
-    if (j->stream) {
-      unary_block(j->op, tmp, j->x + i, m);
-      sl_vstream_copy_f32(j->y + i, tmp, (size_t)m);
-    } else {
-      unary_block(j->op, j->y + i, j->x + i, m);
-    }
-  }
-  if (j->stream) sl_vstream_fence();
-}
-
 int sl_unary(sl_unary_op op, sl_tensor *y, const sl_tensor *x) {
   int st = check_op((int)op, SL_UNARY_COUNT);
   if (st) return st;
@@ -323,7 +273,7 @@ int sl_unary(sl_unary_op op, sl_tensor *y, const sl_tensor *x) {
     return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", unary_names[op],
                    sl_shape_str(y, s1, sizeof s1), sl_shape_str(x, s2, sizeof s2));
   }
-  unary_job j = {op, y->data, x->data, sl_vstream_ok(y->data, (size_t)y->numel)};
+  unary_job j = {op, y->data, x->data};
   if (x->numel) sl_par_for((size_t)x->numel, unary_range, &j);
   return SL_OK;
 }

@@ -98,10 +98,6 @@ SL_INLINE bool stream_ok(const float *y, size_t n) {
 #endif
 }
 
-bool sl_vstream_ok(const float *y, size_t n) { return stream_ok(y, n); }
-void sl_vstream_copy_f32(float *y, const float *x, size_t n) { stream_copy(y, x, n); }
-void sl_vstream_fence(void) { stream_fence(); }
-
 #define LN2_HI 0x1.62e4p-1f      /* 14 significant bits: k * LN2_HI is exact for |k| <= 1024 */
 #define LN2_LO 0x1.7f7d1cf8p-20f /* ln 2 - LN2_HI */
 #define INV_LN2 0x1.715476p+0f

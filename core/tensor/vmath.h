@@ -28,15 +28,6 @@ float sl_vm_expm1f(float x);
 float sl_vm_expf(float x);
 void sl_vexpm1_f32(float *y, const float *x, size_t n);
 void sl_vexp_f32(float *y, const float *x, size_t n);
-/* Streaming (non-temporal) stores for outputs too large to stay in cache:
- * sl_vstream_ok says whether an output of n floats at y should stream (n >=
- * SL_VM_STREAM_MIN on x86-64); sl_vstream_copy_f32 copies n floats with
- * streaming stores (the same bytes as memcpy); sl_vstream_fence orders them
- * before later stores, and must run on the thread that streamed, before its
- * work is handed back. */
-bool sl_vstream_ok(const float *y, size_t n);
-void sl_vstream_copy_f32(float *y, const float *x, size_t n);
-void sl_vstream_fence(void);
 /* tanh through expm1 (a few ulp from tanhf; vectorized), and its backward from x. */
 void sl_vtanh_f32(float *y, const float *x, size_t n);
 void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n);

@@ -1,8 +1,8 @@
 /* The fast paths of the tensor kernels give the bits of their plain
  * counterparts: the vectorized contiguous max/min/argmax against the column
  * scan, wide column-block sums against a naive loop in row order, the tiled
- * (and threaded) transpose against a naive gather, and streamed outputs of
- * large elementwise ops against the same op on small (cached) pieces. */
+ * (and threaded) transpose against a naive gather, and large elementwise
+ * outputs (split over the pool) against the same op on single rows. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
@@ -106,9 +106,9 @@ Test(kernel_paths, tiled_permutes_match_a_naive_gather_at_1_and_2_threads) {
     }
 }
 
-/* Large outputs stream; the same op on one row at a time stays cached. */
-Test(kernel_paths, streamed_outputs_have_the_bits_of_cached_ones) {
-  int64_t rows = 4100, cols = 1024; /* 4.2e6 floats: above the streaming threshold */
+/* Large outputs (split over the pool) against the same op one row at a time. */
+Test(kernel_paths, large_outputs_have_the_bits_of_single_rows) {
+  int64_t rows = 4100, cols = 1024;
   sl_tensor *a = sl_tensor_empty(2, SHAPE(rows, cols)), *b = sl_tensor_empty(1, SHAPE(cols));
   for (int64_t i = 0; i < a->numel; i++) a->data[i] = (float)cos((double)i * 0.011) * 3.0f;
   for (int64_t i = 0; i < cols; i++) b->data[i] = (float)i * 0.25f - 7.0f;
