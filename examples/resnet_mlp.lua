@@ -34,31 +34,9 @@ if opt.help then
   os.exit(0)
 end
 
-local Block = nn.class("Block")
-function Block:init(width, p)
-  self.fc1 = nn.Linear(width, width)
-  self.fc2 = nn.Linear(width, width)
-  self.drop = nn.AlphaDropout(p)
-  self.rescale = 1 / math.sqrt(2) -- a plain number: not registered
-end
-function Block:forward(x)
-  local h = self.fc2(self.drop(F.selu(self.fc1(x))))
-  return (x + F.selu(h)) * self.rescale
-end
-
-local ResMLP = nn.class("ResMLP")
-function ResMLP:init(blocks, width, p)
-  self.stem = nn.Linear(784, width)
-  local list = {}
-  for i = 1, blocks do list[i] = Block(width, p) end
-  self.blocks = nn.ModuleList(list)
-  self.head = nn.Linear(width, 10)
-end
-function ResMLP:forward(x)
-  local h = F.selu(self.stem(x))
-  for _, b in ipairs(self.blocks) do h = b(h) end
-  return self.head(h)
-end
+-- The net (Block, ResMLP) is in resnet_mlp_net.lua, next to this script, so
+-- tests/onnx/roundtrip.lua exports the very same definition.
+local ResMLP = dofile((arg[0]:match("^(.*[/\\])") or "") .. "resnet_mlp_net.lua")
 
 selut.manual_seed(opt.seed)
 local train, test = selut.data.fashion_mnist(opt.data)
