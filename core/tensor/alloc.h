@@ -35,6 +35,15 @@ size_t sl_memory_limit(void);
  * that check everything made on a thread was given back. */
 size_t sl_alloc_thread_bytes(void);
 
+/* Freed blocks of 1 MB and more are kept (at most 256 MB in 8 blocks,
+ * process-wide, charged to no account) and reused for requests of the same
+ * or a slightly smaller size, so a loop making big results does not fault
+ * their pages in again every time. sl_alloc_trim returns them all to the
+ * system (also done by sl_mem_account_free and when memory runs out);
+ * sl_alloc_cached_bytes says how many bytes are kept. Thread-safe. */
+void sl_alloc_trim(void);
+size_t sl_alloc_cached_bytes(void);
+
 /* ---- memory accounts ---- */
 
 /* A byte counter with an optional cap. It is not thread-safe: one thread at

@@ -118,6 +118,65 @@ Test(mem_account, core_account_outlives_its_owner_until_its_last_block) {
   LEAK_CHECK();
 }
 
+/* Freed big blocks are kept and handed out again: to a request of the
+ * same size or up to an eighth smaller, never to a much smaller one; the
+ * cache holds at most 256 MB in 8 blocks, charges no account (bytes and
+ * caps count live blocks), and is emptied by sl_alloc_trim and by freeing
+ * an account. A reused block's contents are the old ones (sl_malloc does
+ * not clear); sl_calloc still clears. */
+Test(mem_account, big_blocks_are_cached_and_reused) {
+  sl_alloc_trim();
+  size_t bytes0 = sl_alloc_bytes();
+  cr_assert_eq(sl_alloc_cached_bytes(), 0);
+  float *p = sl_malloc(40 * MB);
+  cr_assert_not_null(p);
+  cr_assert_eq((uintptr_t)p % 64, 0, "64-byte aligned");
+  p[0] = 1.0f, p[10 * MB - 1] = 2.0f;
+  sl_free(p);
+  cr_assert_eq(sl_alloc_bytes(), bytes0, "a cached block is credited");
+  cr_assert_eq(sl_alloc_cached_bytes(), 40 * MB);
+
+  sl_set_memory_limit(bytes0 + 36 * MB);
+  cr_assert_null(sl_malloc(36 * MB + 1), "the cap still applies to a block the cache could give");
+  cr_assert_eq(sl_last_status(), SL_ELIMIT);
+  float *q = sl_malloc(36 * MB); /* an eighth smaller at most: the same block */
+  cr_assert_eq(q, p);
+  cr_assert_eq(sl_alloc_bytes(), bytes0 + 36 * MB, "charged what was asked, not the block's capacity");
+  cr_assert_eq(sl_alloc_cached_bytes(), 0);
+  sl_set_memory_limit(0);
+  sl_free(q);
+  float *r = sl_malloc(20 * MB); /* half: a new block, the big one stays cached */
+  cr_assert_not_null(r);
+  cr_assert_neq(r, p);
+  cr_assert_eq(sl_alloc_cached_bytes(), 40 * MB);
+  float *z = sl_calloc(10 * MB, sizeof(float));
+  cr_assert_eq(z, p);
+  cr_assert(z[0] == 0.0f && z[10 * MB - 1] == 0.0f, "sl_calloc clears a reused block");
+  sl_free(z);
+  sl_free(r);
+  cr_assert_eq(sl_alloc_cached_bytes(), 60 * MB);
+  sl_alloc_trim();
+  cr_assert_eq(sl_alloc_cached_bytes(), 0);
+
+  /* bounded: ten 40 MB blocks leave six (240 MB) cached; 12 x 1 MB leave 8 */
+  float *many[12];
+  for (int i = 0; i < 10; i++) cr_assert_not_null(many[i] = sl_malloc(40 * MB));
+  for (int i = 0; i < 10; i++) sl_free(many[i]);
+  cr_assert_eq(sl_alloc_cached_bytes(), 240 * MB);
+  for (int i = 0; i < 12; i++) cr_assert_not_null(many[i] = sl_malloc(MB));
+  for (int i = 0; i < 12; i++) sl_free(many[i]);
+  cr_assert_eq(sl_alloc_cached_bytes(), 8 * MB, "eight slots, oldest dropped first");
+  float *small = sl_malloc(MB - 64); /* below 1 MB: never cached */
+  sl_free(small);
+  cr_assert_eq(sl_alloc_cached_bytes(), 8 * MB);
+
+  sl_mem_account *a = sl_mem_account_new();
+  sl_mem_account_free(a);
+  cr_assert_eq(sl_alloc_cached_bytes(), 0, "freeing an account (closing a state) empties the cache");
+  cr_assert_eq(sl_alloc_bytes(), bytes0);
+  LEAK_CHECK();
+}
+
 /* Memory the core did not allocate (selut.dist's shared segment) is charged
  * like a block: under the cap, refused over it with the cap's message, and
  * the record of a closed account lives until the charge is credited. */
