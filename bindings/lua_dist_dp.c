@@ -3,7 +3,8 @@
  * model, so a step averages every gradient in one allreduce, and the
  * initial weights come from the main rank in one broadcast. What to
  * synchronize is found in Lua (scripts/dist.lua, over the walker); the
- * shared-memory step of ranks on one machine is lua_dist_shared.c.
+ * shared-memory step of ranks on one machine is lua_dist_shared.c, the
+ * bookkeeping (offsets, packing, scaling) core/dist/dp.c.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -17,14 +18,14 @@
 
 /* ---- DataParallel ---- */
 
-static ldp *checkdp(lua_State *L, int arg) {
-  ldp *d = luaL_checkudata(L, arg, SL_LUA_DP);
+static sl_dp *checkdp(lua_State *L, int arg) {
+  sl_dp *d = luaL_checkudata(L, arg, SL_LUA_DP);
   if (!d->flat) luaL_error(L, "attempt to use a closed DataParallel");
   return d;
 }
 
 static int dp_gc(lua_State *L) {
-  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  sl_dp *d = luaL_checkudata(L, 1, SL_LUA_DP);
   sl_dist_unshare(L, d);
   if (d->nbn && lua_getiuservalue(L, 1, 2) == LUA_TTABLE) { /* the BatchNorms go back to local statistics */
     for (int i = 1; i <= d->nbn; i++) {
@@ -36,26 +37,7 @@ static int dp_gc(lua_State *L) {
   }
   lua_settop(L, 1);
   d->nbn = 0;
-  sl_tensor_release(d->seg_t);
-  d->seg_t = NULL;
-  for (int i = 0; i < d->n; i++) {
-    if (d->params) sl_tensor_release(d->params[i]);
-    if (d->grads) sl_tensor_release(d->grads[i]);
-  }
-  for (int i = 0; i < d->nbuf; i++) sl_tensor_release(d->bufs[i]);
-  free(d->bufs);
-  d->bufs = NULL;
-  d->nbuf = 0;
-  free(d->params);
-  free(d->grads);
-  free(d->offset);
-  free(d->homed);
-  sl_tensor_release(d->flat);
-  d->offset = NULL;
-  d->homed = NULL;
-  d->params = d->grads = NULL;
-  d->flat = NULL;
-  d->n = 0;
+  sl_dp_free(d);
   return 0;
 }
 
@@ -78,22 +60,9 @@ static int bn_allreduce(void *ctx, double *buf, int n) {
   return SL_OK;
 }
 
-/* The flat gradient buffer, allocated here once, when the DataParallel is
- * built (dist_dataparallel is the only caller): total + 1 floats, the last
- * one carrying the sample count. Each gradient moves into its slice
- * (sl_tensor_rehome) so the allreduce runs in place with no copies; one
- * that cannot move (a view sharing its storage, a wrapped host buffer) is
- * copied in and out instead (homed[i] = 0). */
-static int dp_alloc_flat(ldp *d) {
-  int64_t shape[1] = {d->total + 1};
-  if (!(d->flat = sl_tensor_empty(1, shape))) return sl_last_status();
-  for (int i = 0; i < d->n; i++) d->homed[i] = sl_tensor_rehome(d->grads[i], d->flat, d->offset[i]) == SL_OK;
-  return SL_OK;
-}
-
 /* The net's buffers at arg (m:buffers() -> {{tensor=}, ...}; false: it has
  * no buffers method), kept for broadcast_parameters. */
-static void dp_keep_buffers(lua_State *L, ldp *d, int arg) {
+static void dp_keep_buffers(lua_State *L, sl_dp *d, int arg) {
   if (lua_type(L, arg) == LUA_TBOOLEAN && !lua_toboolean(L, arg)) return;
   if (lua_type(L, arg) != LUA_TTABLE) luaL_argerror(L, 1, "buffers() did not return a table");
   lua_Integer nb = luaL_len(L, arg);
@@ -135,16 +104,10 @@ static int dist_dataparallel(lua_State *L) {
   lua_Integer n = luaL_len(L, list);
   if (n < 1 || n > INT_MAX / 2)
     return luaL_argerror(L, 1, lua_pushfstring(L, "expected a model with parameters, got %I parameters", n));
-  ldp *d = lua_newuserdatauv(L, sizeof *d, 2); /* 7; user values: 1 the optimizer of dp:step, 2 synced modules */
+  sl_dp *d = lua_newuserdatauv(L, sizeof *d, 2); /* 7; user values: 1 the optimizer of dp:step, 2 synced modules */
   memset(d, 0, sizeof *d);
   luaL_setmetatable(L, SL_LUA_DP);
-  d->params = calloc((size_t)n, sizeof *d->params);
-  d->grads = calloc((size_t)n, sizeof *d->grads);
-  d->offset = calloc((size_t)n, sizeof *d->offset);
-  d->homed = calloc((size_t)n, sizeof *d->homed);
-  if (!d->params || !d->grads || !d->offset || !d->homed) return luaL_error(L, "selut.dist.DataParallel: out of memory");
-  d->n = (int)n;
-  int64_t total = 0;
+  if (sl_dp_init(d, (int)n) != SL_OK) return luaL_error(L, "selut.dist.DataParallel: out of memory");
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, list, i);
     sl_tensor *p = NULL, *g = NULL;
@@ -159,13 +122,9 @@ static int dist_dataparallel(lua_State *L) {
     if (!p || !g || p->numel != g->numel)
       return luaL_argerror(L, 1, lua_pushfstring(L, "parameter %I must be {param = tensor, grad = tensor} of the "
                                                     "same size", i));
-    d->params[i - 1] = sl_tensor_retain(p);
-    d->grads[i - 1] = sl_tensor_retain(g);
-    if (total > INT64_MAX - p->numel - 1) return luaL_argerror(L, 1, "too many parameter elements");
-    d->offset[i - 1] = total;
-    total += p->numel;
+    if (d->total > INT64_MAX - p->numel - 1) return luaL_argerror(L, 1, "too many parameter elements");
+    sl_dp_set_param(d, (int)i - 1, p, g);
   }
-  d->total = total;
   if (is_module) dp_keep_buffers(L, d, 5);
   if (lua_istable(L, 6)) { /* sync_batchnorm: the layers the walker found */
     for (lua_Integer i = 1; lua_geti(L, 6, i) != LUA_TNIL; i++) {
@@ -178,62 +137,19 @@ static int dist_dataparallel(lua_State *L) {
     lua_pushvalue(L, 6);
     lua_setiuservalue(L, 7, 2);
   }
-  sl_lua_check(L, dp_alloc_flat(d));
+  sl_lua_check(L, sl_dp_alloc_flat(d));
   return 1;
 }
-
-/* Gradients that are not (or no longer: resized, or moved by another
- * DataParallel) in their slice move there, or are copied there. */
-static void gather_grads(ldp *d) {
-  float *f = d->flat->data;
-  for (int i = 0; i < d->n; i++) {
-    sl_tensor *g = d->grads[i];
-    if (g->data == f + d->offset[i]) continue;
-    if (d->homed[i]) d->homed[i] = sl_tensor_rehome(g, d->flat, d->offset[i]) == SL_OK;
-    if (!d->homed[i]) memcpy(f + d->offset[i], g->data, (size_t)g->numel * sizeof *f);
-  }
-}
-
-/* The copied gradients get their slice back. */
-static void scatter_grads(ldp *d) {
-  const float *f = d->flat->data;
-  for (int i = 0; i < d->n; i++) {
-    sl_tensor *g = d->grads[i];
-    if (g->data != f + d->offset[i]) memcpy(g->data, f + d->offset[i], (size_t)g->numel * sizeof *f);
-  }
-}
-
-static void scale_floats(float *x, int64_t n, float s) {
-  for (int64_t i = 0; i < n; i++) x[i] *= s;
-}
-
-#ifdef SELUT_MPI /* (only broadcast_parameters packs: an MPI=0 build has no use for them) */
-/* tensors -> f, one after the other */
-static void pack(const ldp *d, sl_tensor **ts, float *f) {
-  for (int i = 0; i < d->n; i++) {
-    memcpy(f, ts[i]->data, (size_t)ts[i]->numel * sizeof *f);
-    f += ts[i]->numel;
-  }
-}
-
-static void unpack(const ldp *d, sl_tensor **ts, const float *f) {
-  for (int i = 0; i < d->n; i++) {
-    memcpy(ts[i]->data, f, (size_t)ts[i]->numel * sizeof *f);
-    f += ts[i]->numel;
-  }
-}
-#endif
 
 /* dp:broadcast_parameters([root = 1]): every rank gets root's weights and
  * buffers (one broadcast for the weights, through a scratch buffer, one
  * per buffer); gradients are left as they are. A no-op in a single process. */
 static int dp_broadcast_parameters(lua_State *L) {
-  ldp *d = checkdp(L, 1);
+  sl_dp *d = checkdp(L, 1);
   int root = sl_dist_check_root(L, 2);
   if (!sl_dist_active()) return 0;
 #ifdef SELUT_MPI
-  int64_t nb = 0, lo, hi;
-  for (int i = 0; i < d->nbuf; i++) nb += d->bufs[i]->numel;
+  int64_t nb = sl_dp_buffer_numel(d), lo, hi;
   sl_dist_check_same_numel_n(L, "DataParallel:broadcast_parameters", d->total, nb, &lo, &hi);
   if (lo != hi)
     return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
@@ -247,9 +163,9 @@ static int dp_broadcast_parameters(lua_State *L) {
     int64_t total = d->total;
     if (!(*tmp = sl_tensor_empty(1, &total)))
       return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
-    pack(d, d->params, (*tmp)->data);
+    sl_dp_pack_params(d, (*tmp)->data);
     sl_dist_bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
-    unpack(d, d->params, (*tmp)->data);
+    sl_dp_unpack_params(d, (*tmp)->data);
     sl_tensor_release(*tmp);
     *tmp = NULL;
   }
@@ -273,19 +189,19 @@ static int dp_broadcast_parameters(lua_State *L) {
  * 1/sum(n_r) after it. After loss_scale(n) the gradients are already
  * weighted: the sum is all (n may then be omitted). */
 /* The sample count at narg (absent: loss_scale's, or 1), checked. */
-static lua_Integer check_count(lua_State *L, ldp *d, int narg, int *weighted) {
+static lua_Integer check_count(lua_State *L, sl_dp *d, int narg, int *weighted) {
   *weighted = !lua_isnoneornil(L, narg);
   lua_Integer n = *weighted ? luaL_checkinteger(L, narg) : d->scaled ? d->scaled_n : 1;
   if (n < 0 || n > (1 << 24))
     luaL_argerror(L, narg, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
   if (d->scaled && n != d->scaled_n)
     luaL_argerror(L, narg, lua_pushfstring(L, "sample count %I differs from the %I given to loss_scale this step", n,
-                                           d->scaled_n));
+                                           (lua_Integer)d->scaled_n));
   return n;
 }
 
 /* allreduce_gradients' work with the count at narg; pushes its result. */
-static int reduce_gradients(lua_State *L, ldp *d, int narg) {
+static int reduce_gradients(lua_State *L, sl_dp *d, int narg) {
   int weighted;
   lua_Integer n = check_count(L, d, narg, &weighted);
   int scaled = d->scaled;
@@ -293,7 +209,7 @@ static int reduce_gradients(lua_State *L, ldp *d, int narg) {
   int r, size;
   int active = sl_lua_dist_info(&r, &size);
   double t0 = sl_dist_now();
-  gather_grads(d);
+  sl_dp_gather_grads(d);
   float *f = d->flat->data;
   double t1 = sl_dist_now();
   int same_n = 1;
@@ -308,7 +224,7 @@ static int reduce_gradients(lua_State *L, ldp *d, int narg) {
   }
 #endif
   double t2 = sl_dist_now();
-  if (weighted && !same_n) scale_floats(f, d->total, (float)n);
+  if (weighted && !same_n) sl_dp_scale(d, (float)n);
   f[d->total] = (float)n; /* exact: n <= 2^24 */
   double t3 = sl_dist_now();
 #ifdef SELUT_MPI
@@ -319,8 +235,8 @@ static int reduce_gradients(lua_State *L, ldp *d, int narg) {
   float count = weighted || scaled ? f[d->total] : (float)size;
   if (!(count > 0)) return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: no samples on any rank");
   float scale = scaled ? 1.0f : weighted && !same_n ? 1.0f / count : 1.0f / (float)size;
-  if (scale != 1.0f) scale_floats(f, d->total, scale);
-  scatter_grads(d);
+  if (scale != 1.0f) sl_dp_scale(d, scale);
+  sl_dp_scatter_grads(d);
   d->pack_seconds += (t1 - t0) + (t3 - t2) + (sl_dist_now() - t4);
   d->comm_seconds += (t2 - t1) + (t4 - t3);
   d->steps++;
@@ -329,7 +245,7 @@ static int reduce_gradients(lua_State *L, ldp *d, int narg) {
 }
 
 static int dp_allreduce_gradients(lua_State *L) {
-  ldp *d = checkdp(L, 1);
+  sl_dp *d = checkdp(L, 1);
   if (d->shared)
     return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: this DataParallel steps its optimizer "
                          "itself since the first dp:step(opt) (parameters shared by the ranks of this machine): "
@@ -347,12 +263,12 @@ static int dp_allreduce_gradients(lua_State *L) {
  * allreduce_gradients + opt:step(). Returns what allreduce_gradients
  * returns. */
 static int dp_step(lua_State *L) {
-  ldp *d = checkdp(L, 1);
+  sl_dp *d = checkdp(L, 1);
   struct sl_optim *o = sl_lua_checkoptim(L, 2);
 #ifdef SELUT_MPI
   if (sl_dist_active()) {
     if (!d->shared_tried) {
-      const char *why = sl_dist_optim_matches(d, o);
+      const char *why = sl_dp_optim_matches(d, o);
       if (why) return luaL_argerror(L, 2, why);
       sl_dist_shared_setup(L, d, o);
       if (d->shared) {
@@ -379,7 +295,7 @@ static int dp_step(lua_State *L) {
  * parameter gradients n_r g_r / sum(n_r), so the next allreduce_gradients
  * only sums them in place: no pass over the gradients at all. */
 static int dp_loss_scale(lua_State *L) {
-  ldp *d = checkdp(L, 1);
+  sl_dp *d = checkdp(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
   if (n < 0 || n > (1 << 24))
     return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
@@ -487,12 +403,9 @@ static int dp_batches(lua_State *L) {
 /* dp:stats() -> {steps=, bytes=, numel=, copied=, pack_seconds=, comm_seconds=};
  * copied: gradients not living in the flat buffer (copied in and out). */
 static int dp_stats(lua_State *L) {
-  ldp *d = checkdp(L, 1);
-  int copied = 0; /* gradients not where the reduction reads them */
-  const float *home = d->shared ? d->G + (size_t)d->shared_rank * (size_t)d->seg : d->flat->data;
-  for (int i = 0; i < d->n; i++) copied += d->grads[i]->data != home + d->offset[i];
+  sl_dp *d = checkdp(L, 1);
   lua_createtable(L, 0, 6);
-  lua_pushinteger(L, copied);
+  lua_pushinteger(L, sl_dp_copied(d));
   lua_setfield(L, -2, "copied");
   lua_pushinteger(L, (lua_Integer)d->steps);
   lua_setfield(L, -2, "steps");
@@ -518,7 +431,7 @@ static int dp_stats(lua_State *L) {
 }
 
 static int dp_tostring(lua_State *L) {
-  ldp *d = luaL_checkudata(L, 1, SL_LUA_DP);
+  sl_dp *d = luaL_checkudata(L, 1, SL_LUA_DP);
   if (!d->flat)
     lua_pushliteral(L, "DataParallel (closed)");
   else
