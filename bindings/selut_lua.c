@@ -44,7 +44,7 @@ static void (*const area_openers[])(lua_State *L) = {
 
 /* Embedded scripts loaded while opening: they extend the selut table. */
 static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut.nn_class", "selut.functional", "selut.trainer", "selut.snn",
-                                             "selut.dist",     "selut.viz", "selut.rl",      "selut.onnx", NULL};
+                                             "selut.dist",     "selut.viz", "selut.rl",      "selut.onnx", "selut.io", NULL};
 
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {

@@ -233,4 +233,24 @@ const char *sl_safetensors_meta_key(const sl_safetensors *st, int i);
 const char *sl_safetensors_meta_value(const sl_safetensors *st, int i);
 const char *sl_safetensors_meta_get(const sl_safetensors *st, const char *key);
 
+/* Loading into existing tensors (selut.load(path, net)): all or nothing.
+ * sl_safetensors_match compares st with n targets (names[i] -> dst[i];
+ * formats[i] SL_ST_I64 makes target i take integers only; formats may be
+ * NULL) before anything is copied: for each target in order, a name st
+ * lacks (only when strict), a shape that differs, or a non-integer element
+ * for an I64 target; then (strict) every entry of st no target names.
+ * Returns how many mismatches there are, *first describing the first
+ * (-1 with SL_ENOMEM). sl_safetensors_copy_into then copies each entry a
+ * target names into it. */
+enum { SL_ST_MISSING = 1, SL_ST_SHAPE, SL_ST_NOT_INTEGER, SL_ST_EXTRA };
+typedef struct sl_st_mismatch {
+  int kind;        /* SL_ST_MISSING ... SL_ST_EXTRA */
+  int target;      /* index into names/dst (not for SL_ST_EXTRA) */
+  int entry;       /* index in st (not for SL_ST_MISSING) */
+  int64_t element; /* 0-based (SL_ST_NOT_INTEGER) */
+} sl_st_mismatch;
+int sl_safetensors_match(const sl_safetensors *st, int n, const char *const *names, sl_tensor *const *dst,
+                         const int *formats, int strict, sl_st_mismatch *first);
+int sl_safetensors_copy_into(const sl_safetensors *st, int n, const char *const *names, sl_tensor *const *dst);
+
 #endif
