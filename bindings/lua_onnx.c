@@ -191,7 +191,8 @@ static void push_names(lua_State *L, int n, const char *(*get)(const sl_onnx_mod
 }
 
 /* onnx._read(path) -> {opset=, inputs={names}, outputs={names},
- * nodes={{op=, inputs=, outputs=, attrs={name = value}}}, initializers={name = tensor}} */
+ * nodes={{op=, inputs=, outputs=, attrs={name = value}}}, initializers={name = tensor},
+ * initializer_info={name = {rank =, int64 =}}}; a tensor attribute is {tensor =, rank =, int64 =} */
 static int onnx_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   sl_onnx_model **box = lua_newuserdatauv(L, sizeof *box, 0); /* freed by its __gc if we raise */
@@ -210,6 +211,9 @@ static int onnx_read(lua_State *L) {
   for (int k = 0; k < no; k++) lua_pushstring(L, sl_onnx_graph_output(m, k)), lua_seti(L, -2, k + 1);
   lua_setfield(L, -2, "outputs");
   int nn = sl_onnx_node_count(m);
+  lua_createtable(L, 0, 8); /* info: {rank =, int64 =} of each initializer read below */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "initializer_info");
   lua_createtable(L, nn, 0);
   lua_createtable(L, 0, 8); /* initializers */
   for (int i = 0; i < nn; i++) {
@@ -239,6 +243,17 @@ static int onnx_read(lua_State *L) {
         for (int j = 0; j < n; j++) lua_pushinteger(L, (lua_Integer)v[j]), lua_seti(L, -2, j + 1);
         break;
       }
+      case 't': { /* {tensor =, rank =, int64 =}: a Constant's value */
+        int nd;
+        bool i64;
+        lua_createtable(L, 0, 3);
+        sl_tensor **t = sl_lua_newtensor(L);
+        if (!(*t = sl_onnx_node_attr_tensor(m, i, k, &nd, &i64))) return sl_lua_error(L);
+        lua_setfield(L, -2, "tensor");
+        lua_pushinteger(L, nd), lua_setfield(L, -2, "rank");
+        lua_pushboolean(L, i64), lua_setfield(L, -2, "int64");
+        break;
+      }
       default: lua_pushliteral(L, "<unsupported attribute type>");
       }
       lua_setfield(L, -2, sl_onnx_node_attr_name(m, i, k));
@@ -255,10 +270,18 @@ static int onnx_read(lua_State *L) {
       sl_tensor **t = sl_lua_newtensor(L);
       if (!(*t = sl_onnx_initializer(m, in))) return sl_lua_error(L);
       lua_setfield(L, -2, in);
+      int nd;
+      bool i64;
+      sl_onnx_initializer_info(m, in, &nd, &i64);
+      lua_createtable(L, 0, 2);
+      lua_pushinteger(L, nd), lua_setfield(L, -2, "rank");
+      lua_pushboolean(L, i64), lua_setfield(L, -2, "int64");
+      lua_setfield(L, -4, in); /* info[in] */
     }
   }
-  lua_setfield(L, -3, "initializers");
-  lua_setfield(L, -2, "nodes");
+  lua_setfield(L, -4, "initializers");
+  lua_setfield(L, -3, "nodes");
+  lua_pop(L, 1); /* info */
   sl_onnx_model_free(m);
   *box = NULL;
   return 1;

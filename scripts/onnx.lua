@@ -667,11 +667,37 @@ function import.Conv(node, inits)
     error("Conv kernel_shape " .. table.concat(node.attrs.kernel_shape, ",") .. " differs from the weight's " ..
       table.concat(k, ","), 0)
   end
-  local pad, stride, dil = spatial(node, nd)
+  -- selut's padding = "same" with an even kernel pads one more at the end
+  -- (its export writes such pads): begin + end = dilation * (k - 1) with
+  -- stride 1, end = begin + 1 for some dim
+  local pads, same = node.attrs.pads, false
+  if pads and #pads == 2 * nd then
+    same = true
+    local uneven = false
+    for d = 1, nd do
+      local dl = node.attrs.dilations and node.attrs.dilations[d] or 1
+      local st = node.attrs.strides and node.attrs.strides[d] or 1
+      uneven = uneven or pads[nd + d] ~= pads[d]
+      same = same and st == 1 and pads[d] + pads[nd + d] == dl * (k[d] - 1) and pads[nd + d] - pads[d] <= 1
+        and pads[nd + d] >= pads[d]
+    end
+    same = same and uneven
+  end
+  local pad, stride, dil
+  if same then
+    local sym = {}
+    for d = 1, nd do sym[d], sym[nd + d] = pads[d], pads[d] end
+    node.attrs.pads = sym
+    pad, stride, dil = spatial(node, nd)
+    node.attrs.pads = pads
+    pad = "same"
+  else
+    pad, stride, dil = spatial(node, nd)
+  end
   local g = node.attrs.group or 1
   local has_bias = node.inputs[3] ~= nil and node.inputs[3] ~= ""
   local m = (nd == 2 and nn.Conv2d or nn.Conv1d)(wt:size(2) * g, wt:size(1), nd == 2 and k or k[1],
-    { stride = nd == 2 and stride or stride[1], padding = nd == 2 and pad or pad[1],
+    { stride = nd == 2 and stride or stride[1], padding = (nd == 2 or pad == "same") and pad or pad[1],
       dilation = nd == 2 and dil or dil[1], groups = g, bias = has_bias })
   m.weight:copy(wt)
   if has_bias then m.bias:copy(init_of(inits, node, 3, "Conv")) end
@@ -726,10 +752,46 @@ function import.Gather(node, inits)
   return m, nil
 end
 
---- selut.onnx.load(path) -> an nn.Sequential whose weights are parameters.
+-- A chain: one input, one output, each node reading the previous node's
+-- output (its other inputs stored weights) with an op the chain importer
+-- maps to a layer. Anything else goes to the graph importer.
+local function is_chain_graph(g)
+  if #g.inputs ~= 1 or #g.outputs ~= 1 then return false end
+  local cur = g.inputs[1]
+  for i, node in ipairs(g.nodes) do
+    local x = node.inputs[1]
+    if node.op == "Gather" and node.inputs[2] == cur and i == 1 then x = cur end
+    if x ~= cur or #node.outputs < 1 or not import[node.op] then return false end
+    for k = 2, #node.inputs do
+      local name = node.inputs[k]
+      if name ~= "" and not g.initializers[name] and not (node.op == "Gather" and name == cur) then return false end
+    end
+    cur = node.outputs[1]
+  end
+  return cur == g.outputs[1]
+end
+
+local function supported_ops()
+  local k, seen = {}, {}
+  for n in pairs(import) do k[#k + 1], seen[n] = n, true end
+  for n in pairs(require("selut.onnx_graph").ops) do
+    if not n:match("^_") and not seen[n] then k[#k + 1] = n end
+  end
+  for _, n in ipairs { "Constant", "GRU", "LSTM", "Erf (in GELU)" } do if not seen[n] then k[#k + 1] = n end end
+  table.sort(k)
+  return table.concat(k, ", ")
+end
+
+--- selut.onnx.load(path) -> an nn.Sequential (a chain) or an nn.class
+--- module (any other graph) whose weights are parameters.
 function onnx.load(path)
   if type(path) ~= "string" then error("onnx.load: path must be a string, got " .. type(path), 2) end
   local g = C._read(path)
+  if not is_chain_graph(g) then
+    local ok, net = pcall(require("selut.onnx_graph").build, g, path, import, supported_ops)
+    if not ok then error(net, 2) end
+    return net
+  end
   if #g.inputs ~= 1 or #g.outputs ~= 1 then
     error(string.format("onnx.load: %s has %d inputs and %d outputs (selut imports single-input, single-output chains)",
       path, #g.inputs, #g.outputs), 2)

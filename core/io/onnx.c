@@ -330,30 +330,38 @@ static const char *find_name(char **names, size_t n, const char *s) {
   return NULL;
 }
 
+/* A stored tensor (an initializer, or a Constant's value attribute) must
+ * live inside the file, be float32 or int64, and hold exactly the elements
+ * its dims declare: the getters then copy without further checks. */
+static int check_tensor(const Onnx__TensorProto *t, const char *what, const char *nm, const char *path) {
+  if ((t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) ||
+      t->n_external_data)
+    return sl_fail(SL_EFORMAT, "onnx.load: %s: %s '%s' uses external data (not supported: save the model "
+                   "with its weights inside the file)", path, what, nm);
+  bool i64 = t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+  if (!t->has_data_type || (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !i64))
+    return sl_fail(SL_EFORMAT, "onnx.load: %s: %s '%s' has data type %d (only float32, type 1, and int64 "
+                   "shapes/indices, type 7, are supported)", path, what, nm, t->has_data_type ? (int)t->data_type : 0);
+  if (t->n_dims > SL_MAX_DIMS)
+    return sl_fail(SL_EFORMAT, "onnx.load: %s: %s '%s' has %zu dims (at most %d)", path, what, nm, t->n_dims,
+                   SL_MAX_DIMS);
+  bool ok;
+  int64_t n = tensor_numel(t, &ok);
+  size_t esize = i64 ? sizeof(int64_t) : sizeof(float);
+  size_t have = t->has_raw_data ? t->raw_data.len / esize : i64 ? t->n_int64_data : t->n_float_data;
+  if (!ok || (t->has_raw_data && t->raw_data.len % esize) || (int64_t)have != n)
+    return sl_fail(SL_EFORMAT, "onnx.load: %s: %s '%s' holds %zu %s but its dims say %" PRId64, path, what, nm,
+                   have, i64 ? "int64s" : "floats", ok ? n : (int64_t)-1);
+  return SL_OK;
+}
+
 /* Every node input must be produced earlier (a graph input, an initializer
  * or an earlier node's output): this refuses cycles and dangling edges. */
 static int check_graph(const Onnx__GraphProto *g, const char *path) {
   for (size_t i = 0; i < g->n_initializer; i++) {
     const Onnx__TensorProto *t = g->initializer[i];
-    const char *nm = t->name ? t->name : "?";
-    if ((t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) ||
-        t->n_external_data)
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' uses external data (not supported: save the model "
-                     "with its weights inside the file)", path, nm);
-    bool i64 = t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
-    if (!t->has_data_type || (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !i64))
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' has data type %d (only float32, type 1, and int64 "
-                     "shapes/indices, type 7, are supported)", path, nm, t->has_data_type ? (int)t->data_type : 0);
-    if (t->n_dims > SL_MAX_DIMS)
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' has %zu dims (at most %d)", path, nm, t->n_dims,
-                     SL_MAX_DIMS);
-    bool ok;
-    int64_t n = tensor_numel(t, &ok);
-    size_t esize = i64 ? sizeof(int64_t) : sizeof(float);
-    size_t have = t->has_raw_data ? t->raw_data.len / esize : i64 ? t->n_int64_data : t->n_float_data;
-    if (!ok || (t->has_raw_data && t->raw_data.len % esize) || (int64_t)have != n)
-      return sl_fail(SL_EFORMAT, "onnx.load: %s: initializer '%s' holds %zu %s but its dims say %" PRId64, path, nm,
-                     have, i64 ? "int64s" : "floats", ok ? n : (int64_t)-1);
+    int st = check_tensor(t, "initializer", t->name ? t->name : "?", path);
+    if (st) return st;
   }
   for (size_t i = 0; i < g->n_node; i++) {
     const Onnx__NodeProto *nd = g->node[i];
@@ -361,6 +369,15 @@ static int check_graph(const Onnx__GraphProto *g, const char *path) {
     if (nd->domain && *nd->domain && strcmp(nd->domain, "ai.onnx") != 0)
       return sl_fail(SL_EFORMAT, "onnx.load: %s: node %zu (%s) is in domain '%s' (only the default ONNX domain is "
                      "supported)", path, i + 1, nd->op_type, nd->domain);
+    for (size_t k = 0; k < nd->n_attribute; k++) {
+      const Onnx__AttributeProto *a = nd->attribute[k];
+      if (a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR) continue;
+      if (!a->t)
+        return sl_fail(SL_EFORMAT, "onnx.load: %s: node %zu (%s) has a tensor attribute '%s' without a tensor", path,
+                       i + 1, nd->op_type, a->name ? a->name : "?");
+      int st = check_tensor(a->t, "tensor attribute", a->name ? a->name : "?", path);
+      if (st) return st;
+    }
     for (size_t k = 0; k < nd->n_input; k++) {
       const char *in = nd->input[k];
       if (!in || !*in) continue; /* an omitted optional input */
@@ -450,6 +467,7 @@ char sl_onnx_node_attr_kind(const sl_onnx_model *m, int i, int k) {
   case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT: return 'i';
   case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS: return 'I';
   case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING: return 's';
+  case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: return 't';
   default: return '?';
   }
 }
@@ -502,30 +520,52 @@ const char *sl_onnx_graph_output(const sl_onnx_model *m, int k) {
 
 bool sl_onnx_has_initializer(const sl_onnx_model *m, const char *name) { return is_initializer(m->p->graph, name); }
 
-sl_tensor *sl_onnx_initializer(const sl_onnx_model *m, const char *name) {
-  const Onnx__GraphProto *g = m->p->graph;
-  for (size_t j = 0; j < g->n_initializer; j++) {
-    const Onnx__TensorProto *t = g->initializer[j];
-    if (!t->name || strcmp(t->name, name) != 0) continue;
-    int64_t shape[SL_MAX_DIMS];
-    int nd = (int)t->n_dims;
-    for (int i = 0; i < nd; i++) shape[i] = t->dims[i];
-    if (nd == 0) shape[nd++] = 1;
-    sl_tensor *out = sl_tensor_empty(nd, shape);
-    if (!out) return NULL;
-    if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) { /* shapes, axes, indices: exact below 2^24 */
-      for (int64_t i = 0; i < out->numel; i++) {
-        int64_t v;
-        if (t->has_raw_data) memcpy(&v, t->raw_data.data + i * 8, sizeof v); /* unaligned, little-endian */
-        else v = t->int64_data[i];
-        out->data[i] = (float)v;
-      }
-    } else if (t->has_raw_data) {
-      if (t->raw_data.len) memcpy(out->data, t->raw_data.data, t->raw_data.len); /* empty: data may be NULL */
-    } else if (t->n_float_data) {
-      memcpy(out->data, t->float_data, t->n_float_data * sizeof(float));
+/* A checked tensor proto as a new float tensor (a 0-D one becomes [1]). */
+static sl_tensor *tensor_of(const Onnx__TensorProto *t) {
+  int64_t shape[SL_MAX_DIMS];
+  int nd = (int)t->n_dims;
+  for (int i = 0; i < nd; i++) shape[i] = t->dims[i];
+  if (nd == 0) shape[nd++] = 1;
+  sl_tensor *out = sl_tensor_empty(nd, shape);
+  if (!out) return NULL;
+  if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64) { /* shapes, axes, indices: exact below 2^24 */
+    for (int64_t i = 0; i < out->numel; i++) {
+      int64_t v;
+      if (t->has_raw_data) memcpy(&v, t->raw_data.data + i * 8, sizeof v); /* unaligned, little-endian */
+      else v = t->int64_data[i];
+      out->data[i] = (float)v;
     }
-    return out;
+  } else if (t->has_raw_data) {
+    if (t->raw_data.len) memcpy(out->data, t->raw_data.data, t->raw_data.len); /* empty: data may be NULL */
+  } else if (t->n_float_data) {
+    memcpy(out->data, t->float_data, t->n_float_data * sizeof(float));
   }
+  return out;
+}
+
+static const Onnx__TensorProto *find_initializer(const sl_onnx_model *m, const char *name) {
+  const Onnx__GraphProto *g = m->p->graph;
+  for (size_t j = 0; j < g->n_initializer; j++)
+    if (g->initializer[j]->name && !strcmp(g->initializer[j]->name, name)) return g->initializer[j];
   return NULL;
+}
+
+sl_tensor *sl_onnx_initializer(const sl_onnx_model *m, const char *name) {
+  const Onnx__TensorProto *t = find_initializer(m, name);
+  return t ? tensor_of(t) : NULL;
+}
+
+bool sl_onnx_initializer_info(const sl_onnx_model *m, const char *name, int *ndim, bool *int64) {
+  const Onnx__TensorProto *t = find_initializer(m, name);
+  if (!t) return false;
+  *ndim = (int)t->n_dims;
+  *int64 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+  return true;
+}
+
+sl_tensor *sl_onnx_node_attr_tensor(const sl_onnx_model *m, int i, int k, int *ndim, bool *int64) {
+  const Onnx__TensorProto *t = attr(m, i, k)->t;
+  *ndim = (int)t->n_dims;
+  *int64 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+  return tensor_of(t);
 }

@@ -57,7 +57,7 @@ const char *sl_onnx_node_input(const sl_onnx_model *m, int i, int k);
 const char *sl_onnx_node_output(const sl_onnx_model *m, int i, int k);
 int sl_onnx_node_nattrs(const sl_onnx_model *m, int i);
 const char *sl_onnx_node_attr_name(const sl_onnx_model *m, int i, int k);
-/* Kind of attribute k: 'f' float, 'i' int, 'I' ints, 's' string, '?' other;
+/* Kind of attribute k: 'f' float, 'i' int, 'I' ints, 's' string, 't' tensor, '?' other;
  * its value through the getters (n: the number of ints). */
 char sl_onnx_node_attr_kind(const sl_onnx_model *m, int i, int k);
 double sl_onnx_node_attr_number(const sl_onnx_model *m, int i, int k);
@@ -73,5 +73,11 @@ const char *sl_onnx_graph_output(const sl_onnx_model *m, int k);
  * NULL when there is none (no error is set then) or on OOM. */
 sl_tensor *sl_onnx_initializer(const sl_onnx_model *m, const char *name);
 bool sl_onnx_has_initializer(const sl_onnx_model *m, const char *name);
+/* The declared rank (0 for a scalar, which the getters return as [1]) and
+ * element type of an initializer; false when there is none. */
+bool sl_onnx_initializer_info(const sl_onnx_model *m, const char *name, int *ndim, bool *int64);
+/* A tensor attribute ('t', a Constant's value) as a new tensor, with its
+ * declared rank and type; NULL on OOM. */
+sl_tensor *sl_onnx_node_attr_tensor(const sl_onnx_model *m, int i, int k, int *ndim, bool *int64);
 
 #endif

@@ -42,6 +42,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int j = 0; j < c; j++) sink += (size_t)v[j];
         break;
       }
+      case 't': { /* a Constant's value: checked at load like an initializer */
+        int nd;
+        bool i64;
+        sl_tensor *t = sl_onnx_node_attr_tensor(m, i, k, &nd, &i64);
+        if (!t) {
+          fuzz_expect_message();
+          break;
+        }
+        if (nd < 0 || nd > SL_MAX_DIMS) abort();
+        fuzz_check_tensor(t);
+        sl_tensor_release(t);
+        break;
+      }
       default: break;
       }
     }
@@ -49,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       const char *in = sl_onnx_node_input(m, i, k);
       sink += strlen(in);
       if (!*in || !sl_onnx_has_initializer(m, in)) continue;
+      int nd;
+      bool i64;
+      if (!sl_onnx_initializer_info(m, in, &nd, &i64) || nd < 0 || nd > SL_MAX_DIMS) abort();
       sl_tensor *t = sl_onnx_initializer(m, in);
       if (!t) {
         fuzz_expect_message(); /* only an out-of-memory may fail here */

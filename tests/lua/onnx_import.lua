@@ -59,17 +59,32 @@ for i = 1, yc:size(1) do
   end
 end
 H.check(cw <= 1e-5, "the CNN gives PyTorch's outputs to 1e-5 (relative), worst " .. cw)
+-- One epoch of a 2000-image Fashion-MNIST subset: the first 2000
+-- training images of classes 1-5 (the CNN has 5 outputs; it ends in a
+-- global average pool, so 28 x 28 images go in as they are), batch 100,
+-- Adam, pixels scaled to about zero mean and unit spread: the loss falls
+-- (1.61 to 1.28 at the time of writing).
 cnn:train()
-local copt = selut.optim.SGD(cnn:parameters(), { lr = 0.05 })
-local mse = nn.MSELoss()
-local target = T.zeros(37, 5)
-local first
-for step = 1, 10 do
-  copt:zero_grad()
-  local out = cnn:forward(cio.x)
-  local l = mse:forward(out, target)
-  first = first or l
-  cnn:backward(cio.x, mse:backward(out, target))
-  copt:step()
-  if step == 10 then H.check(l < first, string.format("the CNN trains: loss %.4f then %.4f", first, l)) end
+local copt = selut.optim.Adam(cnn:parameters(), { lr = 0.03 })
+local cx, cy = {}, {}
+for i = 1, train.x:size(1) do
+  if train.y[i] <= 5 then
+    cx[#cx + 1], cy[#cy + 1] = i, train.y[i]
+    if #cx == 2000 then break end
+  end
 end
+local closses = {}
+for b = 0, 19 do
+  local rows = {}
+  for i = 1, 100 do rows[i] = cx[b * 100 + i] end
+  local xb = (train.x:index_select(1, T.new(rows)):reshape(100, 1, 28, 28) - 0.3) * 3
+  local yb = { table.unpack(cy, b * 100 + 1, b * 100 + 100) }
+  copt:zero_grad()
+  local out = cnn:forward(xb)
+  closses[#closses + 1] = crit:forward(out, yb)
+  cnn:backward(xb, crit:backward(out, yb))
+  copt:step()
+end
+local cfirst = (closses[1] + closses[2] + closses[3]) / 3
+local clast = (closses[18] + closses[19] + closses[20]) / 3
+H.check(clast < 0.85 * cfirst, string.format("the CNN trains for an epoch of 2000 images: loss %.3f then %.3f", cfirst, clast))

@@ -29,13 +29,13 @@ local models = {
       nn.Conv2d(32, 64, 3, { padding = 1 }), nn.SELU(), nn.MaxPool2d(2), nn.Flatten(),
       nn.Linear(64 * 49, 128), nn.SELU(), nn.AlphaDropout(0.05), nn.Linear(128, 10) } },
   -- strides, groups, dilation, 'same' with an even kernel (one more pad at the end), every pool and norm
-  { name = "conv2d_mix", import = false, input = randn(3, 15, 13),
+  { name = "conv2d_mix", input = randn(3, 15, 13),
     net = nn.Sequential { nn.Conv2d(3, 8, 3, { padding = 1, stride = 2 }), nn.BatchNorm2d(8), nn.ReLU(),
       nn.Conv2d(8, 8, 2, { padding = "same", groups = 4, dilation = 1 }), nn.MaxPool2d(2, { ceil_mode = true }),
       nn.AvgPool2d(3, { stride = 2, padding = 1 }), nn.GroupNorm(2, 8), nn.Conv2d(8, 6, 1, { bias = false }),
       nn.AvgPool2d(2, { stride = 1, padding = 1, count_include_pad = false }), nn.AdaptiveAvgPool2d(1),
       nn.Flatten(), nn.Linear(6, 5), nn.LayerNorm(5) } },
-  { name = "conv1d", import = false, input = randn(3, 17),
+  { name = "conv1d", input = randn(3, 17),
     net = nn.Sequential { nn.Conv1d(3, 6, 3, { stride = 2, padding = 1 }), nn.GroupNorm(3, 6), nn.ELU(),
       nn.Conv1d(6, 4, 3, { dilation = 2, groups = 2, bias = false }), nn.LayerNorm({ 4, 5 }), nn.Flatten(),
       nn.Linear(20, 3) } },
@@ -51,7 +51,7 @@ local models = {
 local F = nn.F
 -- examples/resnet_mlp.lua's net (4 blocks of 2 x 512 SELU), its own definition
 local ResMLP = dofile(root .. "/examples/resnet_mlp_net.lua")
-models[#models + 1] = { name = "resnet_mlp", input = randn(784), import = false, net = ResMLP(4, 512, 0.05) }
+models[#models + 1] = { name = "resnet_mlp", input = randn(784), net = ResMLP(4, 512, 0.05) }
 
 -- two inputs and the tensor ops models use
 local TwoIn = nn.class("TwoIn")
@@ -75,7 +75,7 @@ function TwoIn:forward(x, z)
   local u = self.norm(ha) :unsqueeze(2):squeeze(2)
   return F.log_softmax(y + u:narrow(2, 1, 3):abs():neg(), 2)
 end
-models[#models + 1] = { name = "two_inputs", input = { randn(6), randn(4) }, import = false, net = TwoIn() }
+models[#models + 1] = { name = "two_inputs", input = { randn(6), randn(4) }, net = TwoIn() }
 
 
 -- examples/sequence.lua's model (GRU over 28 rows, batch_first, then the
@@ -90,7 +90,7 @@ function Seq:forward(x)
   local _, h_n = self.gru(x)
   return self.head(h_n[self.layers])
 end
-models[#models + 1] = { name = "gru_sequence", input = randn(28, 28), import = false, net = Seq(2) }
+models[#models + 1] = { name = "gru_sequence", input = randn(28, 28), net = Seq(2) }
 -- an LSTM (time-major, 2 layers) with its initial states as inputs
 local Lstm = nn.class("Lstm")
 function Lstm:init() self.lstm = nn.LSTM(5, 6, { num_layers = 2 }) end
@@ -98,10 +98,10 @@ function Lstm:forward(x, h0, c0)
   local out, h, c = self.lstm(x:transpose(1, 2), h0:transpose(1, 2), c0:transpose(1, 2))
   return out:mean(1) + h[2] - c[1]
 end
-models[#models + 1] = { name = "lstm_states", input = { randn(7, 5), randn(2, 6), randn(2, 6) }, import = false,
+models[#models + 1] = { name = "lstm_states", input = { randn(7, 5), randn(2, 6), randn(2, 6) },
   net = Lstm() }
 -- GRU and LSTM inside a chain pass their output sequence on
-models[#models + 1] = { name = "rnn_chain", input = randn(6, 4), import = false,
+models[#models + 1] = { name = "rnn_chain", input = randn(6, 4),
   net = nn.Sequential { nn.LSTM(4, 5, { batch_first = true }), nn.GRU(5, 3, { batch_first = true, bias = false }),
     nn.Flatten(), nn.Linear(18, 2) } }
 
@@ -123,8 +123,8 @@ function Attn:forward(x, mem)
   h = self.norm2(h + c:transpose(1, 2))
   return (h + self.ff(h)):flatten(2) + wts:sum(3):mean(2, true)
 end
-models[#models + 1] = { name = "attention_block", input = { randn(5, 16), randn(3, 16) }, import = false, net = Attn() }
-models[#models + 1] = { name = "attention_chain", input = randn(4, 8), import = false,
+models[#models + 1] = { name = "attention_block", input = { randn(5, 16), randn(3, 16) }, net = Attn() }
+models[#models + 1] = { name = "attention_chain", input = randn(4, 8),
   net = nn.Sequential { nn.MultiheadAttention(8, 2, { batch_first = true }), nn.Flatten(), nn.Linear(32, 3) } }
 
 local failures, n = 0, 0
@@ -148,9 +148,9 @@ for _, spec in ipairs(models) do
   local t0 = selut.clock()
   selut.onnx.export(net, example(2), path, { opset = spec.opset })
   local t1 = selut.clock()
-  -- GroupNorm and LayerNorm below opset 17 export as decompositions, which
-  -- the chain importer refuses
-  if spec.import ~= false then selut.onnx.load(path) end
+  -- every export imports back: chains as an nn.Sequential, the rest
+  -- (decompositions, traced nets) through the graph importer
+  local imported = selut.onnx.load(path)
   local t2 = selut.clock()
   print(string.format("onnx: %s: export %.1f ms, load %.1f ms", name, (t1 - t0) * 1e3, (t2 - t1) * 1e3))
   assert(os.execute(string.format("/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)\" %s", path)),
@@ -173,8 +173,17 @@ for _, spec in ipairs(models) do
       local a, b = yf[i], wf[i]
       worst = math.max(worst, math.abs(a - b) / math.max(1, math.abs(b)))
     end
-    n = n + 1
+    -- the imported net against the original
+    local back = selut.no_grad(function() return T.is_tensor(x) and imported:forward(x) or imported(table.unpack(x)) end)
+    local iworst = 0
+    local bf = back:reshape(back:numel())
+    assert(bf:numel() == wf:numel(), name .. ": the imported net's output has " .. bf:numel() .. " elements, want " .. wf:numel())
+    for i = 1, wf:numel() do iworst = math.max(iworst, math.abs(bf[i] - wf[i]) / math.max(1, math.abs(wf[i]))) end
+    n = n + 2
     local ok = worst <= 1e-5
+    if iworst > 1e-5 then failures = failures + 1 end
+    print(string.format("onnx: %s batch %d: imported vs selut max relative difference %.3g %s", name, batch, iworst,
+      iworst <= 1e-5 and "ok" or "FAIL (> 1e-5)"))
     if not ok then failures = failures + 1 end
     print(string.format("onnx: %s batch %d: ONNX Runtime vs selut max relative difference %.3g %s", name, batch, worst,
       ok and "ok" or "FAIL (> 1e-5)"))
