@@ -99,14 +99,15 @@ $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
 $(BUILD)/core/io/onnx.o: CPPFLAGS += -I$(BUILD)/gen
 $(BUILD)/core/io/onnx.o: $(BUILD)/gen/onnx.pb-c.h
 $(BUILD)/core/tensor/elementwise.o $(BUILD)/core/tensor/reduce.o $(BUILD)/core/nn/pool.o $(BUILD)/core/nn/conv.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
-# selut.dist: MPI headers for lua_dist*.c only; rebuilt when MPI= changes
-DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ))
+# selut.dist: SELUT_MPI (and MPI's headers, which only bindings/mpi/ includes)
+# for lua_dist*.c and core/dist/comm.c (the glue's loader); rebuilt when MPI= changes
+DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ)) $(BUILD)/core/dist/comm.o
 $(DIST_OBJ): CPPFLAGS += $(MPI_CPPFLAGS)
 $(DIST_OBJ): $(BUILD)/.mpi-$(MPI)
 $(BUILD)/.mpi-$(MPI):
 	@mkdir -p $(dir $@) && rm -f $(BUILD)/.mpi-* && touch $@
 all test: $(MPI_GLUE)
-$(BUILD)/selut_mpi.so: bindings/mpi/selut_mpi.c bindings/mpi/selut_mpi.h
+$(BUILD)/selut_mpi.so: bindings/mpi/selut_mpi.c core/dist/mpi_api.h
 	$(CC) $(CPPFLAGS) $(MPI_CPPFLAGS) $(CFLAGS) -shared $(LDFLAGS) -o $@ $< $(MPI_LIBS)
 
 # Lua scripts are embedded as byte arrays; chunk names point at the real files.

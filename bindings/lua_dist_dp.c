@@ -3,18 +3,15 @@
  * model, so a step averages every gradient in one allreduce, and the
  * initial weights come from the main rank in one broadcast. What to
  * synchronize is found in Lua (scripts/dist.lua, over the walker); the
- * shared-memory step of ranks on one machine is lua_dist_shared.c, the
- * bookkeeping (offsets, packing, scaling) core/dist/dp.c.
+ * bookkeeping and the collectives (the allreduce, the broadcast, the
+ * shared-memory step of ranks on one machine) are core/dist/dp.c and
+ * dp_shared.c. This file: the object, its arguments and its errors.
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dist.h"
-
-#ifdef SELUT_MPI
-#include <stdatomic.h>
-#endif
 
 /* ---- DataParallel ---- */
 
@@ -24,9 +21,19 @@ static sl_dp *checkdp(lua_State *L, int arg) {
   return d;
 }
 
+/* Parameters, optimizer state and gradients leave the shared segment (the
+ * optimizer, user value 1, may have been collected first). */
+static void unshare(lua_State *L, sl_dp *d) {
+  if (!d->shared) return;
+  lua_getiuservalue(L, 1, 1);
+  sl_optim *o = sl_lua_tooptim(L, -1);
+  lua_pop(L, 1);
+  sl_dp_unshare(d, o);
+}
+
 static int dp_gc(lua_State *L) {
   sl_dp *d = luaL_checkudata(L, 1, SL_LUA_DP);
-  sl_dist_unshare(L, d);
+  unshare(L, d);
   if (d->nbn && lua_getiuservalue(L, 1, 2) == LUA_TTABLE) { /* the BatchNorms go back to local statistics */
     for (int i = 1; i <= d->nbn; i++) {
       lua_rawgeti(L, -1, i);
@@ -39,25 +46,6 @@ static int dp_gc(lua_State *L) {
   d->nbn = 0;
   sl_dp_free(d);
   return 0;
-}
-
-/* sync_batchnorm: the BatchNorm1d statistics summed over every rank (an
- * in-place MPI_Allreduce of doubles; batchnorm.h). */
-static int bn_allreduce(void *ctx, double *buf, int n) {
-  (void)ctx;
-  int r, size;
-  if (!sl_lua_dist_info(&r, &size) || size < 2) return SL_OK;
-#ifdef SELUT_MPI
-  int rc = sl_dist_mpi()->allreduce(buf, n, SL_MPI_DOUBLE, SL_MPI_SUM);
-  if (rc != 0) {
-    char msg[256];
-    sl_dist_mpi()->error_string(rc, msg, sizeof msg);
-    return sl_fail(SL_EIO, "selut.dist: MPI_Allreduce of BatchNorm1d statistics failed: %s", msg);
-  }
-#else
-  (void)buf, (void)n;
-#endif
-  return SL_OK;
 }
 
 /* The net's buffers at arg (m:buffers() -> {{tensor=}, ...}; false: it has
@@ -129,7 +117,7 @@ static int dist_dataparallel(lua_State *L) {
   if (lua_istable(L, 6)) { /* sync_batchnorm: the layers the walker found */
     for (lua_Integer i = 1; lua_geti(L, 6, i) != LUA_TNIL; i++) {
       sl_module *m = sl_lua_tomodule(L, -1);
-      if (m) sl_lua_check(L, sl_module_set_reducer(m, bn_allreduce, NULL));
+      if (m) sl_lua_check(L, sl_module_set_reducer(m, sl_comm_bn_allreduce, NULL));
       d->nbn += m != NULL;
       lua_pop(L, 1);
     }
@@ -146,35 +134,7 @@ static int dist_dataparallel(lua_State *L) {
  * per buffer); gradients are left as they are. A no-op in a single process. */
 static int dp_broadcast_parameters(lua_State *L) {
   sl_dp *d = checkdp(L, 1);
-  int root = sl_dist_check_root(L, 2);
-  if (!sl_dist_active()) return 0;
-#ifdef SELUT_MPI
-  int64_t nb = sl_dp_buffer_numel(d), lo, hi;
-  sl_dist_check_same_numel_n(L, "DataParallel:broadcast_parameters", d->total, nb, &lo, &hi);
-  if (lo != hi)
-    return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: ranks disagree on the buffers: %I buffer "
-                         "elements here, between %I and %I across ranks", (lua_Integer)nb, (lua_Integer)lo,
-                      (lua_Integer)hi);
-  if (!d->shared) { /* shared: one copy of the weights for all ranks of this machine already */
-    /* Not through d->flat: the gradients live there (rehomed), and a
-     * broadcast between a backward and the step must not overwrite them. The
-     * scratch buffer is a Lua box, so an MPI error (a longjmp) cannot leak it. */
-    sl_tensor **tmp = sl_lua_newtensor(L);
-    int64_t total = d->total;
-    if (!(*tmp = sl_tensor_empty(1, &total)))
-      return luaL_error(L, "selut.dist.DataParallel:broadcast_parameters: %s", sl_last_error());
-    sl_dp_pack_params(d, (*tmp)->data);
-    sl_dist_bcast_floats(L, "DataParallel:broadcast_parameters", (*tmp)->data, d->total, root);
-    sl_dp_unpack_params(d, (*tmp)->data);
-    sl_tensor_release(*tmp);
-    *tmp = NULL;
-  }
-  for (int i = 0; i < d->nbuf; i++)
-    sl_dist_bcast_floats(L, "DataParallel:broadcast_parameters", d->bufs[i]->data, d->bufs[i]->numel, root);
-#else
-  (void)d;
-  (void)root;
-#endif
+  sl_lua_check(L, sl_dp_broadcast(d, sl_dist_check_root(L, 2)));
   return 0;
 }
 
@@ -204,43 +164,9 @@ static lua_Integer check_count(lua_State *L, sl_dp *d, int narg, int *weighted) 
 static int reduce_gradients(lua_State *L, sl_dp *d, int narg) {
   int weighted;
   lua_Integer n = check_count(L, d, narg, &weighted);
-  int scaled = d->scaled;
-  d->scaled = 0;
-  int r, size;
-  int active = sl_lua_dist_info(&r, &size);
-  double t0 = sl_dist_now();
-  sl_dp_gather_grads(d);
-  float *f = d->flat->data;
-  double t1 = sl_dist_now();
-  int same_n = 1;
-#ifdef SELUT_MPI
-  if (active) { /* n is sent as -1 after loss_scale, so every rank sees a disagreement on that */
-    int64_t lo, hi;
-    sl_dist_check_same_numel_n(L, "DataParallel:allreduce_gradients", d->total + 1, scaled ? -1 : (int64_t)n, &lo, &hi);
-    if ((lo < 0) != (hi < 0))
-      return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: some ranks called loss_scale this step and "
-                           "others did not (every rank must)");
-    same_n = lo == hi;
-  }
-#endif
-  double t2 = sl_dist_now();
-  if (weighted && !same_n) sl_dp_scale(d, (float)n);
-  f[d->total] = (float)n; /* exact: n <= 2^24 */
-  double t3 = sl_dist_now();
-#ifdef SELUT_MPI
-  if (active) sl_dist_allreduce_floats(L, "DataParallel:allreduce_gradients", f, d->total + 1, SL_MPI_SUM);
-#endif
-  (void)active;
-  double t4 = sl_dist_now();
-  float count = weighted || scaled ? f[d->total] : (float)size;
-  if (!(count > 0)) return luaL_error(L, "selut.dist.DataParallel:allreduce_gradients: no samples on any rank");
-  float scale = scaled ? 1.0f : weighted && !same_n ? 1.0f / count : 1.0f / (float)size;
-  if (scale != 1.0f) sl_dp_scale(d, scale);
-  sl_dp_scatter_grads(d);
-  d->pack_seconds += (t1 - t0) + (t3 - t2) + (sl_dist_now() - t4);
-  d->comm_seconds += (t2 - t1) + (t4 - t3);
-  d->steps++;
-  lua_pushinteger(L, weighted || scaled ? (lua_Integer)count : size);
+  int64_t result;
+  sl_lua_check(L, sl_dp_allreduce(d, weighted, n, &result));
+  lua_pushinteger(L, (lua_Integer)result);
   return 1;
 }
 
@@ -264,13 +190,12 @@ static int dp_allreduce_gradients(lua_State *L) {
  * returns. */
 static int dp_step(lua_State *L) {
   sl_dp *d = checkdp(L, 1);
-  struct sl_optim *o = sl_lua_checkoptim(L, 2);
-#ifdef SELUT_MPI
-  if (sl_dist_active()) {
+  sl_optim *o = sl_lua_checkoptim(L, 2);
+  if (sl_comm_active()) {
     if (!d->shared_tried) {
       const char *why = sl_dp_optim_matches(d, o);
       if (why) return luaL_argerror(L, 2, why);
-      sl_dist_shared_setup(L, d, o);
+      sl_lua_check(L, sl_dp_share(d, o));
       if (d->shared) {
         lua_pushvalue(L, 2);
         lua_setiuservalue(L, 1, 1);
@@ -280,11 +205,12 @@ static int dp_step(lua_State *L) {
       if (o != d->opt) return luaL_argerror(L, 2, "not the optimizer of this DataParallel's first step");
       int weighted;
       lua_Integer n = check_count(L, d, 3, &weighted);
-      lua_pushinteger(L, sl_dist_shared_step(L, d, o, weighted, n));
+      int64_t result;
+      sl_lua_check(L, sl_dp_shared_step(d, o, weighted, n, &result));
+      lua_pushinteger(L, (lua_Integer)result);
       return 1;
     }
   }
-#endif
   reduce_gradients(L, d, 3);
   sl_lua_check(L, sl_optim_step(o));
   return 1;
@@ -299,16 +225,9 @@ static int dp_loss_scale(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   if (n < 0 || n > (1 << 24))
     return luaL_argerror(L, 2, lua_pushfstring(L, "sample count must be in 0..16777216, got %I", n));
-  long long sum = (long long)n;
-#ifdef SELUT_MPI
-  if (sl_dist_active())
-    MPI_CHECK(L, "DataParallel:loss_scale", "MPI_Allreduce", sl_dist_mpi()->allreduce(&sum, 1, SL_MPI_LONG_LONG, SL_MPI_SUM));
-#endif
-  if (sum <= 0) return luaL_error(L, "selut.dist.DataParallel:loss_scale: no samples on any rank");
-  d->scaled = 1;
-  d->scaled_n = n;
-  d->scaled_sum = sum;
-  lua_pushnumber(L, (lua_Number)n / (lua_Number)sum);
+  double scale;
+  sl_lua_check(L, sl_dp_loss_scale(d, n, &scale));
+  lua_pushnumber(L, scale);
   return 1;
 }
 
@@ -334,11 +253,11 @@ static int dp_batches_next(lua_State *L) {
   sl_tensor *xb = sl_lua_totensor(L, top + 1);
   lua_Integer n = xb ? (xb->ndim > 0 ? xb->shape[0] : 1) : luaL_len(L, top + 1);
   int r = 0, size = 1;
-  sl_dist_mpi()->rank_size(&r, &size);
+  sl_comm_glue()->rank_size(&r, &size);
   long long *counts = lua_touserdata(L, sl_lua_upvalueindex(3));
   memset(counts, 0, (size_t)size * sizeof *counts);
   counts[r] = (long long)n;
-  MPI_CHECK(L, "DataParallel:batches", "MPI_Allreduce", sl_dist_mpi()->allreduce(counts, size, SL_MPI_LONG_LONG, SL_MPI_SUM));
+  MPI_CHECK(L, "DataParallel:batches", "MPI_Allreduce", sl_comm_glue()->allreduce(counts, size, SL_MPI_LONG_LONG, SL_MPI_SUM));
   int64_t k = 0;
   for (int q = 0; q < r; q++) k += counts[q];
   ctx->sample_offset = k;
@@ -358,10 +277,10 @@ static int dp_batches(lua_State *L) {
   lua_settop(L, 4);
   sl_lua_ctx *ctx = sl_lua_context(L);
   int r, size;
-  int active = sl_lua_dist_info(&r, &size);
+  int active = sl_comm_info(&r, &size);
 #ifdef SELUT_MPI
   if (active)
-    MPI_CHECK(L, "DataParallel:batches", "MPI_Bcast", sl_dist_mpi()->bcast(&ctx->rng, (int)sizeof ctx->rng, SL_MPI_BYTE, 0));
+    MPI_CHECK(L, "DataParallel:batches", "MPI_Bcast", sl_comm_glue()->bcast(&ctx->rng, (int)sizeof ctx->rng, SL_MPI_BYTE, 0));
 #endif
   (void)r;
   lua_newtable(L); /* 5: opts + shard */

@@ -3,8 +3,8 @@
  * parsed, every chunk runs through docall (lua_pcall with a traceback
  * message handler), Ctrl-C interrupts a running chunk through a hook
  * (lua.c's laction), and the REPL reads with GNU readline (history in
- * ~/.selut_history, tab completion of globals and table fields,
- * continuation lines for incomplete statements).
+ * ~/.selut_history, tab completion of globals and table fields from
+ * scripts/repl.lua, continuation lines for incomplete statements).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -157,38 +157,23 @@ static int handle_script(lua_State *L, char **argv) {
 
 static char history_path[4096];
 
-/* Tab completion: complete the last dotted name (a.b.c or a:b) by walking
- * tables from _G, looking through a metatable's __index table too. */
+/* Pushes selut.repl[name] (scripts/repl.lua) and returns 1, or pushes
+ * nothing and returns 0 when it cannot be had. */
+static int push_repl(lua_State *L, const char *name) {
+  int top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "selut.repl");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) && lua_getfield(L, -1, name) == LUA_TFUNCTION) {
+    lua_remove(L, -2);
+    return 1;
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+/* Tab completion: the candidates come from selut.repl.complete(text). */
 static char **completion_matches_list;
 static int completion_count;
-
-static void add_match(const char *prefix, size_t plen, const char *key, const char *word, size_t wlen,
-                      char sep) {
-  if (strncmp(key, word, wlen) != 0) return;
-  for (int i = 0; i < completion_count; i++) /* dedupe */
-    if (strncmp(completion_matches_list[i] + plen, key, strlen(key) + 1) == 0) return;
-  char **grown = realloc(completion_matches_list, sizeof(char *) * (size_t)(completion_count + 2));
-  if (!grown) return;
-  completion_matches_list = grown;
-  size_t klen = strlen(key);
-  char *m = malloc(plen + klen + 1);
-  if (!m) return;
-  memcpy(m, prefix, plen);
-  memcpy(m + plen, key, klen + 1);
-  (void)sep;
-  completion_matches_list[completion_count++] = m;
-  completion_matches_list[completion_count] = NULL;
-}
-
-static void collect_keys(lua_State *L, int idx, const char *prefix, size_t plen, const char *word, size_t wlen,
-                         char sep) {
-  idx = lua_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -2) == LUA_TSTRING) add_match(prefix, plen, lua_tostring(L, -2), word, wlen, sep);
-    lua_pop(L, 1);
-  }
-}
 
 static char *completion_generator(const char *text, int state) {
   (void)text;
@@ -207,48 +192,18 @@ static char **selut_completion(const char *text, int start, int end) {
   completion_count = 0;
   if (!L) return NULL;
   int top = lua_gettop(L);
-  const char *last = NULL;
-  for (const char *p = text; *p; p++)
-    if (*p == '.' || *p == ':') last = p;
-  lua_pushglobaltable(L);
-  if (last) { /* walk the path a.b before the last separator */
-    char path[256];
-    size_t n = (size_t)(last - text);
-    if (n >= sizeof path) goto done;
-    memcpy(path, text, n);
-    path[n] = '\0';
-    for (char *tok = strtok(path, ".:"); tok; tok = strtok(NULL, ".:")) {
-      if (!lua_istable(L, -1)) goto done;
-      lua_pushstring(L, tok);
-      lua_rawget(L, -2);
-      lua_remove(L, -2);
-    }
-  }
-  {
-    const char *word = last ? last + 1 : text;
-    size_t plen = (size_t)(word - text), wlen = strlen(word);
-    char sep = last ? *last : 0;
-    if (lua_istable(L, -1)) collect_keys(L, -1, text, plen, word, wlen, sep);
-    if (lua_getmetatable(L, -1)) { /* methods of userdata / objects */
-      int kind = lua_getfield(L, -1, "__index");
-      if (kind == LUA_TTABLE) collect_keys(L, -1, text, plen, word, wlen, sep);
-      for (int i = 1; kind == LUA_TFUNCTION && lua_getupvalue(L, -1, i); i++) {
-        /* a C __index (tensors: numbers index rows) keeps its method table in an upvalue */
-        int found = lua_istable(L, -1);
-        if (found) collect_keys(L, -1, text, plen, word, wlen, sep);
+  if (push_repl(L, "complete")) {
+    lua_pushstring(L, text);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+      int n = (int)lua_rawlen(L, -1);
+      completion_matches_list = calloc((size_t)n + 1, sizeof *completion_matches_list);
+      for (int i = 1; completion_matches_list && i <= n; i++) {
+        const char *s = (lua_rawgeti(L, -1, i), lua_tostring(L, -1));
+        if (s && (completion_matches_list[completion_count] = strdup(s))) completion_count++;
         lua_pop(L, 1);
-        if (found) break;
       }
-      lua_pop(L, 2);
-    }
-    if (!last) { /* keywords */
-      static const char *const kw[] = {"and", "break", "do", "else", "elseif", "end", "false", "for",
-                                       "function", "goto", "if", "in", "local", "nil", "not", "or",
-                                       "repeat", "return", "then", "true", "until", "while", NULL};
-      for (int i = 0; kw[i]; i++) add_match(text, 0, kw[i], word, wlen, 0);
     }
   }
-done:
   lua_settop(L, top);
   if (completion_count == 0) return NULL;
   if (completion_count == 1) rl_completion_append_character = '\0';
@@ -325,15 +280,7 @@ static void print_results(lua_State *L, int base) {
   int n = lua_gettop(L) - base;
   if (n <= 0) return;
   luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-  int fmt = 0;
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "selut.repl");
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) && lua_getfield(L, -1, "format") == LUA_TFUNCTION) {
-    lua_remove(L, -2);
-    fmt = lua_gettop(L);
-  } else {
-    lua_settop(L, base + n);
-  }
+  int fmt = push_repl(L, "format") ? lua_gettop(L) : 0;
   for (int i = 1; i <= n; i++) {
     const char *s;
     if (fmt) {

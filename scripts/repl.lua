@@ -1,5 +1,8 @@
--- REPL value printing: tensors show their values (abbreviated by their own
--- __tostring when large) plus one summary line; tables print their fields.
+-- The REPL's Lua half (the launcher, bindings/selut_main.c, reads lines with
+-- readline and calls these): value printing (tensors show their values,
+-- abbreviated by their own __tostring when large, plus one summary line;
+-- tables print their fields) and tab completion.
+local debug = require "debug"
 local M = {}
 
 local function is_tensor(v)
@@ -52,6 +55,56 @@ function M.format(v)
     return format_table(v)
   end
   return tostring(v)
+end
+
+-- Tab completion (the launcher's readline hook calls it): the candidates
+-- for text, the word before the cursor. Its last dotted name (a.b.c or a:b)
+-- is completed by walking tables from _G with rawget (no user code runs),
+-- then looking through the value's metatable: its __index table, or for a C
+-- __index the first table among its upvalues (tensors keep their methods
+-- there). Without a separator, Lua's keywords complete too.
+local KEYWORDS = {"and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+                  "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"}
+
+function M.complete(text)
+  local matches, seen = {}, {}
+  local sep = text:find("[.:][^.:]*$") -- the last separator
+  local prefix, word = "", text
+  local v = _G
+  if sep then
+    prefix, word = text:sub(1, sep), text:sub(sep + 1)
+    if sep - 1 >= 256 then return matches end
+    for name in text:sub(1, sep - 1):gmatch("[^.:]+") do
+      if type(v) ~= "table" then return matches end
+      v = rawget(v, name)
+    end
+  end
+  local function add(key)
+    if type(key) == "string" and key:sub(1, #word) == word and not seen[key] then
+      seen[key] = true
+      matches[#matches + 1] = prefix .. key
+    end
+  end
+  local function keys(t) for k in next, t do add(k) end end
+  if type(v) == "table" then keys(v) end
+  local mt = debug.getmetatable(v)
+  if mt then
+    local index = mt.__index
+    if type(index) == "table" then
+      keys(index)
+    elseif type(index) == "function" then
+      for i = 1, math.huge do
+        local name, up = debug.getupvalue(index, i)
+        if name == nil then break end
+        if type(up) == "table" then
+          keys(up)
+          break
+        end
+      end
+    end
+  end
+  if not sep then for _, k in ipairs(KEYWORDS) do add(k) end end
+  return matches
 end
 
 return M

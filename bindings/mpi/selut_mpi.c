@@ -1,9 +1,9 @@
 /*
- * selut_mpi.so: MPI calls behind the sl_mpi_api table (selut_mpi.h), loaded
- * by bindings/lua_dist.c on selut.dist.init(). Built and linked with Open MPI
+ * selut_mpi.so: MPI calls behind the sl_mpi_api table (core/dist/mpi_api.h),
+ * loaded by core/dist/comm.c on selut.dist.init(). Built and linked with Open MPI
  * only here (Makefile: $(BUILD)/selut_mpi.so).
  */
-#include "selut_mpi.h"
+#include "dist/mpi_api.h"
 
 #include <mpi.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /*
  * DataParallel's bookkeeping (docs/distributed.md): a model's parameters
- * and gradients, the flat gradient buffer they are reduced in, and the
- * layout of the shared segment of ranks on one machine. No MPI and no Lua:
- * the collectives (who talks to whom, when) are bindings/lua_dist_dp.c's
- * and lua_dist_shared.c's, which call these between them. Internal: not
- * reachable from core/selut.h, so none of it is exported from libselut.so.
+ * and gradients, the flat gradient buffer they are reduced in, the layout
+ * of the shared segment of ranks on one machine, and the collectives over them
+ * (through the MPI glue, comm.h; no mpi.h and no Lua). The DataParallel
+ * object itself, its argument checks and errors are bindings/lua_dist_dp.c.
+ * Internal: not reachable from core/selut.h, so none of it is exported.
  */
 #ifndef SL_DIST_DP_H
 #define SL_DIST_DP_H
@@ -80,27 +80,27 @@ int64_t sl_dp_buffer_numel(const sl_dp *d);
 /* Gradients not where the reduction reads them (dp:stats().copied). */
 int sl_dp_copied(const sl_dp *d);
 
-/* ---- the shared segment of ranks on one machine ---- */
+/* ---- collectives (dp_shared.c): every rank calls them, in the same order ---- */
 
+/* The gradients' mean over the ranks, in place in the flat buffer (one
+ * allreduce; dp:allreduce_gradients): weighted by n (this rank's samples)
+ * when weighted, already weighted after a loss_scale; *result is sum(n_r),
+ * or the number of ranks. */
+int sl_dp_allreduce(sl_dp *d, int weighted, int64_t n, int64_t *result);
+/* Every rank gets root's (0-based) weights and buffers; no-op on one process. */
+int sl_dp_broadcast(sl_dp *d, int root);
+/* dp:loss_scale(n): *scale = n / sum(n_r) over the ranks. */
+int sl_dp_loss_scale(sl_dp *d, int64_t n, double *scale);
 /* NULL when o holds exactly d's parameters, in order; else why not. */
 const char *sl_dp_optim_matches(const sl_dp *d, const sl_optim *o);
-/* NULL when this rank can share (with `size` ranks); else why not
- * (static text). */
-const char *sl_dp_share_check(const sl_dp *d, const sl_optim *o, int size);
-/* Sets d->seg and returns the segment's bytes: P, o's state, every rank's G. */
-size_t sl_dp_shared_bytes(sl_dp *d, const sl_optim *o, int size);
-/* Points P, S0, S1, G into the mapping base (wrapped as d->seg_t). */
-void sl_dp_share_layout(sl_dp *d, const sl_optim *o, float *base);
-/* Parameters and o's state move to their places in the segment (flags:
- * SL_REHOME_NOCOPY on the ranks that take rank 1's values). */
-int sl_dp_share_params(sl_dp *d, sl_optim *o, unsigned flags);
-/* This rank's gradients move to its slot; the flat buffer shrinks to a
- * stand-in, o is marked as stepped by `owner`, and d is shared. */
-int sl_dp_share_grads(sl_dp *d, sl_optim *o, int rank, const char *owner);
-/* The shared step's work on this rank: the ranks' gradients summed over
- * its slice of P (weighted by counts[q] / sum when counts is given),
- * in rank order, into its own gradient slot, and that slice stepped. */
-int sl_dp_shared_step(sl_dp *d, sl_optim *o, const long long *counts, long long sum, int rank, int size);
+/* The first dp:step on several ranks: decides together whether the ranks
+ * share one segment (d->shared; d->shared_why says why not) and, if so,
+ * moves the parameters, o's state and the gradients into it. */
+int sl_dp_share(sl_dp *d, sl_optim *o);
+/* A shared step (after sl_dp_share turned d->shared on): the ranks'
+ * gradients summed (weighted by n_r / sum when weighted) over this rank's
+ * slice of the parameters, which it steps; *result as sl_dp_allreduce. */
+int sl_dp_shared_step(sl_dp *d, sl_optim *o, int weighted, int64_t n, int64_t *result);
 /* Parameters, o's state (o may be NULL) and gradients leave the segment
  * for private copies; o may be stepped on its own again. */
 void sl_dp_unshare(sl_dp *d, sl_optim *o);

@@ -1,13 +1,14 @@
 /*
- * The MPI glue of selut.dist (docs/distributed.md): the only code that
- * includes mpi.h and links libmpi. It is built as its own shared object
- * (selut_mpi.so, make MPI=1) that bindings/lua_dist.c loads with dlopen on
- * selut.dist.init(), so selut, libselut.so and selut.so do not load Open MPI
- * (libmpi and its ten dependencies) at start-up. The glue knows nothing of
- * Lua: every function returns MPI's status code (0 = MPI_SUCCESS).
+ * The MPI glue's interface (docs/distributed.md): bindings/mpi/selut_mpi.c
+ * is the only code that includes mpi.h and links libmpi. It is built as its
+ * own shared object (selut_mpi.so, make MPI=1) that core/dist/comm.c loads
+ * with dlopen on selut.dist.init(), so selut, libselut.so and selut.so do
+ * not load Open MPI (libmpi and its ten dependencies) at start-up. The glue
+ * knows nothing of Lua: every function returns MPI's status code
+ * (0 = MPI_SUCCESS). Internal: not reachable from core/selut.h.
  */
-#ifndef SELUT_MPI_H
-#define SELUT_MPI_H
+#ifndef SL_DIST_MPI_API_H
+#define SL_DIST_MPI_API_H
 #include <stddef.h>
 
 #define SL_MPI_API_VERSION 2 /* 2: SL_MPI_DOUBLE */
