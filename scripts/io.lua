@@ -63,34 +63,31 @@ local function read_format(e, arg, what)
   return fmt
 end
 
+-- Entry i of a parameters() or buffers() list ("parameter" / "buffer"):
+-- its name, checked, and the open tensor in its field.
+local function entry(e, i, arg, what, field, expected, is_open)
+  if type(e) ~= "table" then fail(arg, "%s %d is a %s, expected %s", what, i, type(e), expected) end
+  local name, ok = name_of(e.name)
+  if not ok then
+    fail(arg, "%s %d has %s name (a non-empty string without NUL bytes expected)", what, i, name and "an invalid" or "no")
+  end
+  local t = e[field]
+  if not is_open(t) then fail(arg, "%s %d ('%s') has no open tensor '%s'", what, i, name, field) end
+  return name, t
+end
+
 local function net_entries(net, arg, is_open, call, out)
   local list, len = call_list(call, net.parameters, net, arg, "parameters", MAX)
   for i = 1, len do
-    local e = list[i]
-    if type(e) ~= "table" then fail(arg, "parameter %d is a %s, expected {param=, name=}", i, type(e)) end
-    local name, ok = name_of(e.name)
-    if not ok then
-      fail(arg, "parameter %d has %s name (a non-empty string without NUL bytes expected)", i,
-           name and "an invalid" or "no")
-    end
-    local p = e.param
-    if not is_open(p) then fail(arg, "parameter %d ('%s') has no open tensor 'param'", i, name) end
+    local name, p = entry(list[i], i, arg, "parameter", "param", "{param=, name=}", is_open)
     out[#out + 1], out[#out + 2], out[#out + 3] = name, p, F32
   end
   local buffers = net.buffers
   if buffers == nil then return end
-  local n = #out // 3
-  list, len = call_list(call, buffers, net, arg, "buffers", MAX - n)
+  list, len = call_list(call, buffers, net, arg, "buffers", MAX - #out // 3)
   for i = 1, len do
     local e = list[i]
-    if type(e) ~= "table" then fail(arg, "buffer %d is a %s, expected {tensor=, name=}", i, type(e)) end
-    local name, ok = name_of(e.name)
-    if not ok then
-      fail(arg, "buffer %d has %s name (a non-empty string without NUL bytes expected)", i,
-           name and "an invalid" or "no")
-    end
-    local t = e.tensor
-    if not is_open(t) then fail(arg, "buffer %d ('%s') has no open tensor 'tensor'", i, name) end
+    local name, t = entry(e, i, arg, "buffer", "tensor", "{tensor=, name=}", is_open)
     local fmt = read_format(e, arg, string.format("buffer %d ('%s')", i, name))
     out[#out + 1], out[#out + 2], out[#out + 3] = name, t, fmt
   end
