@@ -202,6 +202,55 @@ static int rl_gae_(lua_State *L) {
   return 0;
 }
 
+/* ---- episode bookkeeping (core/rl/episode.h) ---- */
+
+/* The tensor at arg, raising unless it has n elements. */
+static float *checkn(lua_State *L, int arg, int64_t n, const char *what) {
+  sl_tensor *t = sl_lua_checktensor(L, arg);
+  if (t->numel != n) {
+    char b[64];
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s has shape %s, expected %d elements", what,
+                                          sl_lua_shapestr(t, b, sizeof b), (int)n));
+  }
+  return t->data;
+}
+
+/* rl.first_nonfinite(t) -> position (1-based) and value of the first NaN or infinite element, or nil */
+static int rl_first_nonfinite(lua_State *L) {
+  sl_tensor *t = sl_lua_checktensor(L, 1);
+  int64_t k = sl_first_nonfinite_f32(t->data, t->numel);
+  if (k < 0) return lua_pushnil(L), 1;
+  lua_pushinteger(L, (lua_Integer)k + 1);
+  lua_pushnumber(L, (lua_Number)t->data[k]);
+  return 2;
+}
+
+/* rl.any_timeout(terminated, truncated) -> whether some episode was truncated and not terminated */
+static int rl_any_timeout(lua_State *L) {
+  sl_tensor *te = sl_lua_checktensor(L, 1);
+  float *tr = checkn(L, 2, te->numel, "truncated");
+  lua_pushboolean(L, sl_any_timeout(te->data, tr, te->numel));
+  return 1;
+}
+
+/* rl.episode_starts_(starts, terminated, truncated): starts = terminated or truncated (1 / 0) */
+static int rl_episode_starts_(lua_State *L) {
+  sl_tensor *st = sl_lua_checktensor(L, 1);
+  float *te = checkn(L, 2, st->numel, "terminated"), *tr = checkn(L, 3, st->numel, "truncated");
+  sl_episode_starts(te, tr, st->numel, st->data);
+  return 0;
+}
+
+/* rl.timeout_bootstrap_(rewards, values, terminated, truncated, gamma): rewards += gamma * values
+   where an episode was truncated and not terminated */
+static int rl_timeout_bootstrap_(lua_State *L) {
+  sl_tensor *rw = sl_lua_checktensor(L, 1);
+  float *v = checkn(L, 2, rw->numel, "values"), *te = checkn(L, 3, rw->numel, "terminated");
+  float *tr = checkn(L, 4, rw->numel, "truncated");
+  sl_timeout_bootstrap(rw->data, v, te, tr, rw->numel, luaL_checknumber(L, 5));
+  return 0;
+}
+
 static const luaL_Reg rl_funcs[] = {{"gae_", rl_gae_},
                                     {"copy_rows", rl_copy_rows},
                                     {"gather_rows", rl_gather_rows},
@@ -214,6 +263,10 @@ static const luaL_Reg rl_funcs[] = {{"gae_", rl_gae_},
                                     {"categorical_sample", rl_categorical_sample},
                                     {"normalize_", rl_normalize_},
                                     {"sumsq", rl_sumsq},
+                                    {"first_nonfinite", rl_first_nonfinite},
+                                    {"any_timeout", rl_any_timeout},
+                                    {"episode_starts_", rl_episode_starts_},
+                                    {"timeout_bootstrap_", rl_timeout_bootstrap_},
                                     {NULL, NULL}};
 
 void sl_lua_open_rl_ops(lua_State *L) { sl_lua_newlib(L, rl_funcs); }

@@ -38,6 +38,7 @@ extern "C" {
 #include "rl/env.h"
 #include "rl/buffer.h"
 #include "rl/loss.h"
+#include "rl/episode.h"
 
 #define SELUT_VERSION "0.1.0"
 

@@ -38,14 +38,19 @@ rl._shapestr = shapestr
 function rl._num(v) return v ~= v and "nan" or tostring(v) end
 
 -- Checks a tensor argument's shape against the dims given (nil = any).
+-- Called every environment step: nothing is allocated unless it fails.
+local select = select
 local function checkshape(fname, n, t, what, ...)
   if not is_tensor(t) then argerror(fname, n, what .. ": selut.Tensor expected, got " .. describe(t), 2) end
-  local want = table.pack(...)
-  local ok = t:dim() == want.n
-  for d = 1, want.n do ok = ok and (want[d] == nil or t:size(d) == want[d]) end
+  local nd = select("#", ...)
+  local ok = t:dim() == nd
+  for d = 1, nd do
+    local w = (select(d, ...))
+    ok = ok and (w == nil or t:size(d) == w)
+  end
   if not ok then
-    local w = {}
-    for d = 1, want.n do w[d] = want[d] and tostring(want[d]) or "*" end
+    local want, w = table.pack(...), {}
+    for d = 1, nd do w[d] = want[d] and tostring(want[d]) or "*" end
     argerror(fname, n, string.format("%s have shape %s, expected [%s]", what, shapestr(t), table.concat(w, " x ")), 2)
   end
 end
@@ -235,13 +240,9 @@ function ReplayBuffer:add(obs, actions, rewards, next_obs, dones)
   end
   checkshape("add", 3, rewards, "rewards", n)
   checkshape("add", 5, dones, "dones", n)
-  for i = 1, n do
-    local r = rewards[i]
-    if r ~= r or r == math.huge or r == -math.huge then
-      argerror("add", 3, string.format("reward %s at position %d is not finite", rl._num(r), i))
-    end
-  end
-  local acts = actions:reshape(n, self.action_size)
+  local bad, r = rl.first_nonfinite(rewards)
+  if bad then argerror("add", 3, string.format("reward %s at position %d is not finite", rl._num(r), bad)) end
+  local acts = actions:size(1) == n and actions or actions:reshape(n, self.action_size)
   local i = 1
   while i <= n do -- the ring may wrap inside one add
     local m = math.min(n - i + 1, self.capacity - self.pos + 1)
@@ -320,18 +321,14 @@ function RolloutBuffer:add(obs, actions, rewards, episode_starts, values, log_pr
       is_tensor(actions) and shapestr(actions) or describe(actions), N, self.action_size))
   end
   checkshape("add", 3, rewards, "rewards", N)
-  for i = 1, N do
-    local r = rewards[i]
-    if r ~= r or r == math.huge or r == -math.huge then
-      argerror("add", 3, string.format("reward %s at position %d is not finite", rl._num(r), i))
-    end
-  end
+  local bad, r = rl.first_nonfinite(rewards)
+  if bad then argerror("add", 3, string.format("reward %s at position %d is not finite", rl._num(r), bad)) end
   checkshape("add", 4, episode_starts, "episode starts", N)
   checkshape("add", 5, values, "values", N)
   checkshape("add", 6, log_probs, "log probs", N)
   local row = self.step * N + 1
   rl.copy_rows(self.obs, row, obs)
-  rl.copy_rows(self.actions, row, actions:reshape(N, self.action_size))
+  rl.copy_rows(self.actions, row, actions:size(1) == N and actions or actions:reshape(N, self.action_size))
   rl.copy_rows(self.rewards, row, rewards)
   rl.copy_rows(self.episode_starts, row, episode_starts)
   rl.copy_rows(self.values, row, values)
@@ -346,17 +343,38 @@ function RolloutBuffer:compute_returns_and_advantage(last_values, last_dones, ga
   rl.gae_(self, last_values, last_dones, gamma, lambda) -- core/rl/gae.c, in double like SB3's numpy
 end
 
+-- A new permutation of the stored rows' indices in perm[1 .. n]; returns n.
+function RolloutBuffer:shuffle()
+  local n = self.step * self.n_envs
+  rl.randperm_(n == self.perm:numel() and self.perm or self.perm:narrow(1, 1, n))
+  return n
+end
+
 -- Shuffled minibatches of the stored rows: an iterator of (first, count)
 -- ranges into buf.perm, a permutation of 1..n_steps*n_envs.
-function RolloutBuffer:minibatches(batch_size)
+-- (Raises at the caller of the caller: minibatches or start_epochs.)
+local function check_batch(self, batch_size)
   local n = self.step * self.n_envs
-  posint("minibatches", 1, batch_size, "batch size")
+  if math.type(batch_size) ~= "integer" or batch_size < 1 then
+    argerror("minibatches", 1, string.format("batch size must be a positive integer, got %s", tostring(batch_size)), 2)
+  end
   if n < batch_size then
     error(string.format("RolloutBuffer.minibatches: the buffer holds %d transitions, fewer than the batch of %d",
-      n, batch_size), 2)
+      n, batch_size), 3)
   end
-  local perm = n == self.perm:numel() and self.perm or self.perm:narrow(1, 1, n)
-  rl.randperm_(perm)
+  return n
+end
+
+-- The checks of minibatches(batch_size) and a first shuffle, without the
+-- iterator (an algorithm walking perm itself allocates nothing).
+function RolloutBuffer:start_epochs(batch_size)
+  check_batch(self, batch_size)
+  return self:shuffle()
+end
+
+function RolloutBuffer:minibatches(batch_size)
+  local n = check_batch(self, batch_size)
+  self:shuffle()
   local first = 1
   return function()
     if first > n then return nil end
@@ -428,9 +446,15 @@ end
 
 -- Copies the parameters of net into copy (same architecture).
 function rl.copy_params(copy, net)
-  local a, b = copy:parameters(), net:parameters()
-  for i = 1, #b do a[i].param:copy(b[i].param) end
+  rl.copy_param_lists(copy:parameters(), net:parameters())
   return copy
+end
+
+-- The same between two parameters() lists taken once: parameters() builds
+-- a new list (about 10 KB for a 64-64 MLP) that a per-update copy would
+-- leave to the collector.
+function rl.copy_param_lists(dst, src)
+  for i = 1, #src do dst[i].param:copy(src[i].param) end
 end
 
 -- Scales the gradients of params (a parameters() list) so that their joint

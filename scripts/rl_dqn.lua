@@ -46,6 +46,7 @@ local function new(opts)
   self.q = rl.mlp(o.obs_size, o.hidden, K, { activation = o.activation, init = "default" })
   self.target = rl.copy_params(rl.mlp(o.obs_size, o.hidden, K, { activation = o.activation, init = "default" }), self.q)
   self.params = self.q:parameters()
+  self.target_params = self.target:parameters() -- taken once: the target update copies into it
   self.opt = optim.Adam(self.params, { lr = o.lr, eps = o.adam_eps })
   self.buf = rl.ReplayBuffer(o.buffer_size, o.obs_size)
   self.cur_obs, self.cur_actions = T.zeros(N, o.obs_size), T.zeros(N)
@@ -141,7 +142,7 @@ function DQN:observe(next_obs, reward, terminated, truncated, info)
   self.steps = self.steps + N
   self.calls = self.calls + 1
   local o = self.o
-  if self.calls % max(o.target_update_interval // N, 1) == 0 then rl.copy_params(self.target, self.q) end
+  if self.calls % max(o.target_update_interval // N, 1) == 0 then rl.copy_param_lists(self.target_params, self.params) end
   if self.steps > o.learning_starts and self.calls % o.train_freq == 0 then
     self.owed = self.owed + o.gradient_steps
   end

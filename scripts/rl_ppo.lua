@@ -68,10 +68,15 @@ local function new(opts)
     params[#params + 1] = { param = self.log_std, grad = self.log_std_grad, name = "log_std" }
   end
   self.params = params
+  -- parameters() lists taken once: the update's end copies pi into pi_act (and vf into vf_act)
+  self.plists = { pi = self.pi:parameters(), vf = self.vf:parameters(), pi_act = self.pi_act:parameters(),
+                  vf_act = self.vf_act:parameters() }
   self.opt = optim.Adam(params, { lr = o.lr, eps = o.adam_eps })
   self.buf = rl.RolloutBuffer(o.n_steps, N, o.obs_size, { action_size = discrete and 1 or K })
   -- per-step scratch (the same tensors every step)
   self.cur_actions = T.zeros(N, discrete and 1 or K)
+  self.cur_actions_flat = self.cur_actions:reshape(N) -- what act returns (discrete): a view, made once
+  self.term1, self.trunc1 = T.zeros(1), T.zeros(1) -- boolean flags of a single env, as tensors
   self.cur_obs, self.cur_values, self.cur_logp = T.zeros(N, o.obs_size), T.zeros(N), T.zeros(N)
   self.rewards, self.starts, self.next_starts = T.zeros(N), T.ones(N), T.zeros(N)
   self.last_values = T.zeros(N)
@@ -80,6 +85,8 @@ local function new(opts)
   local B = o.batch_size
   self.mb = { B = B, obs = T.zeros(B, o.obs_size), actions = T.zeros(B, discrete and 1 or K), adv = T.zeros(B),
               ret = T.zeros(B), logp = T.zeros(B), gz = T.zeros(B, K), gv = T.zeros(B, 1) }
+  self.mb.ret_col = self.mb.ret:reshape(B, 1)
+  self.perm_views = {} -- buf.perm:narrow(1, first, count) by first: made once, not per minibatch
   self.pending = false -- an update is owed
   self.stats = { policy_loss = 0, value_loss = 0, entropy = 0, clip_fraction = 0, approx_kl = 0 }
   return self
@@ -148,11 +155,10 @@ function PPO:act(obs)
   obs = check_obs(self, obs, "act")
   local out = self.pi_act:forward(obs)
   sample_rows(self, out, self.cur_actions, self.cur_logp, false)
-  local v = self.vf_act:forward(obs)
-  for i = 1, self.n_envs do self.cur_values[i] = tget(v, i, 1) end
+  rl.copy_rows(self.cur_values, 1, self.vf_act:forward(obs)) -- [N x 1] into [N]
   self.cur_obs:copy(obs) -- obs may be the env's own buffer, which the step overwrites
   self.acted = true
-  return self.discrete and self.cur_actions:reshape(self.n_envs) or self.cur_actions
+  return self.discrete and self.cur_actions_flat or self.cur_actions
 end
 
 -- agent:policy(obs[, deterministic]) -> actions, without recording anything
@@ -169,14 +175,16 @@ function PPO:policy(obs, deterministic)
   return self.discrete and acts:reshape(n) or acts
 end
 
-local function flags(v, N, what)
+-- The flags as a tensor of N (a boolean of a single env goes into scratch).
+local function flags(v, N, what, scratch)
   if T.is_tensor(v) then
     if v:numel() ~= N then
       error(string.format("bad argument to 'observe' (%s has %d elements, expected %d)", what, v:numel(), N), 3)
     end
-    return function(i) return v[i] ~= 0 end
+    return v
   elseif type(v) == "boolean" and N == 1 then
-    return function() return v end
+    scratch[1] = v and 1 or 0
+    return scratch
   end
   error(string.format("bad argument to 'observe' (%s: tensor of %d flags expected, got %s)", what, N, type(v)), 3)
 end
@@ -197,35 +205,28 @@ function PPO:observe(next_obs, reward, terminated, truncated, info)
     if reward:numel() ~= N then
       error(string.format("bad argument #2 to 'observe' (reward has %d elements, expected %d)", reward:numel(), N), 2)
     end
-    for i = 1, N do rw[i] = reward[i] end
+    if reward:dim() == 1 then rl.copy_rows(rw, 1, reward) else rw:copy(reward:reshape(N)) end
   elseif type(reward) == "number" and N == 1 then
     rw[1] = reward
   else
     error(string.format("bad argument #2 to 'observe' (reward: number or tensor of %d expected, got %s)", N, type(reward)), 2)
   end
-  for i = 1, N do
-    local r = rw[i]
-    if r ~= r or r == math.huge or r == -math.huge then
-      error(string.format("bad argument #2 to 'observe' (reward %s at position %d is not finite)", rl._num(r), i), 2)
-    end
+  local bad, r = rl.first_nonfinite(rw)
+  if bad then
+    error(string.format("bad argument #2 to 'observe' (reward %s at position %d is not finite)", rl._num(r), bad), 2)
   end
-  local term, trunc = flags(terminated, N, "terminated"), flags(truncated, N, "truncated")
+  local term, trunc = flags(terminated, N, "terminated", self.term1), flags(truncated, N, "truncated", self.trunc1)
   self.steps = self.steps + N
   if self.pending then return end -- the rollout waits for its update: on-policy data only
   local final = info and info.final_obs or next_obs
-  local need_boot = false
-  for i = 1, N do if trunc(i) and not term(i) then need_boot = true end end
-  if need_boot then
+  if rl.any_timeout(term, trunc) then
     local v = self.vf_act:forward(check_obs(self, final, "observe"))
-    for i = 1, N do
-      if trunc(i) and not term(i) then rw[i] = rw[i] + self.o.gamma * tget(v, i, 1) end
-    end
+    rl.timeout_bootstrap_(rw, v, term, trunc, self.o.gamma)
   end
   self.buf:add(self.cur_obs, self.cur_actions, rw, self.starts, self.cur_values, self.cur_logp)
-  for i = 1, N do self.starts[i] = (term(i) or trunc(i)) and 1 or 0 end
+  rl.episode_starts_(self.starts, term, trunc)
   if self.buf:full() then
-    local v = self.vf_act:forward(next_obs)
-    for i = 1, N do self.last_values[i] = tget(v, i, 1) end
+    rl.copy_rows(self.last_values, 1, self.vf_act:forward(next_obs))
     self.buf:compute_returns_and_advantage(self.last_values, self.starts, self.o.gamma, self.o.gae_lambda)
     self.pending = true
     self.epoch, self.batches = 0, nil
@@ -244,10 +245,15 @@ function PPO:_minibatch(first, count, clip, stats)
     if not mb or mb.B ~= B then
       mb = { B = B, obs = T.zeros(B, self.obs_size), actions = T.zeros(B, self.mb.actions:size(2)), adv = T.zeros(B),
              ret = T.zeros(B), logp = T.zeros(B), gz = T.zeros(B, self.K), gv = T.zeros(B, 1) }
+      mb.ret_col = mb.ret:reshape(B, 1)
       self.mb_short = mb
     end
   end
-  local perm = buf.perm:narrow(1, first, count)
+  local perm = self.perm_views[first]
+  if not perm or perm:numel() ~= count then
+    perm = buf.perm:narrow(1, first, count)
+    self.perm_views[first] = perm
+  end
   rl.gather_rows(mb.obs, buf.obs, perm)
   rl.gather_rows(mb.actions, buf.actions, perm)
   rl.gather_rows(mb.adv, buf.advantages, perm)
@@ -267,7 +273,7 @@ function PPO:_minibatch(first, count, clip, stats)
   -- vf_coef * mean((v - R)^2): gradient 2 vf_coef (v - R) / B
   local gv = mb.gv
   gv:copy(v)
-  gv:sub_(mb.ret:reshape(B, 1))
+  gv:sub_(mb.ret_col)
   local vl = rl.sumsq(gv) / B
   gv:mul_(2 * o.vf_coef / B)
   self.vf:backward(mb.obs, gv, false)
@@ -315,21 +321,27 @@ function PPO:_train(deadline, max_steps)
     self.cur_clip = o.clip_range * (o.linear_schedule and f or 1)
     self.opt.lr = o.lr * (o.linear_schedule and f or 1)
     self.epoch = 1
-    self.batches = self.buf:minibatches(o.batch_size)
-    self.epoch_stats = { policy_loss = 0, value_loss = 0, entropy = 0, clip_fraction = 0, approx_kl = 0, n = 0 }
+    self.buf:start_epochs(o.batch_size) -- checks the size and shuffles
+    self.batches, self.next_row = true, 1
+    local st = self.epoch_stats or {}
+    st.policy_loss, st.value_loss, st.entropy, st.clip_fraction, st.approx_kl, st.n = 0, 0, 0, 0, 0, 0
+    self.epoch_stats = st
   end
+  -- minibatches of an epoch: rows next_row .. of buf.perm, batch_size at a time
+  local n, bs = self.buf.step * self.n_envs, o.batch_size
   local step_time, done = self.step_time or 0, 0
   while done < max_steps do
-    local first, count = self.batches()
-    if not first then
+    if self.next_row > n then
       if self.epoch >= o.n_epochs then
         self:_finish_update()
         return true
       end
       self.epoch = self.epoch + 1
-      self.batches = self.buf:minibatches(o.batch_size)
-      first, count = self.batches()
+      self.buf:shuffle()
+      self.next_row = 1
     end
+    local first, count = self.next_row, min(bs, n - self.next_row + 1)
+    self.next_row = first + bs
     local s0 = clock()
     self:_minibatch(first, count, self.cur_clip, self.epoch_stats)
     done = done + 1
@@ -344,8 +356,8 @@ end
 function PPO:_finish_update()
   local st, n = self.epoch_stats, math.max(self.epoch_stats.n, 1)
   for k in pairs(self.stats) do self.stats[k] = st[k] / n end
-  rl.copy_params(self.pi_act, self.pi)
-  rl.copy_params(self.vf_act, self.vf)
+  rl.copy_param_lists(self.plists.pi_act, self.plists.pi)
+  rl.copy_param_lists(self.plists.vf_act, self.plists.vf)
   if self.log_std then self.log_std_act:copy(self.log_std) end
   self.buf:reset()
   self.pending, self.batches = false, nil

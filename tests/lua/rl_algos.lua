@@ -208,3 +208,43 @@ local _, s2 = dqn_run(4)
 H.check(s1 == s2, "DQN: same seed, same run")
 H.check(d1.updates == (4000 - 200) // 4, "DQN owed one gradient step per 4 env steps after 200: " .. d1.updates)
 H.near(d1:epsilon(), 0.05, 1e-12, "epsilon schedule ends at its final value")
+
+-- A frame of a host's loop (act, env step, observe, training) allocates
+-- nothing once the buffers exist, so Lua's collector has no work to land
+-- inside a frame: PPO through whole updates (rollout completions included)
+-- and DQN through its target updates.
+do
+  local function frames(agent, env, n, train)
+    local obs = env.obs
+    for _ = 1, n do
+      agent:observe(env:step(agent:act(obs)))
+      obs = env.obs
+      train(agent)
+    end
+  end
+  local function allocated(agent, env, n, train)
+    -- warm: scratch tensors and views made once (no full collection after
+    -- it: that would also drop the cached output boxes, made again on use)
+    frames(agent, env, 3 * n, train)
+    collectgarbage("stop")
+    local k0 = collectgarbage("count")
+    frames(agent, env, n, train)
+    local bytes = (collectgarbage("count") - k0) * 1024
+    collectgarbage("restart")
+    return bytes
+  end
+  selut.manual_seed(5)
+  local p = rl.PPO { obs_size = 4, n_actions = 2, n_envs = 16, n_steps = 8, batch_size = 32, n_epochs = 2,
+                     activation = "relu" }
+  local env = rl.envs.CartPoleVec(16)
+  env:reset(5)
+  local u0 = p.updates
+  local bytes = allocated(p, env, 60, function(a) a:train_steps(3) end)
+  H.check(p.updates - u0 >= 6, "PPO updated during the measured frames (" .. p.updates - u0 .. ")")
+  H.check(bytes == 0, "PPO: act + observe + train allocate nothing per frame (" .. bytes .. " bytes in 60 frames)")
+  local d = rl.DQN { obs_size = 4, n_actions = 2, n_envs = 16, learning_starts = 64, batch_size = 32, train_freq = 1,
+                     target_update_interval = 64, buffer_size = 4096 }
+  env:reset(6)
+  bytes = allocated(d, env, 60, function(a) a:train_steps(2) end)
+  H.check(bytes == 0, "DQN: act + observe + train allocate nothing per frame (" .. bytes .. " bytes in 60 frames)")
+end
