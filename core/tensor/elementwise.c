@@ -243,11 +243,7 @@ static void unary_range(const void *vj, size_t b, size_t e) {
    * (<= 2 ulp, the same bits on every ISA) */
   case SL_EXP: sl_vexp_f32(y, x, (size_t)n); break;
   case SL_EXPM1: sl_vexpm1_f32(y, x, (size_t)n); break;
-  case SL_SIGMOID:
-    for (int64_t i = 0; i < n; i++) y[i] = -x[i];
-    sl_vexp_f32(y, y, (size_t)n);
-    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + y[i]);
-    break;
+  case SL_SIGMOID: sl_vsigmoid_f32(y, x, (size_t)n); break;
   case SL_NEG: run_unary(SL_NEG, y, x, n); break;
   case SL_ABS: run_unary(SL_ABS, y, x, n); break;
   case SL_SIGN: run_unary(SL_SIGN, y, x, n); break;

@@ -31,6 +31,8 @@ void sl_vexp_f32(float *y, const float *x, size_t n);
 /* tanh through expm1 (a few ulp from tanhf; vectorized), and its backward from x. */
 void sl_vtanh_f32(float *y, const float *x, size_t n);
 void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n);
+/* sigmoid: 1 / (1 + sl_vm_expf(-x)), the same bits as those three steps. */
+void sl_vsigmoid_f32(float *y, const float *x, size_t n);
 
 /* Natural log in double (<= 2 ulp of double against glibc's log on
  * positive normal inputs; 0 -> -inf, +inf -> +inf, x < 0 and NaN -> NaN;

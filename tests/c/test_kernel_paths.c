@@ -2,12 +2,15 @@
  * counterparts: the vectorized contiguous max/min/argmax against the column
  * scan, wide column-block sums against a naive loop in row order, the tiled
  * (and threaded) transpose against a naive gather, and large elementwise
- * outputs (split over the pool) against the same op on single rows. */
+ * outputs (split over the pool) against the same op on single rows, and
+ * the one-pass tanh and sigmoid against the scalar compositions they
+ * replace (bench/unary_bits_check runs the same check over every float). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <string.h>
 
 #include "selut.h"
+#include "tensor/vmath.h"
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 
@@ -139,4 +142,43 @@ Test(kernel_paths, large_outputs_have_the_bits_of_single_rows) {
   }
   sl_set_num_threads(1);
   sl_tensor_release(a), sl_tensor_release(b);
+}
+
+/* tanh = copysign(-t / (t + 2), x) with t = expm1(-2|x|) and sigmoid =
+ * 1 / (1 + exp(-x)) through the scalar sl_vm_expm1f / sl_vm_expf, on a
+ * spread of bit patterns (every sign and exponent, subnormals, +-0, +-inf,
+ * NaNs), at 1 and 2 threads. A NaN only has to stay a NaN. */
+Test(kernel_paths, one_pass_tanh_and_sigmoid_match_their_compositions) {
+  int64_t n = 1 << 20;
+  sl_tensor *x = sl_tensor_empty(1, SHAPE(n)), *y = sl_tensor_empty(1, SHAPE(n));
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = (uint32_t)i * 4093u + (uint32_t)(i >> 9); /* 4093 odd: spreads over all 2^32 patterns */
+    memcpy(&x->data[i], &u, sizeof u);
+  }
+  float edges[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 0x1p-149f, -0x1p-149f, 0x1p-26f, 0x1p-25f, -0x1p-25f,
+                   9.0f, -9.0f, 18.0f, 44.4f, -44.4f, 88.8f, -88.8f, 104.0f, -104.0f, 1e30f, -1e30f, 0.5f, -0.5f};
+  memcpy(x->data, edges, sizeof edges);
+  for (int t = 1; t <= 2; t++) {
+    sl_set_num_threads(t);
+    for (int op = 0; op < 2; op++) {
+      cr_assert_eq(sl_unary(op ? SL_SIGMOID : SL_TANH, y, x), SL_OK);
+      for (int64_t i = 0; i < n; i++) {
+        float xi = x->data[i], want;
+        if (op) {
+          want = 1.0f / (1.0f + sl_vm_expf(-xi));
+        } else {
+          float e = sl_vm_expm1f(-2.0f * fabsf(xi));
+          want = copysignf(-e / (e + 2.0f), xi);
+        }
+        float got = y->data[i];
+        uint32_t gb, wb;
+        memcpy(&gb, &got, sizeof gb), memcpy(&wb, &want, sizeof wb);
+        if (gb != wb && !(got != got && want != want))
+          cr_assert_fail("%s(%a) = %a, expected %a (%d threads)", op ? "sigmoid" : "tanh", (double)xi, (double)got,
+                         (double)want, t);
+      }
+    }
+  }
+  sl_set_num_threads(1);
+  sl_tensor_release(x), sl_tensor_release(y);
 }
