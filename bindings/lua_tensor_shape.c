@@ -168,6 +168,10 @@ static int shape_narrow(lua_State *L) {
   lua_Integer start = luaL_checkinteger(L, 3);
   lua_Integer len = luaL_checkinteger(L, 4);
   lua_Integer size = (lua_Integer)t->shape[d];
+  /* A negative start counts from the end, as in PyTorch (-1 is the last). */
+  if (start < 0 && start >= -size) start += size + 1;
+  else if (start < 0 && size > 0)
+    return luaL_argerror(L, 3, lua_pushfstring(L, "start %I out of range -%I..-1", start, size));
   if (start < 1 || start > size + (size == 0))
     return luaL_argerror(L, 3, lua_pushfstring(L, "start %I out of range 1..%I", start, size));
   if (len < 0 || len > size - start + 1)

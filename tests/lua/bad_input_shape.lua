@@ -56,6 +56,8 @@ bad("bad argument #1 to 'flatten' (number has no integer representation)", funct
 -- narrow / select (1-based indices, negative from the end)
 bad("bad argument #2 to 'narrow' (start 4 out of range 1..3)", function() return x:narrow(2, 4, 1) end)
 bad("bad argument #2 to 'narrow' (start 0 out of range 1..3)", function() return x:narrow(2, 0, 1) end)
+bad("bad argument #2 to 'narrow' (start -4 out of range -3..-1)", function() return x:narrow(2, -4, 1) end)
+bad("bad argument #3 to 'narrow' (length 2 out of range 0..1 for start 3)", function() return x:narrow(2, -1, 2) end)
 bad("bad argument #3 to 'narrow' (length 4 out of range 0..3 for start 2)", function() return x:narrow(3, 2, 4) end)
 bad("bad argument #1 to 'narrow' (dimension 4 out of range 1..3)", function() return x:narrow(4, 1, 1) end)
 bad("bad argument #2 to 'select' (index 4 out of range for size 3 (expected 1..3 or -3..-1))", function() return x:select(2, 4) end)
