@@ -4,11 +4,12 @@
 -- and, apart, those that go through OpenBLAS (Linear, a short training run),
 -- and saves them to one safetensors file. tests/cross/compare.py compares two
 -- such files byte for byte (x86-64 vs aarch64 under qemu).
---   build/selut tests/cross/bits.lua OUT.safetensors
+--   build/selut tests/cross/bits.lua OUT.safetensors [THREADS]
+-- (THREADS: 1 by default; selut's own results have the same bits at 1 and 2.)
 local selut = require "selut"
 local T, nn, optim = selut.tensor, selut.nn, selut.optim
-local out = assert(arg[1], "usage: selut tests/cross/bits.lua OUT.safetensors")
-selut.set_num_threads(1)
+local out = assert(arg[1], "usage: selut tests/cross/bits.lua OUT.safetensors [THREADS]")
+selut.set_num_threads(math.tointeger(tonumber(arg[2] or 1)) or 1)
 local r = {}
 selut.manual_seed(20261204)
 r["own.rng.randn"] = T.randn(64, 257)

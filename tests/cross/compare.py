@@ -4,8 +4,11 @@ for each name, 'same bits' or the max absolute difference and how many
 elements differ. Metadata (the JSON header's __metadata__) is not compared.
 Exit 1 if a tensor whose name starts with one of --must-match differs.
   python3 tests/cross/compare.py A.safetensors B.safetensors [--must-match own.]
+  python3 tests/cross/compare.py --hashes A.safetensors PREFIX   (name, dtype,
+      shape and SHA-256 of each tensor whose name starts with PREFIX: the
+      form of tests/cross/own_bits.txt, which tests/cross/run.sh checks)
 Plain Python (struct + array): no numpy or torch needed."""
-import array, json, struct, sys
+import array, hashlib, json, struct, sys
 
 def load(path):
     with open(path, "rb") as f:
@@ -20,7 +23,15 @@ def load(path):
         out[name] = (info["dtype"], info["shape"], blob[base + a:base + b])
     return out
 
+def hashes(path, prefix):
+    for name, (dtype, shape, blob) in sorted(load(path).items()):
+        if name.startswith(prefix):
+            print(name, dtype, "x".join(map(str, shape)), hashlib.sha256(blob).hexdigest())
+    return 0
+
 def main(argv):
+    if argv[:1] == ["--hashes"]:
+        return hashes(argv[1], argv[2])
     must = [argv[i + 1] for i, a in enumerate(argv) if a == "--must-match"]
     files = [a for i, a in enumerate(argv) if a != "--must-match" and (i == 0 or argv[i - 1] != "--must-match")]
     x, y = load(files[0]), load(files[1])
