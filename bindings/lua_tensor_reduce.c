@@ -27,7 +27,7 @@ static int read_opts(lua_State *L, int arg, bool *keepdim, sl_reduce_opts *o) {
           continue;
         }
         bool *dst = strcmp(k, "keepdim") == 0 ? keepdim : strcmp(k, "unbiased") == 0 ? &o->unbiased : NULL;
-        if (!dst) luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (expected keepdim, unbiased)", k));
+        if (!dst) luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (expected keepdim, unbiased, out)", k));
         if (!lua_isboolean(L, -1))
           luaL_argerror(L, i, lua_pushfstring(L, "option '%s' must be a boolean, got %s", k, luaL_typename(L, -1)));
         *dst = lua_toboolean(L, -1);

@@ -49,7 +49,7 @@ bad("bad argument #1 to 'sum' (dimension 3 out of range 1..2)", function() retur
 bad("bad argument #1 to 'sum' (dimension -3 out of range -2..-1)", function() return x:sum(-3) end)
 bad("bad argument #1 to 'mean' (dimension 0 out of range 1..2)", function() return x:mean(0) end)
 bad("bad argument #1 to 'max' (number has no integer representation)", function() return x:max(1.5) end)
-bad("bad argument #2 to 'var' (unknown option 'unbiasd' (expected keepdim, unbiased))", function() return x:var(1, { unbiasd = true }) end)
+bad("bad argument #2 to 'var' (unknown option 'unbiasd' (expected keepdim, unbiased, out))", function() return x:var(1, { unbiasd = true }) end)
 bad("bad argument #2 to 'std' (option 'unbiased' must be a boolean, got number)", function() return x:std(1, { unbiased = 1 }) end)
 bad("bad argument #1 to 'softmax' (dimension 5 out of range 1..2)", function() return x:softmax(5) end)
 bad("bad argument #2 to 'softmax' (dimension -4 out of range -2..-1)", function() return selut.softmax(x, -4) end)
