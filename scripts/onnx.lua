@@ -332,6 +332,51 @@ function export._rnn(w, name, m, d, x, h0, c0, outs, ctx)
   if outs.h then w:node("Concat", hs, { outs.h }, { axis = 0 }) end
   if outs.c then w:node("Concat", cs, { outs.c }, { axis = 0 }) end
 end
+-- GRUCell/LSTMCell: one step of ONNX's GRU/LSTM (sequence length 1): x
+-- [N x in] and the states [N x H] get a leading dim (Unsqueeze), the node
+-- writes only Y_h (and Y_c), squeezed back to [N x H]. Weights as for the
+-- layers (gate blocks reordered, B = [b_ih, b_hh]).
+function export._cell(w, name, m, d, x, h0, c0, outs, ctx)
+  local lstm = d.type == "LSTMCell"
+  local H = d.hparams.hidden_size
+  if ctx.xs:dim() ~= 2 then
+    error("onnx.export: " .. d.type .. " on an unbatched input has no ONNX form in selut's exporter (batch it)", 0)
+  end
+  local order, G = GATE_ORDER[lstm and "LSTM" or "GRU"], lstm and 4 or 3
+  local p = {}
+  for _, e in ipairs(m:parameters()) do p[e.name] = e.param end
+  local function reorder(t)
+    local parts = {}
+    for i, g in ipairs(order) do parts[i] = t:narrow(1, (g - 1) * H + 1, H) end
+    return selut.cat(parts, 1)
+  end
+  w:initializer_i64(name .. ".axis0", { 1 }, { 0 })
+  local function step(v, what)
+    if not v then return "" end
+    w:node("Unsqueeze", { v, name .. ".axis0" }, { name .. "/" .. what .. "_seq" })
+    return name .. "/" .. what .. "_seq"
+  end
+  local wih, whh = reorder(p.weight_ih), reorder(p.weight_hh)
+  w:initializer(name .. ".W", wih:reshape(1, wih:size(1), wih:size(2)))
+  w:initializer(name .. ".R", whh:reshape(1, whh:size(1), whh:size(2)))
+  local inputs = { step(x, "x"), name .. ".W", name .. ".R", "", "", step(h0, "h0") }
+  if p.bias_ih then
+    w:initializer(name .. ".B", selut.cat({ reorder(p.bias_ih), reorder(p.bias_hh) }, 1):reshape(1, 2 * G * H))
+    inputs[4] = name .. ".B"
+  end
+  if lstm then inputs[7] = step(c0, "c0") end
+  while inputs[#inputs] == "" do inputs[#inputs] = nil end
+  local attrs = { hidden_size = H }
+  if not lstm then attrs.linear_before_reset = 1 end
+  local yh, yc = name .. "/Y_h", name .. "/Y_c"
+  w:node(lstm and "LSTM" or "GRU", inputs, lstm and { "", yh, yc } or { "", yh }, attrs)
+  w:node("Squeeze", { yh, name .. ".axis0" }, { outs.h })
+  if lstm and outs.c then w:node("Squeeze", { yc, name .. ".axis0" }, { outs.c }) end
+end
+-- In a chain a cell takes the chain's value as x (zero states) and passes h on.
+function export.GRUCell(w, name, m, d, x, y, ctx) export._cell(w, name, m, d, x, nil, nil, { h = y }, ctx) end
+export.LSTMCell = export.GRUCell
+
 -- In a chain a GRU/LSTM passes its output sequence on.
 function export.GRU(w, name, m, d, x, y, ctx) export._rnn(w, name, m, d, x, nil, nil, { out = y }, ctx) end
 export.LSTM = export.GRU
@@ -344,14 +389,12 @@ export.LSTM = export.GRU
 -- averaged over the heads (ReduceMean) or P. in_proj_weight packs Wq, Wk,
 -- Wv as rows [3E x E] (PyTorch's layout). A constant attn_mask [L x S]
 -- (boolean: 1 = masked, or additive) and is_causal become an added
--- initializer; key_padding_mask and masks computed in the graph are refused.
+-- initializer; key_padding_mask [N x S] is added as 0 / -inf (boolean) or
+-- as it is (additive); an attn_mask computed in the graph is refused.
 function export._mha(w, name, m, d, q, k, v, opts, outs, ctx)
   local E, H = d.hparams.embed_dim, d.hparams.num_heads
   local D = E // H
   opts = opts or {}
-  if opts.key_padding_mask ~= nil then
-    error("onnx.export: MultiheadAttention with key_padding_mask has no ONNX form in selut's exporter", 0)
-  end
   if ctx.xs:dim() ~= 3 then
     error("onnx.export: MultiheadAttention on an unbatched input has no ONNX form in selut's exporter (batch it)", 0)
   end
@@ -405,6 +448,30 @@ function export._mha(w, name, m, d, q, k, v, opts, outs, ctx)
     w:initializer(name .. ".mask", mask)
     w:node("Add", { scores, name .. ".mask" }, { name .. "/masked" })
     scores = name .. "/masked"
+  end
+  -- key_padding_mask [N x S] (a graph input, a value computed from one, or
+  -- a stored tensor: ctx.kpm_name) broadcast over heads and queries as
+  -- [N x 1 x 1 x S]; boolean (1 = ignore the key; read from the example's
+  -- values or mask_type, as selut's layer reads it) becomes 0 / -inf
+  if opts.key_padding_mask ~= nil then
+    local kpm = ctx.kpm
+    if kpm:dim() ~= 2 or kpm:size(2) ~= S then
+      error("onnx.export: MultiheadAttention with a key_padding_mask other than [N x S] has no ONNX form in selut's "
+        .. "exporter", 0)
+    end
+    w:initializer_i64(name .. ".kpm_axes", { 2 }, { 1, 2 })
+    local k4 = name .. "/kpm4"
+    w:node("Unsqueeze", { ctx.kpm_name, name .. ".kpm_axes" }, { k4 })
+    local bool = opts.mask_type == "bool" or (opts.mask_type ~= "float" and (kpm:eq(0) + kpm:eq(1)):min() == 1)
+    if bool then
+      w:node("Cast", { k4 }, { name .. "/kpm_bool" }, { to = 9 }) -- TensorProto.BOOL
+      w:initializer(name .. ".neg_inf", T.new { -math.huge })
+      w:initializer(name .. ".zero", T.new { 0 })
+      w:node("Where", { name .. "/kpm_bool", name .. ".neg_inf", name .. ".zero" }, { name .. "/kpm_add" })
+      k4 = name .. "/kpm_add"
+    end
+    w:node("Add", { scores, k4 }, { name .. "/padded" })
+    scores = name .. "/padded"
   end
   local probs = name .. "/probs"
   w:node("Softmax", { scores }, { probs }, { axis = -1 })

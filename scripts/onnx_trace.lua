@@ -347,6 +347,7 @@ function trace.call(m, path, ...)
   end
   if d and (d.type == "GRU" or d.type == "LSTM") then return trace.rnn(m, path, d, ...) end
   if d and d.type == "MultiheadAttention" then return trace.mha(m, path, d, ...) end
+  if d and (d.type == "GRUCell" or d.type == "LSTMCell") then return trace.cell(m, path, d, ...) end
   local emit = d and S.export[d.type]
   if not emit then
     unsupported(string.format("layer %s (%s)", path, d and d.type or type(m)))
@@ -380,11 +381,37 @@ function trace.rnn(m, path, d, x, h0, c0)
   return table.unpack(res)
 end
 
+-- GRUCell/LSTMCell called as m(x[, h[, c]]): h'[, c'] ([N x H]).
+function trace.cell(m, path, d, x, h0, c0)
+  local outs = { m:forward(real(x), real(h0), real(c0)) }
+  local names = {}
+  for i = 1, #outs do
+    outs[i] = outs[i]:clone()
+    names[i] = fresh(d.type .. "_" .. ({ "h", "c" })[i])
+  end
+  S.calls[path] = (S.calls[path] or 0) + 1
+  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  S.ctx.xs = real(x)
+  S.export._cell(S.w, prefix, m, d, name_of(x), h0 and name_of(h0), c0 and name_of(c0), { h = names[1], c = names[2] },
+    S.ctx)
+  local res = {}
+  for i = 1, #outs do res[i] = wrap(outs[i], names[i], x._b) end
+  return table.unpack(res)
+end
+
 -- MultiheadAttention called as m(q[, k, v][, opts]): out, weights.
 function trace.mha(m, path, d, q, k, v, opts)
   if type(k) == "table" and not is_value(k) and not T.is_tensor(k) then opts, k, v = k, nil, nil end
   k, v = k or q, v or k or q
-  local outs = { m:forward(real(q), real(k), real(v), opts) }
+  local ropts
+  if type(opts) == "table" then -- the layer runs on the real key_padding_mask
+    ropts = {}
+    for key, val in pairs(opts) do ropts[key] = real(val) end
+    if opts.key_padding_mask ~= nil then
+      S.ctx.kpm, S.ctx.kpm_name = real(opts.key_padding_mask), name_of(opts.key_padding_mask)
+    end
+  end
+  local outs = { m:forward(real(q), real(k), real(v), ropts) }
   local names = { fresh("mha_out"), outs[2] and fresh("mha_weights") }
   S.calls[path] = (S.calls[path] or 0) + 1
   local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path

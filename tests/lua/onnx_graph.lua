@@ -80,13 +80,17 @@ function Net:init()
   self.attn = nn.MultiheadAttention(8, 2, { batch_first = true })
   self.norm = nn.GroupNorm(2, 4)
   self.emb_scale = nn.Parameter(T.randn(5))
+  self.cell = nn.LSTMCell(5, 5)
 end
 function Net:forward(x, z)
   local h = self.a(x)                                          -- [N x T x 8]
-  local att = self.attn(h, h, h, { need_weights = false })
+  local pad = z:narrow(2, 1, 4):gt(0.5)                        -- a key_padding_mask from an input
+  pad = selut.where(pad:sum(2, true):ge(4), 0, pad)            -- (never every key)
+  local att = self.attn(h, h, h, { need_weights = false, key_padding_mask = pad })
   local out, hn = self.gru(h + att)
   local g = self.norm(z:view(z:size(1), 4, 3)):flatten(2)      -- GroupNorm decomposed
-  return out:mean(2) * self.emb_scale + hn[1], F.gelu(g):sum(2, true)
+  local hc, cc = self.cell(out:select(2, 1), hn[1], hn[1])     -- LSTMCell with states
+  return out:mean(2) * self.emb_scale + hc - cc, F.gelu(g):sum(2, true)
 end
 local net = Net()
 net:evaluate()

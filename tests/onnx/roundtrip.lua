@@ -105,6 +105,23 @@ models[#models + 1] = { name = "rnn_chain", input = randn(6, 4),
   net = nn.Sequential { nn.LSTM(4, 5, { batch_first = true }), nn.GRU(5, 3, { batch_first = true, bias = false }),
     nn.Flatten(), nn.Linear(18, 2) } }
 
+-- GRUCell unrolled over the rows of the input, an LSTMCell with its states
+-- as inputs; and a GRUCell in a chain (zero state)
+local Cells = nn.class("Cells")
+function Cells:init()
+  self.gru = nn.GRUCell(4, 6)
+  self.lstm = nn.LSTMCell(6, 5, { bias = false })
+end
+function Cells:forward(x, h0, c0)
+  local h
+  for t = 1, 3 do h = self.gru(x:select(2, t), h) end
+  local hl, cl = self.lstm(h, h0, c0)
+  return hl + cl
+end
+models[#models + 1] = { name = "cells", input = { randn(3, 4), randn(5), randn(5) }, net = Cells() }
+models[#models + 1] = { name = "cell_chain", input = randn(4),
+  net = nn.Sequential { nn.Linear(4, 6), nn.GRUCell(6, 3), nn.Tanh() } }
+
 -- an attention block: self-attention with a causal mask, residual, LayerNorm,
 -- feed-forward; and cross-attention (time-major) with a boolean mask
 local Attn = nn.class("Attn")
@@ -124,6 +141,22 @@ function Attn:forward(x, mem)
   return (h + self.ff(h)):flatten(2) + wts:sum(3):mean(2, true)
 end
 models[#models + 1] = { name = "attention_block", input = { randn(5, 16), randn(3, 16) }, net = Attn() }
+-- key_padding_mask as a graph input (1 = ignore the key; key 1 is never
+-- ignored, so no row is all masked), with the weights per head
+local Pad = nn.class("Pad")
+function Pad:init() self.attn = nn.MultiheadAttention(8, 2, { batch_first = true }) end
+function Pad:forward(x, mem, pad)
+  local out, wts = self.attn(x, mem, mem, { key_padding_mask = pad, average_attn_weights = false })
+  return out:flatten(2) + wts:sum(2):flatten(2):sum(2, true)
+end
+local function padding(s)
+  return function(b)
+    local m = T.rand(b, s):gt(0.6)
+    m:narrow(2, 1, 1):fill_(0)
+    return m
+  end
+end
+models[#models + 1] = { name = "attention_padding", input = { randn(3, 8), randn(5, 8), padding(5) }, net = Pad() }
 models[#models + 1] = { name = "attention_chain", input = randn(4, 8),
   net = nn.Sequential { nn.MultiheadAttention(8, 2, { batch_first = true }), nn.Flatten(), nn.Linear(32, 3) } }
 
