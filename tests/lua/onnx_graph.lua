@@ -120,7 +120,7 @@ local function refused(file, msg) H.checkerror(msg, selut.onnx.load, bad .. file
 refused("graph_gru_lbr0.onnx", "node 1 (GRU): attribute 'linear_before_reset' = 0 is not supported (1, PyTorch's GRU)")
 refused("graph_gru_bidir.onnx", "node 1 (GRU): attribute 'direction' = bidirectional is not supported (forward)")
 refused("graph_lstm_clip.onnx", "node 1 (LSTM): attribute 'clip' is not supported")
-refused("graph_lstm_seqlens.onnx", "initializer 'lens' has data type 6")
+refused("graph_lstm_seqlens.onnx", "node 1 (LSTM): input sequence_lens is not supported")
 refused("graph_erf.onnx", "node 1 (Erf): Erf is imported only inside the GELU decomposition")
 refused("graph_constant_float.onnx", "node 1 (Constant): attribute 'value_float' is not supported (only a 'value' tensor)")
 refused("graph_constant_size.onnx", "tensor attribute 'value' holds 2 floats but its dims say 3")

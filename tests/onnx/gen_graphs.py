@@ -155,7 +155,7 @@ save("graph_lstm_clip.onnx", model([helper.make_node("LSTM", ["input", "W", "R"]
 save("graph_lstm_seqlens.onnx", model([helper.make_node("LSTM", ["input", "W", "R", "", "lens"], ["Y", "Y_h", "Y_c"],
                                                         hidden_size=H),
                                        helper.make_node("Identity", ["Y_h"], ["output"])],
-                                      [W4, R4, numpy_helper.from_array(np.array([5], np.int32), "lens")], seq))
+                                      [W4, R4, i64("lens", [5])], seq))
 # an Erf that is not GELU's
 save("graph_erf.onnx", model([helper.make_node("Erf", ["input"], ["e"]),
                               helper.make_node("Add", ["e", "input"], ["output"])], []))
