@@ -25,7 +25,7 @@ local defaults = {
   n_envs = 1, hidden = { 64, 64 }, activation = "relu", lr = 1e-4, buffer_size = 100000, batch_size = 32,
   learning_starts = 1000, gamma = 0.99, train_freq = 4, gradient_steps = 1, target_update_interval = 1000,
   exploration_fraction = 0.1, exploration_initial_eps = 1.0, exploration_final_eps = 0.05, total_steps = 100000,
-  max_grad_norm = 10, double = true, adam_eps = 1e-8,
+  max_grad_norm = 10, double = true, adam_eps = 1e-8, autograd = false,
 }
 local known = { obs_size = 1, n_actions = 1 }
 for k in pairs(defaults) do known[k] = 1 end
@@ -54,6 +54,7 @@ local function new(opts)
   self.next_obs, self.rewards, self.dones = T.zeros(N, o.obs_size), T.zeros(N), T.zeros(N)
   self.g = T.zeros(o.batch_size, K)
   self.y = T.zeros(o.batch_size)
+  self.y_col = self.y:reshape(o.batch_size, 1)
   self.stats = { loss = 0 }
   self.acted = false
   return self
@@ -148,16 +149,29 @@ function DQN:observe(next_obs, reward, terminated, truncated, info)
   end
 end
 
-function DQN:_gradient_step()
+-- The loss gradients of one sampled batch, into the parameters' .grad.
+function DQN:_grads()
   local o = self.o
   local B = o.batch_size
   local b = self.buf:sample(B)
   -- double DQN: the online net picks the next action, the target net values it
   local qn = o.double and self.q:forward(b.next_obs) or nil
   rl.dqn_targets(qn, self.target:forward(b.next_obs), b.rewards, b.dones, o.gamma, self.y)
-  local q = self.q:forward(b.obs)
-  self.stats.loss = rl.dqn_huber_grad(q, b.actions, self.y, self.g)
-  self.q:backward(b.obs, self.g, false)
+  if o.autograd then -- the Huber loss in tensor ops (scripts/rl_losses.lua), through the tape
+    local losses = rl._losses or require "selut.rl_losses"
+    local loss = losses.dqn_huber(self.q(b.obs), b.actions, self.y_col)
+    loss:backward()
+    self.stats.loss = loss[1]
+  else -- the fused gradient (core/rl/loss.c) and the explicit backward
+    local q = self.q:forward(b.obs)
+    self.stats.loss = rl.dqn_huber_grad(q, b.actions, self.y, self.g)
+    self.q:backward(b.obs, self.g, false)
+  end
+end
+
+function DQN:_gradient_step()
+  local o = self.o
+  self:_grads()
   if o.max_grad_norm and o.max_grad_norm > 0 then rl.clip_grad_norm_(self.params, o.max_grad_norm) end
   self.opt:step()
   self.opt:zero_grad()

@@ -12,9 +12,11 @@
 -- with the policy that collected it (a frozen copy) and observe() drops the
 -- transitions until train_for has finished the update (on-policy data only).
 --
--- The loss gradients with respect to the network outputs are written out
--- (below, per sample) and pushed through the nets' backward: the explicit
--- module protocol of DESIGN §3, no tape.
+-- The loss gradients with respect to the network outputs come from fused C
+-- kernels (core/rl/loss.c) and are pushed through the nets' backward: the
+-- explicit module protocol of DESIGN §3, no tape, nothing allocated. With
+-- {autograd = true} the same losses are tensor ops on autograd tensors
+-- (scripts/rl_losses.lua) and one loss:backward().
 local selut = require "selut"
 local T, optim = selut.tensor, selut.optim
 local rl = selut.rl
@@ -32,7 +34,7 @@ local defaults = {
   n_envs = 1, n_steps = 2048, batch_size = 64, n_epochs = 10, gamma = 0.99, gae_lambda = 0.95,
   clip_range = 0.2, ent_coef = 0.0, vf_coef = 0.5, max_grad_norm = 0.5, lr = 3e-4, adam_eps = 1e-5,
   normalize_advantage = true, hidden = { 64, 64 }, activation = "tanh", linear_schedule = false,
-  total_steps = 0, log_std_init = 0.0,
+  total_steps = 0, log_std_init = 0.0, autograd = false,
 }
 local known = { obs_size = 1, n_actions = 1, action_size = 1 }
 for k in pairs(defaults) do known[k] = 1 end
@@ -65,6 +67,11 @@ local function new(opts)
     self.log_std = T.full(o.log_std_init, K)
     self.log_std_grad = T.zeros(K)
     self.log_std_act = self.log_std:clone()
+    if o.autograd then -- a leaf that records; its .grad is the optimizer's gradient tensor
+      self.log_std_data = self.log_std:detach() -- the same storage, for copies that must not record
+      self.log_std:requires_grad_()
+      self.log_std.grad = self.log_std_grad
+    end
     params[#params + 1] = { param = self.log_std, grad = self.log_std_grad, name = "log_std" }
   end
   self.params = params
@@ -233,10 +240,9 @@ function PPO:observe(next_obs, reward, terminated, truncated, info)
   end
 end
 
--- One minibatch gradient step on rows perm[first .. first + count - 1]:
--- forward both nets, the fused loss gradient (core/rl/loss.c), backward,
--- gradient clipping, Adam.
-function PPO:_minibatch(first, count, clip, stats)
+-- Gathers rows perm[first .. first + count - 1] of the rollout into the
+-- minibatch tensors (advantages normalized) and returns them.
+function PPO:_batch(first, count)
   local buf, o = self.buf, self.o
   local B = count
   local mb = self.mb
@@ -260,6 +266,36 @@ function PPO:_minibatch(first, count, clip, stats)
   rl.gather_rows(mb.ret, buf.returns, perm)
   rl.gather_rows(mb.logp, buf.log_probs, perm)
   if o.normalize_advantage and B > 1 then rl.normalize_(mb.adv) end
+  return mb
+end
+
+-- One minibatch gradient step on rows perm[first .. first + count - 1]:
+-- the loss gradients (fused or through the tape), gradient clipping, Adam.
+function PPO:_minibatch(first, count, clip, stats)
+  local o = self.o
+  local mb = self:_batch(first, count)
+  local pl, vl, ent, cf, kl
+  if o.autograd then
+    pl, vl, ent, cf, kl = self:_autograd_grads(mb, clip)
+  else
+    pl, vl, ent, cf, kl = self:_fused_grads(mb, clip)
+  end
+  if o.max_grad_norm and o.max_grad_norm > 0 then rl.clip_grad_norm_(self.params, o.max_grad_norm) end
+  self.opt:step()
+  self.opt:zero_grad()
+  stats.policy_loss = stats.policy_loss + pl
+  stats.value_loss = stats.value_loss + vl
+  stats.entropy = stats.entropy + ent
+  stats.clip_fraction = stats.clip_fraction + cf
+  stats.approx_kl = stats.approx_kl + kl
+  stats.n = stats.n + 1
+end
+
+-- The gradients of one minibatch (into the parameters' .grad) written out:
+-- forward both nets, the fused loss gradient (core/rl/loss.c), backward.
+-- Returns policy loss, value loss, entropy, clip fraction, approximate KL.
+function PPO:_fused_grads(mb, clip)
+  local o, B = self.o, mb.B
   local out = self.pi:forward(mb.obs)
   local pl, ent, cf, kl
   if self.discrete then
@@ -277,15 +313,25 @@ function PPO:_minibatch(first, count, clip, stats)
   local vl = rl.sumsq(gv) / B
   gv:mul_(2 * o.vf_coef / B)
   self.vf:backward(mb.obs, gv, false)
-  if o.max_grad_norm and o.max_grad_norm > 0 then rl.clip_grad_norm_(self.params, o.max_grad_norm) end
-  self.opt:step()
-  self.opt:zero_grad()
-  stats.policy_loss = stats.policy_loss + pl
-  stats.value_loss = stats.value_loss + vl
-  stats.entropy = stats.entropy + ent
-  stats.clip_fraction = stats.clip_fraction + cf
-  stats.approx_kl = stats.approx_kl + kl
-  stats.n = stats.n + 1
+  return pl, vl, ent, cf, kl
+end
+
+-- The same through the tape: SB3's loss expression in tensor ops
+-- (scripts/rl_losses.lua) and one backward.
+function PPO:_autograd_grads(mb, clip)
+  local o = self.o
+  local losses = rl._losses or require "selut.rl_losses"
+  local out = self.pi(mb.obs)
+  local pl, ent, cf, kl
+  if self.discrete then
+    pl, ent, cf, kl = losses.ppo_categorical(out, mb.actions, mb.logp, mb.adv, clip)
+  else
+    pl, ent, cf, kl = losses.ppo_gaussian(out, self.log_std, mb.actions, mb.logp, mb.adv, clip)
+  end
+  local vl = losses.value(self.vf(mb.obs), mb.ret_col)
+  local loss = pl - ent * o.ent_coef + vl * o.vf_coef
+  loss:backward()
+  return pl[1], vl[1], ent[1], cf, kl
 end
 
 local function progress_remaining(self)
@@ -358,7 +404,7 @@ function PPO:_finish_update()
   for k in pairs(self.stats) do self.stats[k] = st[k] / n end
   rl.copy_param_lists(self.plists.pi_act, self.plists.pi)
   rl.copy_param_lists(self.plists.vf_act, self.plists.vf)
-  if self.log_std then self.log_std_act:copy(self.log_std) end
+  if self.log_std then self.log_std_act:copy(self.log_std_data or self.log_std) end
   self.buf:reset()
   self.pending, self.batches = false, nil
   self.updates = self.updates + 1

@@ -1,15 +1,18 @@
 -- Double DQN on CartPole-v1: trains for total_steps environment steps and
 -- evaluates the greedy policy on 100 episodes every eval_every steps.
---   build/selut examples/rl/dqn_cartpole.lua [seed [total_steps [eval_every]]]
+--   build/selut examples/rl/dqn_cartpole.lua [seed [total_steps [eval_every [grads]]]]
+-- grads: "fused" (the C loss kernel, the default) or "autograd" (the Huber
+-- loss through the tape).
 local rl = selut.rl
 local seed = tonumber(arg and arg[1]) or 1
 local total = tonumber(arg and arg[2]) or 100000
 local eval_every = tonumber(arg and arg[3]) or 10000
+local autograd = arg and arg[4] == "autograd"
 selut.manual_seed(seed)
 local agent = rl.DQN{obs_size = 4, n_actions = 2, hidden = {256, 256}, lr = 2.3e-3, batch_size = 64,
                      buffer_size = 100000, learning_starts = 1000, gamma = 0.99, target_update_interval = 10,
                      train_freq = 256, gradient_steps = 128, exploration_fraction = 0.16,
-                     exploration_final_eps = 0.04, total_steps = 50000}
+                     exploration_final_eps = 0.04, total_steps = 50000, autograd = autograd}
 local env = rl.envs.CartPoleVec(1)
 local obs = env:reset(seed)
 local t0 = selut.clock()
