@@ -231,15 +231,7 @@ static void reduce_block(sl_reduce_op op, const float *x, int64_t n, int64_t inn
   case SL_RSTD: {
     double acc[BLOCK];
     for (int j = 0; j < w; j++) acc[j] = 0;
-    int64_t row = 0;
-    for (; row + 4 <= n; row += 4) { /* four rows per pass: the same additions in the same order per column */
-      const float *r0 = x + row * inner, *r1 = r0 + inner, *r2 = r1 + inner, *r3 = r2 + inner;
-      for (int j = 0; j < w; j++) acc[j] = (((acc[j] + (double)r0[j]) + (double)r1[j]) + (double)r2[j]) + (double)r3[j];
-    }
-    for (; row < n; row++) {
-      const float *r = x + row * inner;
-      for (int j = 0; j < w; j++) acc[j] += (double)r[j];
-    }
+    sl_vcolsum_f64(acc, x, n, inner, w); /* row order per column */
     if (op == SL_RSUM) {
       memcpy(out, acc, (size_t)w * sizeof *out);
       return;
@@ -306,6 +298,18 @@ typedef struct job {
 static void reduce_range(const void *vj, size_t b, size_t e) {
   const job *j = vj;
   bool arg = j->op == SL_RARGMAX || j->op == SL_RARGMIN;
+  if (j->inner == 1 && (j->op == SL_RSUM || j->op == SL_RMEAN)) {
+    double sums[64]; /* rows a batch at a time: sl_vrowsum_f64 sums four at once, as lane_sum does one */
+    for (size_t r = b; r < e; r += 64) {
+      int64_t m = (int64_t)(e - r < 64 ? e - r : 64);
+      sl_vrowsum_f64(sums, j->x + (int64_t)r * j->n, m, j->n);
+      for (int64_t k = 0; k < m; k++) {
+        double v = j->op == SL_RSUM ? sums[k] : j->n ? sums[k] / (double)j->n : (double)NAN;
+        j->y[(int64_t)r + k] = (float)v;
+      }
+    }
+    return;
+  }
   if (j->inner == 1) {
     for (size_t r = b; r < e; r++) {
       int64_t at = 0;

@@ -478,6 +478,69 @@ SL_CLONES void sl_vcolsum_acc_f32(float *gb, const float *gy, int64_t rows, int6
   }
 }
 
+/* acc[j] += x[i * stride + j] for rows i = 0..rows-1 in order, four rows
+ * per pass over acc (the same additions in the same order per column as
+ * one row at a time). Cloned so that AVX-512 converts and adds eight
+ * doubles per instruction: the column reductions of reduce.c were bound by
+ * SSE2's two. */
+SL_CLONES void sl_vcolsum_f64(double *acc, const float *x, int64_t rows, int64_t stride, int64_t w) {
+  int64_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const float *r0 = x + i * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+    for (int64_t j = 0; j < w; j++) acc[j] = (((acc[j] + (double)r0[j]) + (double)r1[j]) + (double)r2[j]) + (double)r3[j];
+  }
+  for (; i < rows; i++) {
+    const float *r = x + i * stride;
+    for (int64_t j = 0; j < w; j++) acc[j] += (double)r[j];
+  }
+}
+
+/* One row in four double partial sums (element i into sum i mod 4),
+ * combined (s0 + s1) + (s2 + s3). */
+SL_INLINE double row_sum4(const float *x, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)x[i];
+    s1 += (double)x[i + 1];
+    s2 += (double)x[i + 2];
+    s3 += (double)x[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)x[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+/* out[r] = row_sum4 of row r (rows of n floats, contiguous). Eight rows
+ * advance together, each row's four partial sums one 4-double vector
+ * (GCC's vector extension: one ymm in the AVX clones, two xmm in SSE2):
+ * every row is one chain of dependent adds, and eight independent chains
+ * keep the adders busy. The same additions per row, so the same bits. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+SL_CLONES void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n) {
+  enum { R = 8 };
+  int64_t r = 0;
+  for (; r + R <= rows && n >= 4; r += R) {
+    const float *xr = x + r * n;
+    v4d a[R];
+    for (int k = 0; k < R; k++) a[k] = (v4d){0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int k = 0; k < R; k++) {
+        v4f t;
+        memcpy(&t, xr + k * n + i, sizeof t);
+        a[k] += __builtin_convertvector(t, v4d);
+      }
+    for (int k = 0; k < R; k++) {
+      double s0 = a[k][0];
+      for (int64_t t = i; t < n; t++) s0 += (double)xr[k * n + t];
+      out[r + k] = (s0 + a[k][1]) + (a[k][2] + a[k][3]);
+    }
+  }
+  for (; r < rows; r++) out[r] = row_sum4(x + r * n, n);
+}
+
 /* ---- optimizers ----------------------------------------------------------- */
 
 /* The flags are constants at every call site below, so each variant

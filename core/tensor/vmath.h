@@ -31,6 +31,12 @@ void sl_vexp_f32(float *y, const float *x, size_t n);
 /* tanh through expm1 (a few ulp from tanhf; vectorized), and its backward from x. */
 void sl_vtanh_f32(float *y, const float *x, size_t n);
 void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n);
+/* acc[j] += x[i * stride + j] over rows i in order, j < w (column sums in
+ * double, each column's additions in row order). */
+void sl_vcolsum_f64(double *acc, const float *x, int64_t rows, int64_t stride, int64_t w);
+/* out[r] = the sum of row r (rows of n contiguous floats) in four double
+ * partial sums, element i into sum i mod 4, combined (s0 + s1) + (s2 + s3). */
+void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n);
 /* sigmoid: 1 / (1 + sl_vm_expf(-x)), the same bits as those three steps. */
 void sl_vsigmoid_f32(float *y, const float *x, size_t n);
 

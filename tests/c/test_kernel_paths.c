@@ -182,3 +182,42 @@ Test(kernel_paths, one_pass_tanh_and_sigmoid_match_their_compositions) {
   sl_set_num_threads(1);
   sl_tensor_release(x), sl_tensor_release(y);
 }
+
+/* Sums and means of contiguous rows (eight rows at a time in vectors)
+ * against one row at a time in four partial sums, element i into sum
+ * i mod 4, combined (s0 + s1) + (s2 + s3). */
+Test(kernel_paths, last_dim_sums_match_four_partial_sums_at_1_and_2_threads) {
+  int64_t shapes[][2] = {{1, 1}, {3, 2}, {9, 3}, {8, 4}, {17, 5}, {70, 1000}, {1000, 1003}, {333, 64}, {5, 0}};
+  for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+    int64_t rows = shapes[k][0], cols = shapes[k][1];
+    sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols));
+    for (int64_t i = 0; i < x->numel; i++) x->data[i] = (float)sin((double)i * 0.73) * (float)(1 + i % 97) * 1e3f;
+    float *want = malloc((size_t)rows * 2 * sizeof *want);
+    for (int64_t r = 0; r < rows; r++) {
+      double s[4] = {0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 4 <= cols; i += 4)
+        for (int l = 0; l < 4; l++) s[l] += (double)x->data[r * cols + i + l];
+      for (; i < cols; i++) s[0] += (double)x->data[r * cols + i];
+      double sum = (s[0] + s[1]) + (s[2] + s[3]);
+      want[r] = (float)sum;
+      want[rows + r] = cols ? (float)(sum / (double)cols) : NAN;
+    }
+    for (int t = 1; t <= 2; t++) {
+      sl_set_num_threads(t);
+      for (int op = 0; op < 2; op++) {
+        sl_tensor *y = sl_tensor_empty(1, SHAPE(rows));
+        cr_assert_eq(sl_reduce(op ? SL_RMEAN : SL_RSUM, y, NULL, x, 1, NULL), SL_OK);
+        for (int64_t r = 0; r < rows; r++) {
+          float w = want[op * rows + r], g = y->data[r];
+          cr_assert(memcmp(&w, &g, sizeof w) == 0 || (w != w && g != g), "%s [%lld x %lld] row %lld at %d threads: %a, expected %a",
+                    op ? "mean" : "sum", (long long)rows, (long long)cols, (long long)r, t, (double)g, (double)w);
+        }
+        sl_tensor_release(y);
+      }
+    }
+    sl_set_num_threads(1);
+    free(want);
+    sl_tensor_release(x);
+  }
+}
