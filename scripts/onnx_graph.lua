@@ -318,6 +318,27 @@ ops.Slice = function(node, a)
   return x
 end
 
+-- Split: sizes from the 'split' input (opset 13+) or attribute, else equal
+-- parts, one per output
+ops.Split = function(node, a)
+  local x = a[1]
+  local ax = norm_axis(node.attrs.axis or 0, x:dim(), "Split axis")
+  local n, k = x:size(ax + 1), #node.outputs
+  local sizes = node.attrs.split or (a[2] ~= nil and ints_of(a[2], "Split split")) or nil
+  if not sizes then
+    if n % k ~= 0 then error(string.format("Split of %d into %d equal parts", n, k), 0) end
+    sizes = {}
+    for i = 1, k do sizes[i] = n // k end
+  end
+  local out, start = {}, 1
+  for i = 1, #sizes do
+    out[i] = x:narrow(ax + 1, start, sizes[i])
+    start = start + sizes[i]
+  end
+  if start ~= n + 1 then error(string.format("Split sizes %s do not add up to %d", list_str(sizes), n), 0) end
+  return out
+end
+
 -- Gather: 0-based indices (ints, or a tensor computed in the graph)
 ops.Gather = function(node, a)
   local x, idx = a[1], a[2]
@@ -638,7 +659,8 @@ function M.build(g, path, import, supported)
           if (n.attrs.training_mode or 0) ~= 0 then fail("attribute 'training_mode' = 1 is not supported") end
           if #n.outputs > 1 then fail("the running statistics outputs are not supported (inference form)") end
         end
-        if #n.outputs > 1 and n.op ~= "Dropout" then fail(#n.outputs .. " outputs are not supported (one)") end
+        if n.op == "Split" and n.attrs.num_outputs then fail("attribute 'num_outputs' is not supported (opset 18)") end
+        if #n.outputs > 1 and n.op ~= "Dropout" and n.op ~= "Split" then fail(#n.outputs .. " outputs are not supported (one)") end
         for k, name in ipairs(n.inputs) do
           if name ~= "" and consts[name] ~= nil and not (n.op == "BatchNormalization" and k >= 4) then
             param_or_const(name)

@@ -114,6 +114,11 @@ H.checkerror("forward takes 2 inputs (input1, input2), got 1", back.forward, bac
 H.checkerror("node", back.forward, back, T.randn(3, 4, 7), z)
 os.remove(path)
 
+-- Split (torch's chunk/split) with its sizes as an input, two outputs
+local split = selut.onnx.load(root .. "/tests/onnx/graph_split.onnx")
+local sx = T.randn(3, 6)
+H.check(worst(split(sx), selut.cat({ sx:narrow(2, 3, 4), sx:narrow(2, 1, 2) }, 2)) == 0, "Split, Concat")
+
 -- ---- refusals: each names the node, the attribute and its value ----
 local bad = root .. "/tests/onnx/bad/"
 local function refused(file, msg) H.checkerror(msg, selut.onnx.load, bad .. file) end

@@ -4,7 +4,7 @@ python3-onnx:
     /usr/bin/python3 tests/onnx/gen_graphs.py
 Writes (committed): torch_resmlp.onnx (opset 15) + torch_resmlp_io.safetensors,
 torch_gru.onnx (opset 14) + torch_gru_io.safetensors, torch_lstm.onnx (opset 17)
-+ torch_lstm_io.safetensors, and bad/graph_*.onnx."""
++ torch_lstm_io.safetensors, graph_split.onnx and bad/graph_*.onnx."""
 import json
 import os
 import struct
@@ -115,6 +115,15 @@ with torch.no_grad():
     lstm.norm.weight.uniform_(0.5, 1.5)
 export(lstm, (torch.randn(7, 37, 5), torch.randn(1, 37, 6), torch.randn(1, 37, 6)), "torch_lstm", 17,
        ["x", "h0", "c0"], ["y", "hc"])
+
+
+# Split (opset 13: sizes as an input) and Concat in reverse order
+sp = helper.make_graph([helper.make_node("Split", ["input", "sizes"], ["a", "b"], axis=1),
+                        helper.make_node("Concat", ["b", "a"], ["output"], axis=-1)], "split",
+                       [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 6])],
+                       [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 6])],
+                       initializer=[numpy_helper.from_array(np.array([2, 4], np.int64), "sizes")])
+onnx.save(helper.make_model(sp, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(here, "graph_split.onnx"))
 
 
 # ---- graphs the importer refuses (each with a message naming node and attribute) ----
