@@ -32,6 +32,12 @@ sl_tensor **sl_lua_newtensor(lua_State *L) {
   return box;
 }
 
+sl_tensor *sl_lua_newresult(lua_State *L, int nd, const int64_t *shape) {
+  sl_tensor **box = sl_lua_newtensor(L);
+  if (!(*box = sl_ag_tensor_empty(nd, shape))) sl_lua_error(L);
+  return *box;
+}
+
 void sl_lua_pushtensor(lua_State *L, sl_tensor *t) {
   sl_tensor **box = sl_lua_newtensor(L);
   *box = sl_tensor_retain(t);
@@ -43,21 +49,27 @@ static const char tensor_mt_key = 0;
 /* registry[&tensor_methods_key] = the method table (sl_lua_tensor_extend). */
 static const char tensor_methods_key = 0;
 
-sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
-  sl_tensor **box = lua_touserdata(L, arg);
-  int ok = box && lua_getmetatable(L, arg);
+/* The box at idx if it is a tensor box (luaL_testudata without the name). */
+static sl_tensor **testbox(lua_State *L, int idx) {
+  sl_tensor **box = lua_touserdata(L, idx);
+  int ok = box && lua_getmetatable(L, idx);
   if (ok) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tensor_mt_key);
     ok = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
   }
-  if (!ok) box = luaL_checkudata(L, arg, SL_LUA_TENSOR); /* raises the usual type error */
+  return ok ? box : NULL;
+}
+
+sl_tensor *sl_lua_checktensor(lua_State *L, int arg) {
+  sl_tensor **box = testbox(L, arg);
+  if (!box) box = luaL_checkudata(L, arg, SL_LUA_TENSOR); /* raises the usual type error */
   if (!*box) luaL_error(L, "attempt to use a closed tensor");
   return *box;
 }
 
 sl_tensor *sl_lua_totensor(lua_State *L, int idx) {
-  sl_tensor **box = luaL_testudata(L, idx, SL_LUA_TENSOR);
+  sl_tensor **box = testbox(L, idx);
   return box ? *box : NULL;
 }
 
@@ -204,7 +216,8 @@ static int tensor_is_tensor(lua_State *L) {
 /* ---- lifetime ---- */
 
 static int tensor_gc(lua_State *L) {
-  sl_tensor **box = luaL_checkudata(L, 1, SL_LUA_TENSOR);
+  sl_tensor **box = testbox(L, 1);
+  if (!box) box = luaL_checkudata(L, 1, SL_LUA_TENSOR); /* raises */
   sl_tensor *t = *box;
   *box = NULL;
   if (t && t->ag) { /* an autograd result goes back to this state's pool (finalizers run unwrapped) */

@@ -42,15 +42,23 @@ static int binary(lua_State *L, sl_binary_op op) {
     lua_getfield(L, 3, "out");
     return 1;
   }
+  if (op < SL_EQ && sl_lua_recording(L, a, b)) { /* comparisons have no gradient (PyTorch) */
+    enum sl_ag_binop ag = (enum sl_ag_binop)(op - SL_ADD);
+    int nd;
+    int64_t shape[SL_MAX_DIMS];
+    if (a && b) sl_lua_check(L, sl_broadcast_shapes(name, a, b, &nd, shape));
+    else nd = (a ? a : b)->ndim, memcpy(shape, (a ? a : b)->shape, sizeof shape);
+    sl_tensor *y = sl_lua_newresult(L, nd, shape); /* the kernels of sl_binary_new, into a pooled result */
+    if (a && b) sl_lua_check(L, sl_binary(op, y, a, b));
+    else sl_lua_check(L, a ? sl_binary_scalar(op, y, a, nb, false) : sl_binary_scalar(op, y, b, na, true));
+    if (a && b) sl_lua_check(L, sl_ag_record_binop(ag, y, a, b));
+    else sl_lua_check(L, a ? sl_ag_record_scalar(ag, y, a, nb, false) : sl_ag_record_scalar(ag, y, b, na, true));
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   if (a && b) *box = sl_binary_new(op, a, b);
   else *box = a ? sl_binary_scalar_new(op, a, nb, false) : sl_binary_scalar_new(op, b, na, true);
   if (!*box) return sl_lua_error(L);
-  if (op < SL_EQ && sl_lua_recording(L, a, b)) { /* comparisons have no gradient (PyTorch) */
-    enum sl_ag_binop ag = (enum sl_ag_binop)(op - SL_ADD);
-    if (a && b) sl_lua_check(L, sl_ag_record_binop(ag, *box, a, b));
-    else sl_lua_check(L, a ? sl_ag_record_scalar(ag, *box, a, nb, false) : sl_ag_record_scalar(ag, *box, b, na, true));
-  }
   return 1;
 }
 
@@ -171,15 +179,18 @@ static int unary(lua_State *L, sl_unary_op op) {
     lua_getfield(L, 2, "out");
     return 1;
   }
-  sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_unary_new(op, x))) return sl_lua_error(L);
-  if (sl_lua_recording(L, x, NULL)) {
+  if (!sl_lua_recording(L, x, NULL)) {
+    sl_tensor **box = sl_lua_newtensor(L);
+    if (!(*box = sl_unary_new(op, x))) return sl_lua_error(L);
+  } else {
+    sl_tensor *y = sl_lua_newresult(L, x->ndim, x->shape); /* sl_unary_new's kernel, into a pooled result */
+    sl_lua_check(L, sl_unary(op, y, x));
     static const enum sl_ag_unop ag[SL_UNARY_COUNT] = {
         [SL_NEG] = SL_AG_NEG, [SL_ABS] = SL_AG_ABS, [SL_SIGN] = SL_AG_STEP, [SL_EXP] = SL_AG_EXP,
         [SL_LOG] = SL_AG_LOG, [SL_LOG1P] = SL_AG_LOG1P, [SL_EXPM1] = SL_AG_EXPM1, [SL_SQRT] = SL_AG_SQRT,
         [SL_RSQRT] = SL_AG_RSQRT, [SL_TANH] = SL_AG_TANH, [SL_SIGMOID] = SL_AG_SIGMOID, [SL_SIN] = SL_AG_SIN,
         [SL_COS] = SL_AG_COS, [SL_FLOOR] = SL_AG_STEP, [SL_CEIL] = SL_AG_STEP, [SL_ROUND] = SL_AG_STEP};
-    sl_lua_check(L, sl_ag_record_unary(ag[op], *box, x, 0));
+    sl_lua_check(L, sl_ag_record_unary(ag[op], y, x, 0));
   }
   return 1;
 }
@@ -233,10 +244,15 @@ static int clamp_common(lua_State *L, int inplace) {
     lua_settop(L, 1);
     return 1;
   }
+  if (sl_lua_recording(L, x, NULL)) {
+    sl_tensor *y = sl_lua_newresult(L, x->ndim, x->shape);
+    sl_lua_check(L, sl_clamp(y, x, has_lo, lo, has_hi, hi));
+    sl_lua_check(L, sl_ag_record_clamp(y, x, has_lo, lo, has_hi, hi));
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   if (!(*box = sl_tensor_empty(x->ndim, x->shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_clamp(*box, x, has_lo, lo, has_hi, hi));
-  if (sl_lua_recording(L, x, NULL)) sl_lua_check(L, sl_ag_record_clamp(*box, x, has_lo, lo, has_hi, hi));
   return 1;
 }
 static int ew_clamp(lua_State *L) { return clamp_common(L, 0); }

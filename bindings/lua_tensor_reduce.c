@@ -66,7 +66,8 @@ static int reduce_dim(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, bool k
   sl_lua_check(L, sl_reduce_dim_shape(sl_reduce_name(op), t, d, keepdim, &nd, shape));
   bool with_idx = op == SL_RMAX || op == SL_RMIN;
   sl_tensor **box = sl_lua_newtensor(L), **ibox = with_idx ? sl_lua_newtensor(L) : NULL;
-  if (!(*box = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
+  if (!(*box = rec ? sl_ag_tensor_empty(nd, shape) : sl_tensor_empty(nd, shape))) /* recorded: pooled */
+    return sl_lua_error(L);
   if (ibox && !(*ibox = sl_tensor_empty(nd, shape))) return sl_lua_error(L);
   sl_lua_check(L, sl_reduce(op, *box, ibox ? *ibox : NULL, t, d, o));
   if (rec) /* before the indices turn 1-based: max/min's gradient goes to them */
@@ -84,7 +85,7 @@ static int reduce_recorded(lua_State *L, sl_reduce_op op, sl_tensor *t, int d, b
   if (d >= 0) return reduce_dim(L, op, t, d, keepdim, o, true);
   int64_t one = 1;
   sl_tensor **box = sl_lua_newtensor(L);
-  if (!(*box = sl_tensor_empty(1, &one))) return sl_lua_error(L);
+  if (!(*box = sl_ag_tensor_empty(1, &one))) return sl_lua_error(L); /* pooled (sl_lua_newresult) */
   double v;
   sl_lua_check(L, sl_reduce_all(op, t, o, &v, NULL));
   (*box)->data[0] = (float)v;

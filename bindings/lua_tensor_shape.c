@@ -347,6 +347,18 @@ static int shape_shares_storage(lua_State *L) {
 
 static int shape_matmul(lua_State *L) {
   sl_tensor *a = sl_lua_checktensor(L, 1), *b = sl_lua_checktensor(L, 2);
+  if (a->ndim == 2 && b->ndim == 2 && sl_lua_recording(L, a, b)) { /* sl_matmul's product, into a pooled result */
+    int64_t shape[2] = {a->shape[0], b->shape[1]};
+    if (a->shape[1] != b->shape[0]) { /* sl_matmul's message */
+      sl_tensor *c = sl_matmul(a, b);
+      sl_tensor_release(c);
+      return sl_lua_error(L);
+    }
+    sl_tensor *y = sl_lua_newresult(L, 2, shape);
+    sl_lua_check(L, sl_gemm(y, a, false, b, false, 1.0f, 0.0f));
+    sl_lua_check(L, sl_ag_record_matmul(y, a, b));
+    return 1;
+  }
   sl_tensor **box = sl_lua_newtensor(L);
   push_result(L, box, sl_matmul_nd(a, b));
   if (sl_lua_recording(L, a, b))

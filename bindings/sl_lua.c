@@ -9,8 +9,13 @@
 
 #include "sl_lua.h"
 
+/* registry[&context_key] = the context: a light-userdata key is one pointer
+ * hash away, where a string key is interned on every lookup (this runs in
+ * every tensor-making call, every layer call and every tensor finalizer). */
+static const char context_key = 0;
+
 sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT) == LUA_TUSERDATA)
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &context_key) == LUA_TUSERDATA)
     return lua_touserdata(L, -1);
   lua_pop(L, 1);
   sl_lua_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
@@ -20,7 +25,7 @@ sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
   sl_lua_ctx_open_account(L, c);
   c->gc_limit = SL_LUA_GC_SLACK;
   lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, SL_LUA_CONTEXT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &context_key);
   return c;
 }
 

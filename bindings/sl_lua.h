@@ -16,7 +16,7 @@
 
 /* Metatable names are the Lua-visible type names (luaL_typeerror prints them). */
 #define SL_LUA_TENSOR "selut.Tensor"
-#define SL_LUA_CONTEXT "selut.Context" /* also the registry key of the context */
+#define SL_LUA_CONTEXT "selut.Context" /* the context's name (its registry key is a static address, sl_lua.c) */
 
 /* Per-lua_State context: lives in a full userdata in the registry, created by
  * luaopen_selut (or on first use). No C globals: two states never share a
@@ -78,6 +78,11 @@ void sl_lua_check(lua_State *L, int status);
  * the core result in *box, then raise if it is NULL (the box's __gc frees
  * whatever is stored in it). */
 sl_tensor **sl_lua_newtensor(lua_State *L);
+/* Pushes a box holding a new uninitialized tensor of this shape for the
+ * result of a tensor op that records: it comes from the autograd pool (and
+ * goes back there with its last reference), so a training step written with
+ * tensor ops allocates nothing once warm. Raises on failure. */
+sl_tensor *sl_lua_newresult(lua_State *L, int nd, const int64_t *shape);
 /* Pushes a new box holding a new reference to t (t stays owned by its
  * owner too: module outputs, parameters, optimizer state). */
 void sl_lua_pushtensor(lua_State *L, sl_tensor *t);

@@ -63,10 +63,12 @@ collectgarbage()
 local _, _, left = report("after collectgarbage", 0)
 check(left == 0, "every tensor freed after a collection: " .. left .. " bytes left")
 
--- autograd steps (net(x), loss:backward(), opt:step()): each step allocates
--- nodes and gradient buffers that the GC and the graph release; resident
--- memory stays flat (docs/autograd.md; bench/autograd.lua counts the
--- allocations per step)
+-- autograd steps (net(x), loss:backward(), opt:step()): once warm a step
+-- allocates nothing (its nodes, results and gradient buffers come from the
+-- state's autograd pool and go back there when backward frees the graph or
+-- the collector takes the boxes of the dropped net output and loss;
+-- tests/lua/autograd_pool.lua asserts 0, bench/autograd.lua counts them);
+-- resident memory stays flat (docs/autograd.md)
 do
   local nn, F = selut.nn, selut.nn.F
   selut.manual_seed(1)
