@@ -7,12 +7,16 @@
 -- Each path is timed in alternating rounds (best round kept) after warm-up,
 -- and the core allocations per step are counted (selut.memory()'s second
 -- value) over the measured steps.
---   selut bench/autograd.lua [tiny_steps=5000] [epoch_limit=10000] [rounds=3]
+--   selut bench/autograd.lua [tiny_steps=5000] [epoch_limit=10000] [rounds=3] [torch_us]
+-- torch_us: PyTorch's autograd step on the same net from the same run
+-- (`/usr/bin/python3 bench/torch_tiny.py --threads 1`), to print the ratio;
+-- epoch_limit < 0 skips the epoch part.
 local selut = require "selut"
 local nn, optim, T, F = selut.nn, selut.optim, selut.tensor, selut.nn.F
 local tiny_steps = math.tointeger(tonumber(arg[1] or "5000"))
 local limit = math.tointeger(tonumber(arg[2] or "10000"))
 local rounds = math.tointeger(tonumber(arg[3] or "3"))
+local torch_us = tonumber(arg[4] or "")
 
 local function allocs() return select(2, selut.memory()) end
 
@@ -66,6 +70,11 @@ for _, p in ipairs {"explicit", "autograd"} do
   print(string.format("tiny %-8s us_per_step=%.2f allocs_per_step=%.1f", p, best[p] / tiny_steps * 1e6, per[p]))
 end
 print(string.format("tiny autograd/explicit=%.3f", best.autograd / best.explicit))
+if torch_us then
+  print(string.format("tiny torch_autograd/selut_autograd=%.2f torch/explicit=%.2f (torch %.2f us)",
+                      torch_us / (best.autograd / tiny_steps * 1e6), torch_us / (best.explicit / tiny_steps * 1e6), torch_us))
+end
+if limit < 0 then return end
 
 -- epoch
 local train = selut.data.fashion_mnist(os.getenv("SELUT_FASHION_MNIST"))
