@@ -5,32 +5,18 @@ python3-onnx:
 Writes (committed): torch_resmlp.onnx (opset 15) + torch_resmlp_io.safetensors,
 torch_gru.onnx (opset 14) + torch_gru_io.safetensors, torch_lstm.onnx (opset 17)
 + torch_lstm_io.safetensors, graph_split.onnx and bad/graph_*.onnx."""
-import json
 import os
-import struct
 
 import numpy as np
 import onnx
 import torch
 from onnx import helper, TensorProto, numpy_helper
 
+from safetensors_write import save_safetensors  # beside this script
+
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-def save_safetensors(path, tensors):  # as in gen_models.py
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        a = t.numpy().astype("<f4")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        blobs.append(a.tobytes())
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 class ResMLP(torch.nn.Module):

@@ -4,13 +4,13 @@ tests/lua/onnx.lua. Run with Debian's python3-torch and python3-onnx:
 Writes (committed): torch_mlp.onnx, torch_mlp_io.safetensors (x, y),
 torch_cnn.onnx, torch_cnn_io.safetensors, bad/*.onnx."""
 import os
-import struct
-import json
 
 import numpy as np
 import onnx
 import torch
 from onnx import helper, TensorProto, numpy_helper
+
+from safetensors_write import save_safetensors  # beside this script
 
 here = os.path.dirname(os.path.abspath(__file__))
 torch.manual_seed(0)
@@ -31,20 +31,6 @@ torch.onnx.export(net, (x,), os.path.join(here, "torch_mlp.onnx"), opset_version
 y = net(x).detach()
 
 
-def save_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, t in tensors.items():
-        a = t.numpy().astype("<f4")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-        blobs.append(a.tobytes())
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 save_safetensors(os.path.join(here, "torch_mlp_io.safetensors"), {"x": x, "y": y})
