@@ -44,18 +44,7 @@ int sl_reduce_dim_shape(const char *op, const sl_tensor *x, int dim, bool keepdi
 
 /* ---- one lane: n elements at stride s (the contiguous-row case) ---- */
 
-static double lane_sum(const float *x, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += (double)x[i];
-    s1 += (double)x[i + 1];
-    s2 += (double)x[i + 2];
-    s3 += (double)x[i + 3];
-  }
-  for (; i < n; i++) s0 += (double)x[i];
-  return (s0 + s1) + (s2 + s3);
-}
+static double lane_sum(const float *x, int64_t n) { return sl_vsum4_f64(x, n); } /* vmath.c: four partial sums */
 
 static double finish_var(double ss, double c, int64_t n, bool unbiased) {
   int64_t den = unbiased ? n - 1 : n;

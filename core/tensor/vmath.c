@@ -510,6 +510,8 @@ SL_INLINE double row_sum4(const float *x, int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+double sl_vsum4_f64(const float *x, int64_t n) { return row_sum4(x, n); }
+
 /* out[r] = row_sum4 of row r (rows of n floats, contiguous). Eight rows
  * advance together, each row's four partial sums one 4-double vector
  * (GCC's vector extension: one ymm in the AVX clones, two xmm in SSE2):

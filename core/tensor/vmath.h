@@ -37,6 +37,10 @@ void sl_vcolsum_f64(double *acc, const float *x, int64_t rows, int64_t stride, i
 /* out[r] = the sum of row r (rows of n contiguous floats) in four double
  * partial sums, element i into sum i mod 4, combined (s0 + s1) + (s2 + s3). */
 void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n);
+/* The sum of n floats in four double partial sums (element i into sum
+ * i mod 4), combined (s0 + s1) + (s2 + s3): one row of sl_vrowsum_f64, and
+ * the order every contiguous sum in reduce.c keeps. */
+double sl_vsum4_f64(const float *x, int64_t n);
 /* sigmoid: 1 / (1 + sl_vm_expf(-x)), the same bits as those three steps. */
 void sl_vsigmoid_f32(float *y, const float *x, size_t n);
 
