@@ -1,14 +1,16 @@
 /*
  * selut.sys: the few operating-system services scripts need and stock Lua
  * lacks — terminal detection (progress bars), recursive mkdir (run folders),
- * atomic file replacement (metrics logs), and the generator state (so a
- * resumed run continues the same random stream).
+ * atomic file replacement (metrics logs), directory listing (checkpoint
+ * clean-up), and the generator state (so a resumed run continues the same
+ * random stream).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +79,54 @@ static int sys_write_file(lua_State *L) {
   return 1;
 }
 
+#define SL_LUA_DIR "selut.dir"
+
+/* The open directory lives in a box whose __gc closes it, so a memory error
+ * raised while names are pushed (the state's cap) leaks nothing. */
+static int dir_gc(lua_State *L) {
+  DIR **d = luaL_checkudata(L, 1, SL_LUA_DIR);
+  if (*d) closedir(*d);
+  *d = NULL;
+  return 0;
+}
+
+static int name_less(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The entry names of a directory (without "." and ".."), sorted bytewise so
+ * the result does not depend on the file system's order. */
+static int sys_listdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR **d = lua_newuserdatauv(L, sizeof *d, 0);
+  *d = NULL;
+  luaL_setmetatable(L, SL_LUA_DIR);
+  if (!(*d = opendir(path))) return luaL_error(L, "listdir: cannot open '%s': %s", path, strerror(errno));
+  lua_newtable(L);
+  lua_Integer n = 0;
+  for (struct dirent *e; (e = readdir(*d)) != NULL;) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(*d);
+  *d = NULL;
+  /* sort pointers to the table's strings (anchored there), then copy them out in order */
+  const char **names = lua_newuserdatauv(L, (size_t)n * sizeof *names + 1, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -2, i);
+    names[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  qsort(names, (size_t)n, sizeof *names, name_less);
+  lua_createtable(L, n < 1 << 20 ? (int)n : 0, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_pushstring(L, names[i - 1]);
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
 /* The generator state as an opaque 41-byte string (4 words, spare, flag). */
 static int sys_get_rng_state(lua_State *L) {
   sl_lua_ctx *ctx = sl_lua_context(L);
@@ -104,12 +154,18 @@ static const luaL_Reg sys_funcs[] = {
     {"isatty", sys_isatty},
     {"mkdir", sys_mkdir},
     {"write_file", sys_write_file},
+    {"listdir", sys_listdir},
     {"get_rng_state", sys_get_rng_state},
     {"set_rng_state", sys_set_rng_state},
     {NULL, NULL},
 };
 
 void sl_lua_open_sys(lua_State *L) {
+  if (luaL_newmetatable(L, SL_LUA_DIR)) {
+    lua_pushcfunction(L, dir_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   sl_lua_newlib(L, sys_funcs);
   lua_setfield(L, -2, "sys");
 }

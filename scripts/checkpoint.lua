@@ -23,6 +23,8 @@
 -- previous `.state.safetensors`, untouched, is read); a crash between 2 and
 -- 3 leaves the new model with its state under the id name. A pair that still
 -- does not match (files copied by hand) is refused instead of mixed.
+-- After step 3 no model names a staged file any more, so a complete save
+-- removes the staged files that interrupted saves left beside it.
 --
 -- Format versions: 1 = the files examples/train.lua wrote before versions
 -- existed (no format_version key; optimizer state tensors, step, epoch,
@@ -37,6 +39,20 @@ function M.state_path(path) return (path:gsub("%.safetensors$", "")) .. ".state.
 -- Where save stages the state file of checkpoint `id` before the commit.
 local function staged_path(spath, id)
   return (spath:gsub("%.safetensors$", "")) .. "." .. id:gsub("[^%w%-]", "_") .. ".safetensors"
+end
+
+-- Removes `<base>.state.<epoch>-<step>.safetensors` files beside spath:
+-- called after a commit, when no model names one of them.
+local function remove_stale_staged(spath)
+  local dir, base = spath:match("^(.*/)([^/]*)$")
+  if not dir then dir, base = "", spath end
+  local stem = base:gsub("%.safetensors$", "")
+  local ok, names = pcall(selut.sys.listdir, dir == "" and "." or dir)
+  if not ok then return end -- a directory we may write but not read: leave it
+  for _, name in ipairs(names) do
+    local rest = name:sub(#stem + 2)
+    if name:sub(1, #stem + 1) == stem .. "." and rest:match("^%d+%-%d+%.safetensors$") then os.remove(dir .. name) end
+  end
 end
 
 -- ---- a small serializer for metadata values (plain data: numbers,
@@ -132,6 +148,7 @@ function M.save(path, parts)
   if parts._stop_after == "model" then return id end -- tests: a crash between the commit and the rename
   local ok, err = os.rename(staged, spath)
   if not ok then error("checkpoint.save: cannot rename " .. staged .. " to " .. spath .. ": " .. tostring(err), 0) end
+  remove_stale_staged(spath)
   return id
 end
 

@@ -331,6 +331,26 @@ function F.linear(x, wt, b)
 end
 
 -- ---- layer calls ----
+
+-- The node-name prefix of a layer's call: its path, with "#k" from its k-th
+-- call on (a layer used twice emits two sets of nodes).
+local function call_prefix(path)
+  S.calls[path] = (S.calls[path] or 0) + 1
+  return S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+end
+
+-- Runs a recurrent layer or cell on the real tensors; its outputs (cloned:
+-- the layer reuses its buffers) and fresh names "<type>_<suffix>".
+local function run_recurrent(m, d, x, h0, c0, suffixes)
+  local outs = { m:forward(real(x), real(h0), real(c0)) }
+  local names = {}
+  for i = 1, #outs do
+    outs[i] = outs[i]:clone()
+    names[i] = fresh(d.type .. "_" .. suffixes[i])
+  end
+  return outs, names
+end
+
 -- A leaf layer on values: the real forward on the real tensors (cloned: a
 -- layer's output is its buffer), then the layer's emitter.
 function trace.call(m, path, ...)
@@ -355,8 +375,7 @@ function trace.call(m, path, ...)
   if n ~= 1 then unsupported(string.format("layer %s (%s) called with %d inputs", path, d.type, n)) end
   local x = ...
   local y = m:forward(real(x)):clone()
-  S.calls[path] = (S.calls[path] or 0) + 1
-  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  local prefix = call_prefix(path)
   local out = fresh(d.type)
   S.ctx.xs, S.ctx.ys = real(x), y
   emit(S.w, prefix, m, d, name_of(x), out, S.ctx)
@@ -365,14 +384,8 @@ end
 
 -- GRU/LSTM called as m(x[, h0[, c0]]): out, h_n[, c_n] (states [L x N x H]).
 function trace.rnn(m, path, d, x, h0, c0)
-  local outs = { m:forward(real(x), real(h0), real(c0)) }
-  local names = {}
-  for i = 1, #outs do
-    outs[i] = outs[i]:clone()
-    names[i] = fresh(d.type .. "_" .. ({ "out", "h_n", "c_n" })[i])
-  end
-  S.calls[path] = (S.calls[path] or 0) + 1
-  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  local outs, names = run_recurrent(m, d, x, h0, c0, { "out", "h_n", "c_n" })
+  local prefix = call_prefix(path)
   S.ctx.xs, S.ctx.ys = real(x), outs[1]
   S.export._rnn(S.w, prefix, m, d, name_of(x), h0 and name_of(h0), c0 and name_of(c0),
     { out = names[1], h = names[2], c = names[3] }, S.ctx)
@@ -383,14 +396,8 @@ end
 
 -- GRUCell/LSTMCell called as m(x[, h[, c]]): h'[, c'] ([N x H]).
 function trace.cell(m, path, d, x, h0, c0)
-  local outs = { m:forward(real(x), real(h0), real(c0)) }
-  local names = {}
-  for i = 1, #outs do
-    outs[i] = outs[i]:clone()
-    names[i] = fresh(d.type .. "_" .. ({ "h", "c" })[i])
-  end
-  S.calls[path] = (S.calls[path] or 0) + 1
-  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  local outs, names = run_recurrent(m, d, x, h0, c0, { "h", "c" })
+  local prefix = call_prefix(path)
   S.ctx.xs = real(x)
   S.export._cell(S.w, prefix, m, d, name_of(x), h0 and name_of(h0), c0 and name_of(c0), { h = names[1], c = names[2] },
     S.ctx)
@@ -413,8 +420,7 @@ function trace.mha(m, path, d, q, k, v, opts)
   end
   local outs = { m:forward(real(q), real(k), real(v), ropts) }
   local names = { fresh("mha_out"), outs[2] and fresh("mha_weights") }
-  S.calls[path] = (S.calls[path] or 0) + 1
-  local prefix = S.calls[path] > 1 and path .. "#" .. S.calls[path] or path
+  local prefix = call_prefix(path)
   outs[1] = outs[1]:clone()
   if outs[2] then outs[2] = outs[2]:clone() end
   S.ctx.xs, S.ctx.ks = real(q), real(k)

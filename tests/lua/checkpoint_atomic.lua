@@ -66,8 +66,25 @@ checkpoint.save(path, { net = net, optimizer = opt, epoch = 3 })
 local w3, step3 = snapshot()
 loads_as(w3, step3, 3, "the next complete save")
 check(not exists(dir .. "/last.state.3-3.safetensors"), "its staged file was renamed into place")
+check(not exists(dir .. "/last.state.2-2.safetensors"), "and the staged file the interrupted save left is gone")
 
-for _, f in ipairs { "last.safetensors", "last.state.safetensors", "last.state.2-2.safetensors" } do
+-- a crash before the commit, then a complete save: nothing staged is left,
+-- and files that only look alike are not touched
+local keep = { "last.state.x-1.safetensors", "other.state.4-4.safetensors", "last.state.4-4.safetensors.txt" }
+for _, f in ipairs(keep) do selut.sys.write_file(dir .. "/" .. f, "keep") end
+train_step()
+checkpoint.save(path, { net = net, optimizer = opt, epoch = 4, _stop_after = "state" })
+check(exists(dir .. "/last.state.4-4.safetensors"), "the staged file of a save interrupted before the commit")
+checkpoint.save(path, { net = net, optimizer = opt, epoch = 5 })
+check(not exists(dir .. "/last.state.4-4.safetensors"), "is removed by the next complete save")
+for _, f in ipairs(keep) do check(exists(dir .. "/" .. f), "a file that only looks alike stays: " .. f) end
+local names = selut.sys.listdir(dir)
+check(table.concat(names, " ") == "last.safetensors last.state.4-4.safetensors.txt last.state.safetensors " ..
+  "last.state.x-1.safetensors other.state.4-4.safetensors", "listdir, sorted: " .. table.concat(names, " "))
+H.checkerror("listdir: cannot open '" .. dir .. "/nope'", selut.sys.listdir, dir .. "/nope")
+for _, f in ipairs(keep) do os.remove(dir .. "/" .. f) end
+
+for _, f in ipairs { "last.safetensors", "last.state.safetensors" } do
   os.remove(dir .. "/" .. f)
 end
 os.remove(dir)
