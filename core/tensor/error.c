@@ -3,8 +3,11 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
-static _Thread_local char last_message[512];
+/* Room for two paths and an MPI error string (MPI_MAX_ERROR_STRING is 256
+ * in Open MPI and MPICH); a longer message ends in "..." to show the cut. */
+static _Thread_local char last_message[2048];
 static _Thread_local int last_status;
 
 const char *sl_last_error(void) { return last_message; }
@@ -13,7 +16,8 @@ int sl_last_status(void) { return last_status; }
 
 static void record(int code, const char *fmt, va_list ap) {
   last_status = code;
-  vsnprintf(last_message, sizeof last_message, fmt, ap);
+  int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+  if (n >= (int)sizeof last_message) memcpy(last_message + sizeof last_message - 4, "...", 4);
 }
 
 int sl_fail(int code, const char *fmt, ...) {

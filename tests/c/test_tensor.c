@@ -304,3 +304,19 @@ Test(tensor, alloc_bytes_returns_to_baseline_after_release) {
   sl_tensor_release(t);
   cr_assert_eq(sl_alloc_bytes(), base);
 }
+
+/* A message longer than the error buffer (a long path, say) is cut with
+ * "..." at the end, not silently; a short one is kept whole. */
+Test(tensor, long_error_messages_are_cut_visibly) {
+  char path[3000];
+  memset(path, 'p', sizeof path - 1);
+  path[sizeof path - 1] = '\0';
+  cr_assert_eq(sl_fail(SL_EIO, "cannot open '%s'", path), SL_EIO);
+  const char *m = sl_last_error();
+  size_t n = strlen(m);
+  cr_assert(n > 1000 && n < sizeof path, "message of %zu bytes", n);
+  cr_assert_str_eq(m + n - 3, "...");
+  cr_assert(strncmp(m, "cannot open 'ppp", 16) == 0);
+  sl_fail(SL_EINVAL, "short %d", 7);
+  cr_assert_str_eq(sl_last_error(), "short 7");
+}
