@@ -105,7 +105,7 @@ $(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
 	$(CC) $(CPPFLAGS) -DNDEBUG -I$(BUILD)/gen $(filter-out -Wmissing-prototypes -Wshadow,$(CFLAGS)) -c $< -o $@
 $(BUILD)/core/io/onnx.o: CPPFLAGS += -I$(BUILD)/gen
 $(BUILD)/core/io/onnx.o: $(BUILD)/gen/onnx.pb-c.h
-$(BUILD)/core/tensor/elementwise.o $(BUILD)/core/tensor/reduce.o $(BUILD)/core/nn/pool.o $(BUILD)/core/nn/conv.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
+$(BUILD)/core/tensor/elementwise.o $(BUILD)/core/tensor/reduce.o $(BUILD)/core/nn/pool.o $(BUILD)/core/nn/conv.o $(BUILD)/core/nn/conv_unfold.o: CFLAGS += -O3 -fno-math-errno -fno-trapping-math
 # selut.dist: SELUT_MPI (and MPI's headers, which only bindings/mpi/ includes)
 # for lua_dist*.c and core/dist/comm.c (the glue's loader); rebuilt when MPI= changes
 DIST_OBJ := $(filter $(BUILD)/bindings/lua_dist%.o,$(BIND_OBJ)) $(BUILD)/core/dist/comm.o

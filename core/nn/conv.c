@@ -13,14 +13,15 @@
 #include "../tensor/blas.h"
 #include "../tensor/error.h"
 #include "conv.h"
+#include "conv_unfold.h"
 
 typedef struct conv_state {
   int nd; /* 1 or 2: the layer's spatial dims (input rank, messages) */
   int64_t cin, cout, groups;
   int64_t k[2], stride[2], pad[2], pad_end[2], dil[2]; /* (h, w); Conv1d: h = 1 */
   bool bias;
-  float *col, *tmp; /* im2col / gathered-output scratch, grown only */
-  int64_t col_cap, tmp_cap;
+  float *col, *tmp, *keep; /* im2col / gathered-output / col2im mask scratch, grown only */
+  int64_t col_cap, tmp_cap, keep_cap;
   int64_t col_max; /* SL_CONV_COL_MAX unless set */
 } conv_state;
 
@@ -73,71 +74,6 @@ static int conv_geometry(const sl_module *m, const sl_tensor *x, const char *wha
   return SL_OK;
 }
 
-/* Valid output columns [*lo, *hi] for kernel offset xo = j*dil - pad: those
- * with 0 <= ox*stride + xo < w. Empty when *lo > *hi. */
-static void valid_cols(int64_t xo, int64_t stride, int64_t w, int64_t ow, int64_t *lo, int64_t *hi) {
-  *lo = xo >= 0 ? 0 : (-xo + stride - 1) / stride;
-  *hi = w - 1 - xo < 0 ? -1 : (w - 1 - xo) / stride;
-  if (*hi > ow - 1) *hi = ow - 1;
-}
-
-/* col (Cg*kh*kw, nb*L) from channels c0.. of nb samples starting at x
- * (each sample c*h*w floats). */
-static void im2col(float *col, const float *x, const conv_state *s, const conv_geom *g, int64_t c0, int64_t nb) {
-  const int64_t cg = s->cin / s->groups, l = g->oh * g->ow, width = nb * l, hw = g->h * g->w;
-  for (int64_t c = 0; c < cg; c++)
-    for (int64_t i = 0; i < s->k[0]; i++)
-      for (int64_t j = 0; j < s->k[1]; j++) {
-        float *row = col + ((c * s->k[0] + i) * s->k[1] + j) * width;
-        int64_t xo = j * s->dil[1] - s->pad[1], lo, hi;
-        valid_cols(xo, s->stride[1], g->w, g->ow, &lo, &hi);
-        for (int64_t sm = 0; sm < nb; sm++) {
-          const float *xp = x + (sm * s->cin + c0 + c) * hw;
-          for (int64_t oy = 0; oy < g->oh; oy++) {
-            float *d = row + sm * l + oy * g->ow;
-            int64_t iy = oy * s->stride[0] - s->pad[0] + i * s->dil[0];
-            if (iy < 0 || iy >= g->h || lo > hi) {
-              memset(d, 0, (size_t)g->ow * sizeof(float));
-              continue;
-            }
-            const float *xr = xp + iy * g->w + xo;
-            for (int64_t ox = 0; ox < lo; ox++) d[ox] = 0.0f;
-            if (s->stride[1] == 1)
-              memcpy(d + lo, xr + lo, (size_t)(hi - lo + 1) * sizeof(float));
-            else
-              for (int64_t ox = lo; ox <= hi; ox++) d[ox] = xr[ox * s->stride[1]];
-            for (int64_t ox = hi + 1; ox < g->ow; ox++) d[ox] = 0.0f;
-          }
-        }
-      }
-}
-
-/* The adjoint of im2col: gx (nb samples, channels c0..) += col. */
-static void col2im(float *gx, const float *col, const conv_state *s, const conv_geom *g, int64_t c0, int64_t nb) {
-  const int64_t cg = s->cin / s->groups, l = g->oh * g->ow, width = nb * l, hw = g->h * g->w;
-  for (int64_t c = 0; c < cg; c++)
-    for (int64_t i = 0; i < s->k[0]; i++)
-      for (int64_t j = 0; j < s->k[1]; j++) {
-        const float *row = col + ((c * s->k[0] + i) * s->k[1] + j) * width;
-        int64_t xo = j * s->dil[1] - s->pad[1], lo, hi;
-        valid_cols(xo, s->stride[1], g->w, g->ow, &lo, &hi);
-        if (lo > hi) continue;
-        for (int64_t sm = 0; sm < nb; sm++) {
-          float *xp = gx + (sm * s->cin + c0 + c) * hw;
-          for (int64_t oy = 0; oy < g->oh; oy++) {
-            int64_t iy = oy * s->stride[0] - s->pad[0] + i * s->dil[0];
-            if (iy < 0 || iy >= g->h) continue;
-            const float *d = row + sm * l + oy * g->ow;
-            float *xr = xp + iy * g->w + xo;
-            if (s->stride[1] == 1) /* contiguous: vectorizes (each element's adds keep their order) */
-              for (int64_t ox = lo; ox <= hi; ox++) xr[ox] += d[ox];
-            else
-              for (int64_t ox = lo; ox <= hi; ox++) xr[ox * s->stride[1]] += d[ox];
-          }
-        }
-      }
-}
-
 /* Grows a scratch array to hold n floats (never shrinks). */
 static int scratch(float **p, int64_t *cap, int64_t n) {
   if (n <= *cap) return SL_OK;
@@ -157,10 +93,20 @@ static int64_t chunk_samples(const conv_state *s, const conv_geom *g) {
   return nb < g->n ? nb : g->n;
 }
 
+/* One group's geometry for conv_unfold.c. */
+static sl_unfold unfold_of(const conv_state *s, const conv_geom *g) {
+  return (sl_unfold){.cin = s->cin, .cg = s->cin / s->groups, .k = {s->k[0], s->k[1]},
+                     .stride = {s->stride[0], s->stride[1]}, .pad = {s->pad[0], s->pad[1]},
+                     .dil = {s->dil[0], s->dil[1]}, .h = g->h, .w = g->w, .oh = g->oh, .ow = g->ow};
+}
+
 static int conv_scratch(conv_state *s, const conv_geom *g, int64_t nb) {
   int64_t l = g->oh * g->ow, k = (s->cin / s->groups) * s->k[0] * s->k[1];
   int st = scratch(&s->col, &s->col_cap, k * nb * l);
   if (!st && nb > 1) st = scratch(&s->tmp, &s->tmp_cap, (s->cout / s->groups) * nb * l);
+  sl_unfold u = unfold_of(s, g);
+  int64_t keep = sl_unfold_keep_floats(&u);
+  if (!st && keep) st = scratch(&s->keep, &s->keep_cap, keep);
   return st;
 }
 
@@ -169,49 +115,17 @@ static void conv_forward_f32(float *y, const float *x, const float *w, const flo
                              const conv_geom *g) {
   const int64_t l = g->oh * g->ow, og = s->cout / s->groups, k = (s->cin / s->groups) * s->k[0] * s->k[1];
   const int64_t nb_max = chunk_samples(s, g);
+  const sl_unfold u = unfold_of(s, g);
   for (int64_t s0 = 0; s0 < g->n; s0 += nb_max) {
     int64_t nb = g->n - s0 < nb_max ? g->n - s0 : nb_max, width = nb * l;
     for (int64_t gi = 0; gi < s->groups; gi++) {
-      im2col(s->col, x + s0 * s->cin * g->h * g->w, s, g, gi * (s->cin / s->groups), nb);
+      sl_im2col(s->col, x + s0 * s->cin * g->h * g->w, &u, gi * u.cg, nb);
       /* one sample: the group's rows of y are contiguous, the product lands there */
       float *out = nb == 1 ? y + (s0 * s->cout + gi * og) * l : s->tmp;
-      if (b)
-        for (int64_t o = 0; o < og; o++) {
-          float v = b[gi * og + o], *r = out + o * width;
-          for (int64_t q = 0; q < width; q++) r[q] = v;
-        }
+      if (b) sl_conv_bias_fill(out, b + gi * og, og, width);
       sl_sgemm_f32(false, false, og, width, k, 1.0f, w + gi * og * k, s->col, b ? 1.0f : 0.0f, out);
-      if (nb > 1)
-        for (int64_t o = 0; o < og; o++)
-          for (int64_t sm = 0; sm < nb; sm++)
-            memcpy(y + ((s0 + sm) * s->cout + gi * og + o) * l, out + o * width + sm * l, (size_t)l * sizeof(float));
+      if (nb > 1) sl_conv_scatter(y + s0 * s->cout * l, out, s->cout, gi * og, og, nb, l);
     }
-  }
-}
-
-/* gb[o] += the sum of gy's channel o over samples and positions, in double,
- * in that order. A channel's sum is one chain of dependent adds, so eight
- * channels run side by side (their chains interleave, each keeps its order:
- * same bits as one channel at a time, without waiting on each add). */
-static void bias_grad(float *gb, const float *gy, int64_t cout, int64_t n, int64_t l) {
-  enum { LANES = 8 };
-  int64_t o = 0;
-  for (; o + LANES <= cout; o += LANES) {
-    double acc[LANES] = {0};
-    for (int64_t sm = 0; sm < n; sm++) {
-      const float *r = gy + (sm * cout + o) * l;
-      for (int64_t q = 0; q < l; q++)
-        for (int j = 0; j < LANES; j++) acc[j] += (double)r[j * l + q];
-    }
-    for (int j = 0; j < LANES; j++) gb[o + j] += (float)acc[j];
-  }
-  for (; o < cout; o++) {
-    double acc = 0.0;
-    for (int64_t sm = 0; sm < n; sm++) {
-      const float *r = gy + (sm * cout + o) * l;
-      for (int64_t q = 0; q < l; q++) acc += (double)r[q];
-    }
-    gb[o] += (float)acc;
   }
 }
 
@@ -220,27 +134,24 @@ static void conv_backward_f32(float *gx, float *gw, float *gb, const float *x, c
                               conv_state *s, const conv_geom *g) {
   const int64_t l = g->oh * g->ow, og = s->cout / s->groups, cg = s->cin / s->groups, k = cg * s->k[0] * s->k[1];
   const int64_t nb_max = chunk_samples(s, g);
-  if (gx) memset(gx, 0, (size_t)(g->n * s->cin * g->h * g->w) * sizeof(float));
+  const sl_unfold u = unfold_of(s, g);
   for (int64_t s0 = 0; s0 < g->n; s0 += nb_max) {
     int64_t nb = g->n - s0 < nb_max ? g->n - s0 : nb_max, width = nb * l;
     for (int64_t gi = 0; gi < s->groups; gi++) {
       const float *gyt = gy + (s0 * s->cout + gi * og) * l;
       if (nb > 1) { /* gather the group's rows of nb samples: (og, nb*L) */
-        for (int64_t o = 0; o < og; o++)
-          for (int64_t sm = 0; sm < nb; sm++)
-            memcpy(s->tmp + o * width + sm * l, gy + ((s0 + sm) * s->cout + gi * og + o) * l,
-                   (size_t)l * sizeof(float));
+        sl_conv_gather(s->tmp, gy + s0 * s->cout * l, s->cout, gi * og, og, nb, l);
         gyt = s->tmp;
       }
-      im2col(s->col, x + s0 * s->cin * g->h * g->w, s, g, gi * cg, nb);
+      sl_im2col(s->col, x + s0 * s->cin * g->h * g->w, &u, gi * cg, nb);
       sl_sgemm_f32(false, true, og, k, width, 1.0f, gyt, s->col, 1.0f, gw + gi * og * k);
-      if (gx) { /* col is free again: it takes dL/dcol = W_g^T gy_g */
+      if (gx) { /* col is free again: it takes dL/dcol = W_g^T gy_g; col2im writes each plane of gx once */
         sl_sgemm_f32(true, false, k, width, og, 1.0f, w + gi * og * k, gyt, 0.0f, s->col);
-        col2im(gx + s0 * s->cin * g->h * g->w, s->col, s, g, gi * cg, nb);
+        sl_col2im(gx + s0 * s->cin * g->h * g->w, s->col, &u, gi * cg, nb, s->keep);
       }
     }
   }
-  if (gb) bias_grad(gb, gy, s->cout, g->n, l);
+  if (gb) sl_conv_bias_grad(gb, gy, s->cout, g->n, l);
 }
 
 static int conv_forward(sl_module *m, const sl_tensor *x) {
@@ -286,6 +197,7 @@ static void conv_destroy(sl_module *m) {
   if (!s) return;
   sl_free(s->col);
   sl_free(s->tmp);
+  sl_free(s->keep);
   sl_free(s);
 }
 

@@ -12,6 +12,7 @@
 
 #include "../tensor/alloc.h"
 #include "../tensor/error.h"
+#include "../tensor/parallel.h"
 #include "conv.h"
 
 enum pool_kind { POOL_MAX, POOL_AVG, POOL_ADAPTIVE };
@@ -110,12 +111,13 @@ SL_POOL_CLONES static void maxpool2x2_block(float *y, int64_t *arg, const float 
   for (int64_t ox = 0; ox < n; ox++) arg[ox] = base + 2 * ox + off[ox];
 }
 
-/* x: (planes, h, w), y: (planes, oh, ow), argmax: (planes, oh, ow) */
-static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const pool_state *s, const pool_geom *g) {
+/* x: (planes, h, w), y: (planes, oh, ow), argmax: (planes, oh, ow); planes [p0, p1) */
+static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const pool_state *s, const pool_geom *g,
+                                int64_t p0, int64_t p1) {
   const int64_t kh = s->k[0], kw = s->k[1], sh = s->o.stride[0], sw = s->o.stride[1];
   const int64_t ph = s->o.padding[0], pw = s->o.padding[1], dh = s->o.dilation[0], dw = s->o.dilation[1];
   if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && g->w < INT32_MAX && ph == 0 && pw == 0 && dh == 1 && dw == 1 && !s->o.ceil_mode) {
-    for (int64_t p = 0; p < g->planes; p++)
+    for (int64_t p = p0; p < p1; p++)
       for (int64_t oy = 0; oy < g->oh; oy++) {
         const float *r0 = x + p * g->h * g->w + 2 * oy * g->w;
         int64_t o = (p * g->oh + oy) * g->ow;
@@ -127,7 +129,7 @@ static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const
   }
   if (ph == 0 && pw == 0 && dh == 1 && dw == 1 && !s->o.ceil_mode) {
     /* every window lies inside the input: no clipping (the common case) */
-    for (int64_t p = 0; p < g->planes; p++) {
+    for (int64_t p = p0; p < p1; p++) {
       const float *xp = x + p * g->h * g->w;
       float *yp = y + p * g->oh * g->ow;
       int64_t *ap = argmax + p * g->oh * g->ow;
@@ -153,7 +155,7 @@ static void maxpool_forward_f32(float *y, int64_t *argmax, const float *x, const
     }
     return;
   }
-  for (int64_t p = 0; p < g->planes; p++) {
+  for (int64_t p = p0; p < p1; p++) {
     const float *xp = x + p * g->h * g->w;
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++) {
@@ -200,9 +202,10 @@ static void avg_window(const pool_state *s, const pool_geom *g, int64_t oy, int6
   *div = s->o.count_include_pad ? padded : (win[1] - win[0]) * (win[3] - win[2]);
 }
 
-/* x: (planes, h, w), y: (planes, oh, ow); sums in double */
-static void avgpool_forward_f32(float *y, const float *x, const pool_state *s, const pool_geom *g) {
-  for (int64_t p = 0; p < g->planes; p++) {
+/* x: (planes, h, w), y: (planes, oh, ow); sums in double; planes [p0, p1) */
+static void avgpool_forward_f32(float *y, const float *x, const pool_state *s, const pool_geom *g, int64_t p0,
+                                int64_t p1) {
+  for (int64_t p = p0; p < p1; p++) {
     const float *xp = x + p * g->h * g->w;
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++) {
@@ -216,10 +219,11 @@ static void avgpool_forward_f32(float *y, const float *x, const pool_state *s, c
   }
 }
 
-/* gx written from gy (planes, oh, ow) */
-static void pool_backward_f32(float *gx, const float *gy, const pool_state *s, const pool_geom *g) {
-  memset(gx, 0, (size_t)(g->planes * g->h * g->w) * sizeof(float));
-  for (int64_t p = 0; p < g->planes; p++) {
+/* gx written from gy (planes, oh, ow); planes [p0, p1) */
+static void pool_backward_f32(float *gx, const float *gy, const pool_state *s, const pool_geom *g, int64_t p0,
+                              int64_t p1) {
+  memset(gx + p0 * g->h * g->w, 0, (size_t)((p1 - p0) * g->h * g->w) * sizeof(float));
+  for (int64_t p = p0; p < p1; p++) {
     float *xp = gx + p * g->h * g->w;
     for (int64_t oy = 0; oy < g->oh; oy++)
       for (int64_t ox = 0; ox < g->ow; ox++) {
@@ -235,6 +239,31 @@ static void pool_backward_f32(float *gx, const float *gy, const pool_state *s, c
           for (int64_t ix = win[2]; ix < win[3]; ix++) xp[iy * g->w + ix] += v;
       }
   }
+}
+
+/* The planes are independent (a window, its maximum and its gradient stay
+ * in one plane), so they split over selut's threads with the same bits. */
+typedef struct pool_job {
+  const pool_state *s;
+  const pool_geom *g;
+  float *out;
+  const float *in;
+  bool backward;
+} pool_job;
+
+static void pool_planes(const void *ctx, size_t p0, size_t p1) {
+  const pool_job *j = ctx;
+  if (j->backward)
+    pool_backward_f32(j->out, j->in, j->s, j->g, (int64_t)p0, (int64_t)p1);
+  else if (j->s->kind == POOL_MAX)
+    maxpool_forward_f32(j->out, j->s->argmax, j->in, j->s, j->g, (int64_t)p0, (int64_t)p1);
+  else
+    avgpool_forward_f32(j->out, j->in, j->s, j->g, (int64_t)p0, (int64_t)p1);
+}
+
+static void pool_run(const pool_state *s, const pool_geom *g, float *out, const float *in, bool backward) {
+  pool_job j = {s, g, out, in, backward};
+  sl_par_pieces((size_t)g->planes, (size_t)(g->planes * g->h * g->w), pool_planes, &j);
 }
 
 static int pool_forward(sl_module *m, const sl_tensor *x) {
@@ -256,10 +285,8 @@ static int pool_forward(sl_module *m, const sl_tensor *x) {
       s->argmax = a;
       s->argmax_cap = nout;
     }
-    maxpool_forward_f32(m->output->data, s->argmax, x->data, s, &g);
-  } else {
-    avgpool_forward_f32(m->output->data, x->data, s, &g);
   }
+  pool_run(s, &g, m->output->data, x->data, false);
   return SL_OK;
 }
 
@@ -277,7 +304,7 @@ static int pool_backward(sl_module *m, const sl_tensor *x, const sl_tensor *gy) 
                    sl_shape_str(x, a, sizeof a));
   if (m->skip_grad_input) return SL_OK; /* no parameters: nothing else to do */
   if ((st = sl_tensor_ensure(&m->grad_input, x->ndim, x->shape))) return st;
-  pool_backward_f32(m->grad_input->data, gy->data, s, &g);
+  pool_run(s, &g, m->grad_input->data, gy->data, true);
   return SL_OK;
 }
 
