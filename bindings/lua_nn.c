@@ -162,6 +162,66 @@ static int nn_layer_into(lua_State *L) {
   return call_into(L, m, x, box);
 }
 
+/* nn._seq_call(self, x): a Sequential's net(x) in one C call when every
+ * child is a selut layer called as m(x) (its own __call, not hooked by viz or
+ * nn.stats; not an in-place activation) and x is an open tensor: the same
+ * sl_ag_layer_call per child as m(x), so the same results, nodes and bits.
+ * The intermediate results never get a Lua box: this call holds them and
+ * drops its reference once the next layer consumed them (the graph keeps
+ * what backward needs), so they go back to the autograd pool when backward
+ * frees the graph, as the Lua loop's closed boxes did. A per-layer Lua loop
+ * costs more than a small net's kernels (a call, a metatable check and a box
+ * per layer). Returns the result; or nil, i, message when child i (1-based)
+ * failed (nothing raised: scripts/nn.lua names the layer); or nothing when
+ * the fast path does not apply (the Lua loop runs). */
+#define SEQ_FAST_MAX 64
+
+static int nn_seq_call(lua_State *L) {
+  if (lua_gettop(L) != 2 || !lua_istable(L, 1)) return 0;
+  sl_tensor *x = sl_lua_totensor(L, 2);
+  if (!x) return 0;
+  lua_pushvalue(L, sl_lua_upvalueindex(1)); /* "modules" */
+  if (lua_rawget(L, 1) != LUA_TTABLE) return 0;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+  if (n < 1 || n > SEQ_FAST_MAX) return 0;
+  sl_module *ms[SEQ_FAST_MAX];
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 3, i);
+    lmodule *b = lua_touserdata(L, -1);
+    if (!b || !lua_getmetatable(L, -1)) return 0;
+    if (lua_rawgetp(L, -1, &module_tag) != LUA_TBOOLEAN) return 0;
+    lua_pushvalue(L, sl_lua_upvalueindex(2)); /* "__call" */
+    lua_rawget(L, -3);
+    lua_rawgetp(L, -3, &call_tag);
+    if (!lua_rawequal(L, -1, -2) || !b->m || sl_activation_inplace(b->m)) return 0;
+    ms[i - 1] = b->m;
+    lua_settop(L, 3);
+  }
+  bool grad = sl_lua_grad_mode(L);
+  sl_tensor **box = sl_lua_newtensor(L); /* the result's box, made before this call owns anything */
+  sl_tensor *cur = x, *held = NULL;      /* held: the intermediate result this call owns (cur) */
+  int st = SL_OK;
+  lua_Integer i = 0;
+  for (; i < n; i++) {
+    sl_module *m = ms[i];
+    bool record = grad && sl_ag_layer_wants_record(m, cur);
+    if (record && (st = sl_ag_layer_bind_grads(m))) break;
+    sl_tensor *y = NULL;
+    st = sl_ag_layer_call(m, cur, record, i == n - 1 ? box : &y);
+    sl_ag_release(held); /* consumed: the graph holds what it saved */
+    held = NULL;
+    if (st) break;
+    cur = held = y;
+  }
+  sl_ag_release(held);
+  if (!st) return 1;
+  lua_pushnil(L);
+  lua_pushinteger(L, i + 1);
+  const char *msg = sl_last_error();
+  lua_pushstring(L, msg && *msg ? msg : "selut: unknown error");
+  return 3;
+}
+
 /* nn._layer_call(m, x, p1, ...): m(x) for nn.functional, the tensors p_i
  * standing for the module's parameters i (sl_ag_layer_call_ext): their
  * values are copied in, and they get the gradients. Records when x or a p_i
@@ -462,6 +522,10 @@ void sl_lua_open_nn(lua_State *L) {
   }
   lua_pop(L, 1);
   sl_lua_newlib(L, nn_funcs);
+  lua_pushliteral(L, "modules");
+  lua_pushliteral(L, "__call");
+  sl_lua_pushcclosure(L, nn_seq_call, 2);
+  lua_setfield(L, -2, "_seq_call");
   sl_lua_setfuncs(L, sl_lua_nn_ctors); /* constructors with their own argument handling (lua_nn_ctors.c); */
   for (int i = 0; layers[i]; i++) {           /* every other layer with a create gets nn_generic */
     if (!layers[i]->create || lua_getfield(L, -1, layers[i]->type) != LUA_TNIL) {

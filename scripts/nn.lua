@@ -334,9 +334,20 @@ local function call_layers(self, x)
   return x
 end
 
-Sequential.__call = function(self, x, ...)
-  if select("#", ...) > 0 then argerror(2, "Sequential", "one input expected") end
-  local ok, y = pcall(call_layers, self, x)
+-- A net of selut layers only runs in one C call (nn._seq_call: the same
+-- layer calls without a Lua box per intermediate result); anything else,
+-- the loop above.
+local seq_call = nn._seq_call
+Sequential.__call = function(self, ...)
+  local y, i, err = seq_call(self, ...)
+  if y then return y end
+  if i then
+    self.current_layer = i
+    error(layer_error(self, err), 0)
+  end
+  if select("#", ...) > 1 then argerror(2, "Sequential", "one input expected") end
+  local ok
+  ok, y = pcall(call_layers, self, (...))
   if not ok then error(layer_error(self, y), 0) end
   return y
 end
