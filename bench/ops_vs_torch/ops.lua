@@ -1,10 +1,11 @@
 -- selut's side of bench/ops_vs_torch: each op of cases.txt on a tensor of n
 -- elements (viewed as [n/1000 x 1000] where a dim matters), best of several
 -- rounds, at 1 and 2 threads. Prints "name threads seconds" lines.
---   selut bench/ops_vs_torch/ops.lua N [rounds]
+--   selut bench/ops_vs_torch/ops.lua N [rounds [op,op,...]]
 local T = selut.tensor
 local n = math.tointeger(tonumber(arg[1] or "1000000"))
 local rounds = math.tointeger(tonumber(arg[2] or "0")) or 0
+local only = arg[3] and ("," .. arg[3] .. ",") -- a subset of cases.txt (memcpy is always timed)
 if rounds == 0 then rounds = n >= 10000000 and 8 or 40 end
 local cols = 1000
 local rows = n // cols
@@ -56,7 +57,9 @@ local order = {}
 local f = assert(io.open(arg[0]:gsub("[^/]*$", "") .. "cases.txt"))
 for line in f:lines() do
   local name = line:match("^%a+%s+([%w_]+)")
-  if name and not line:find("^#") then order[#order + 1] = name end
+  if name and not line:find("^#") and (not only or name == "memcpy" or only:find("," .. name .. ",", 1, true)) then
+    order[#order + 1] = name
+  end
 end
 f:close()
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's side of bench/ops_vs_torch: the ops of cases.txt, same shapes,
 best of several rounds, at 1 and 2 threads. Prints "name threads seconds".
-  /usr/bin/python3 bench/ops_vs_torch/torch_ops.py N [rounds]"""
+  /usr/bin/python3 bench/ops_vs_torch/torch_ops.py N [rounds [op,op,...]]"""
 import os
 import sys
 import time
@@ -12,6 +12,7 @@ n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 if rounds == 0:
     rounds = 8 if n >= 10000000 else 40
+only = set(sys.argv[3].split(",")) | {"memcpy"} if len(sys.argv) > 3 else None
 cols = 1000
 rows = n // cols
 torch.manual_seed(1)
@@ -59,7 +60,7 @@ order = []
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.txt")) as f:
     for line in f:
         parts = line.split()
-        if parts and not line.startswith("#"):
+        if parts and not line.startswith("#") and (only is None or parts[1] in only):
             order.append(parts[1])
 
 for threads in (1, 2):

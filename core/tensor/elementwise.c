@@ -11,6 +11,12 @@
 #include "parallel.h"
 #include "vmath.h"
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+#define SL_EW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SL_EW_CLONES
+#endif
+
 static const char *const binary_names[SL_BINARY_COUNT] = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
 static const char *const unary_names[SL_UNARY_COUNT] = {
@@ -56,10 +62,14 @@ static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, fl
   }
 }
 
-static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s, int64_t n) {
+/* One copy of the loops per op, in baseline x86-64, AVX2 and AVX-512 (every
+ * op is one IEEE operation or a libm call per element: the same bits in
+ * each clone). */
+SL_EW_CLONES static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s,
+                                       int64_t n) {
   sl_binary_op op = *(const sl_binary_op *)ctx;
   const float *a = in[0], *b = in[1];
-  switch (op) { /* one specialized copy of the loops per op */
+  switch (op) {
   case SL_ADD: run_binary(SL_ADD, y, a, s[0], b, s[1], n); break;
   case SL_SUB: run_binary(SL_SUB, y, a, s[0], b, s[1], n); break;
   case SL_MUL: run_binary(SL_MUL, y, a, s[0], b, s[1], n); break;
@@ -233,7 +243,7 @@ typedef struct unary_job {
   const float *x;
 } unary_job;
 
-static void unary_range(const void *vj, size_t b, size_t e) {
+SL_EW_CLONES static void unary_range(const void *vj, size_t b, size_t e) {
   const unary_job *j = vj;
   float *y = j->y + b;
   const float *x = j->x + b;

@@ -62,7 +62,9 @@ static double finish_var(double ss, double c, int64_t n, bool unbiased) {
  * value bits and index are the same. The second pass reads a row still in
  * cache. (GCC does not vectorize a float max itself: it cannot know that
  * the lane order does not matter here.) */
-static double lane_extreme_contig(const float *x, int64_t n, bool want_max, int64_t *at) {
+/* The extreme value of a contiguous lane (the first half of
+ * lane_extreme_contig) and whether a NaN is there. */
+static float extreme_contig(const float *x, int64_t n, bool want_max, bool *has_nan) {
   float m = x[0];
   bool nan = false;
   int64_t i = 0;
@@ -90,7 +92,14 @@ static double lane_extreme_contig(const float *x, int64_t n, bool want_max, int6
     m = want_max ? (x[i] > m ? x[i] : m) : (x[i] < m ? x[i] : m);
     nan |= x[i] != x[i];
   }
-  i = 0;
+  *has_nan = nan;
+  return m;
+}
+
+static double lane_extreme_contig(const float *x, int64_t n, bool want_max, int64_t *at) {
+  bool nan;
+  float m = extreme_contig(x, n, want_max, &nan);
+  int64_t i = 0;
 #if defined(__SSE2__)
   __m128 mv = _mm_set1_ps(m);
   for (; i + 4 <= n; i += 4) {
@@ -386,22 +395,19 @@ typedef struct smjob {
  * x - max - log(sum). exp is vmath's (<= 2 ulp); the sum is in double. */
 /* A contiguous lane (s == 1) vectorizes: the max without early exit (a NaN
  * anywhere makes the sum NaN, hence every output, as the strided path
- * does), exp through sl_vexp_f32 (the same bits as sl_vm_expf), the sum in
- * double with four partial sums. */
+ * does), then exp (the same bits as sl_vm_expf) and the sum in double with
+ * four partial sums in one pass, then the scale. */
 static void softmax_row(float *y, const float *x, int64_t n, bool lg) {
-  float m = -INFINITY;
-  bool nan = false;
-  for (int64_t i = 0; i < n; i++) {
-    m = x[i] > m ? x[i] : m;
-    nan |= x[i] != x[i];
-  }
+  /* the max in SSE2 lanes (their order changes at most the sign of a zero
+   * max, which x - m then maps to the same exp; with two zeros in the row
+   * the sum is >= 2, so log(sum) != 0 and log_softmax's bits are the same) */
+  bool nan;
+  float m = extreme_contig(x, n, true, &nan);
   if (nan || m == -INFINITY) { /* NaN, or every entry -inf: PyTorch gives NaN */
     for (int64_t i = 0; i < n; i++) y[i] = NAN;
     return;
   }
-  for (int64_t i = 0; i < n; i++) y[i] = x[i] - m;
-  sl_vexp_f32(y, y, (size_t)n);
-  double sum = lane_sum(y, n);
+  double sum = sl_vexp_shift_sum4_f64(y, x, m, n); /* exp and sum in one pass */
   if (lg) {
     float ls = (float)log(sum);
     for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;

@@ -7,6 +7,7 @@
  * replace (bench/unary_bits_check runs the same check over every float). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "selut.h"
@@ -219,5 +220,85 @@ Test(kernel_paths, last_dim_sums_match_four_partial_sums_at_1_and_2_threads) {
     sl_set_num_threads(1);
     free(want);
     sl_tensor_release(x);
+  }
+}
+
+/* softmax and log_softmax of contiguous rows (max in SSE2 lanes, then exp and
+ * the four partial sums in one pass) against the three passes they replace:
+ * a sequential max, y = x - max, sl_vexp_f32, sl_vsum4_f64, then the scale.
+ * Rows with ties, +0/-0, infinities, NaN, and random values; 1 and 2 threads. */
+static void softmax_reference(float *y, const float *x, int64_t n, bool lg) {
+  float m = -INFINITY;
+  bool nan = false;
+  for (int64_t i = 0; i < n; i++) {
+    m = x[i] > m ? x[i] : m;
+    nan |= x[i] != x[i];
+  }
+  if (nan || m == -INFINITY) {
+    for (int64_t i = 0; i < n; i++) y[i] = NAN;
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] - m;
+  sl_vexp_f32(y, y, (size_t)n);
+  double sum = sl_vsum4_f64(y, n);
+  if (lg) {
+    float ls = (float)log(sum);
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;
+  } else {
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) y[i] *= inv;
+  }
+}
+
+Test(kernel_paths, softmax_rows_match_the_three_pass_composition_at_1_and_2_threads) {
+  int64_t lens[] = {1, 2, 3, 4, 5, 15, 16, 17, 20, 33, 64, 1000, 1003};
+  unsigned seed = 7;
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+    for (int kind = 0; kind < 2; kind++) {
+      int64_t rows = 300, cols = lens[li];
+      sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols)), *y = sl_tensor_empty(2, SHAPE(rows, cols));
+      float *ref = malloc((size_t)(rows * cols) * sizeof *ref);
+      if (kind == 0) {
+        fill_tricky(x->data, rows, cols, (unsigned)cols);
+      } else {
+        for (int64_t i = 0; i < rows * cols; i++) {
+          seed = seed * 1103515245u + 12345u;
+          x->data[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 3 ? 30.0f : 300.0f);
+        }
+      }
+      for (int lg = 0; lg < 2; lg++) {
+        for (int64_t r = 0; r < rows; r++) softmax_reference(ref + r * cols, x->data + r * cols, cols, lg);
+        for (int t = 1; t <= 2; t++) {
+          sl_set_num_threads(t);
+          cr_assert_eq(sl_softmax(y, x, 1, lg), SL_OK);
+          for (int64_t i = 0; i < rows * cols; i++)
+            cr_assert(same_bits(y->data + i, ref + i, 1) || (y->data[i] != y->data[i] && ref[i] != ref[i]),
+                      "%s, %lld columns, kind %d, %d threads: element %lld is %a, expected %a",
+                      lg ? "log_softmax" : "softmax", (long long)cols, kind, t, (long long)i, (double)y->data[i],
+                      (double)ref[i]);
+        }
+        sl_set_num_threads(1);
+      }
+      free(ref);
+      sl_tensor_release(x), sl_tensor_release(y);
+    }
+}
+
+/* Big disjoint copies are split over the pool: every byte arrives, at 1 and
+ * 2 threads, for sizes around the split threshold and piece borders. */
+Test(kernel_paths, split_copies_match_the_source_at_1_and_2_threads) {
+  int64_t sizes[] = {1, 65535, 65536, 65537, 1000003};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    int64_t n = sizes[k];
+    sl_tensor *a = sl_tensor_empty(1, SHAPE(n)), *b = sl_tensor_empty(1, SHAPE(n));
+    for (int64_t i = 0; i < n; i++) a->data[i] = (float)i * 0.5f - 3.0f;
+    for (int t = 1; t <= 2; t++) {
+      sl_set_num_threads(t);
+      memset(b->data, 0xff, (size_t)n * sizeof(float));
+      cr_assert_eq(sl_tensor_copy(b, a), SL_OK);
+      cr_assert(same_bits(a->data, b->data, n), "%lld floats, %d threads", (long long)n, t);
+    }
+    sl_set_num_threads(1);
+    sl_tensor_release(a), sl_tensor_release(b);
   }
 }
