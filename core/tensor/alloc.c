@@ -10,11 +10,16 @@
  * result costs 150-250 ms of page faults on a VM (50-100x the kernel that
  * fills it); a cached block's pages are already there. New big blocks are
  * 2 MB aligned and advised as huge pages, so the first touch of a block
- * faults once per 2 MB instead of once per 4 KB (5-10x faster). Cached bytes
- * are charged to no account: an account's bytes and cap count live blocks
- * only. The cache is bounded (BIG_CACHE_BYTES, BIG_CACHE_SLOTS) and emptied
- * by sl_alloc_trim, when an account is freed (a Lua state closes) and when
- * the system refuses memory. */
+ * faults once per 2 MB instead of once per 4 KB (5-10x faster). A block
+ * freed by an explicit account stays counted against that account's cap
+ * while cached (its `cached` bytes): the account's live bytes plus its
+ * cached bytes never exceed its cap, the account's own cached blocks being
+ * released first when a request needs the room, and a block it frees
+ * without room under the cap goes back to the system. Blocks of a thread's
+ * default account are cached uncounted, unless that account has a cap: then
+ * they are not cached. The cache is bounded (BIG_CACHE_BYTES,
+ * BIG_CACHE_SLOTS) and emptied by sl_alloc_trim, when an account is freed
+ * (a Lua state closes) and when the system refuses memory. */
 #define _DEFAULT_SOURCE 1 /* MADV_HUGEPAGE (a Linux advice outside POSIX) */
 #include "alloc.h"
 
@@ -42,6 +47,7 @@ struct sl_mem_account {
   size_t limit;    /* 0 = none */
   uint64_t blocks; /* live blocks charged here */
   int closed;      /* sl_mem_account_free was called: freed with its last block */
+  size_t cached;   /* capacity of the big blocks it freed that the cache keeps (under big_mu) */
 };
 
 typedef struct block_header {
@@ -75,8 +81,9 @@ static sl_mem_account *resolve(const sl_mem_account *a) {
 #define BIG_CACHE_SLOTS 8
 
 typedef struct big_block {
-  char *base;      /* the block, header included */
-  size_t capacity; /* usable bytes after the header */
+  char *base;            /* the block, header included */
+  size_t capacity;       /* usable bytes after the header */
+  sl_mem_account *owner; /* the account whose cap counts it (its `cached`), or NULL */
 } big_block;
 
 static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -98,6 +105,7 @@ static char *big_take(size_t n, size_t *capacity) {
   if (best >= 0) {
     p = big_cache[best].base;
     *capacity = big_cache[best].capacity;
+    if (big_cache[best].owner) big_cache[best].owner->cached -= *capacity;
     big_bytes -= *capacity;
     memmove(big_cache + best, big_cache + best + 1, (size_t)(big_count - best - 1) * sizeof *big_cache);
     big_count--;
@@ -107,25 +115,55 @@ static char *big_take(size_t n, size_t *capacity) {
   return p;
 }
 
+/* Removes cache slot i (under big_mu), returning its block. */
+static char *big_remove(int i) {
+  char *base = big_cache[i].base;
+  big_bytes -= big_cache[i].capacity;
+  if (big_cache[i].owner) big_cache[i].owner->cached -= big_cache[i].capacity;
+  memmove(big_cache + i, big_cache + i + 1, (size_t)(big_count - i - 1) * sizeof *big_cache);
+  big_count--;
+  return base;
+}
+
 /* Keeps a freed big block, dropping the oldest ones to stay within bounds;
- * a block larger than the whole cache is released at once. */
-static void big_put(char *base, size_t capacity) {
+ * a block larger than the whole cache, or one its capped owner has no room
+ * for (live bytes + cached bytes + this block over the cap), is released at
+ * once. */
+static void big_put(char *base, size_t capacity, sl_mem_account *owner) {
   char *drop[BIG_CACHE_SLOTS + 1];
   int ndrop = 0;
-  if (capacity > BIG_CACHE_BYTES) {
+  pthread_mutex_lock(&big_mu);
+  if (capacity > BIG_CACHE_BYTES ||
+      (owner && owner->limit && (owner->bytes > owner->limit || owner->cached > owner->limit - owner->bytes ||
+                                 capacity > owner->limit - owner->bytes - owner->cached))) {
+    pthread_mutex_unlock(&big_mu);
     free(base);
     return;
   }
   POISON(base + HEADER, capacity); /* a use after free still fails under ASan */
-  pthread_mutex_lock(&big_mu);
-  while (big_count > 0 && (big_count == BIG_CACHE_SLOTS || big_bytes + capacity > BIG_CACHE_BYTES)) {
-    drop[ndrop++] = big_cache[0].base;
-    big_bytes -= big_cache[0].capacity;
-    memmove(big_cache, big_cache + 1, (size_t)(big_count - 1) * sizeof *big_cache);
-    big_count--;
-  }
-  big_cache[big_count++] = (big_block){base, capacity};
+  while (big_count > 0 && (big_count == BIG_CACHE_SLOTS || big_bytes + capacity > BIG_CACHE_BYTES))
+    drop[ndrop++] = big_remove(0);
+  big_cache[big_count++] = (big_block){base, capacity, owner};
   big_bytes += capacity;
+  if (owner) owner->cached += capacity;
+  pthread_mutex_unlock(&big_mu);
+  for (int i = 0; i < ndrop; i++) free(drop[i]);
+}
+
+/* Releases a's cached blocks, oldest first, until its live bytes plus `more`
+ * plus its cached bytes fit under its cap (all of them if they cannot). */
+static void big_shed(sl_mem_account *a, size_t more) {
+  char *drop[BIG_CACHE_SLOTS];
+  int ndrop = 0;
+  pthread_mutex_lock(&big_mu);
+  for (int i = 0; i < big_count && a->limit && a->cached;) {
+    size_t used = a->bytes + more;
+    if (used <= a->limit && a->cached <= a->limit - used) break;
+    if (big_cache[i].owner == a)
+      drop[ndrop++] = big_remove(i);
+    else
+      i++;
+  }
   pthread_mutex_unlock(&big_mu);
   for (int i = 0; i < ndrop; i++) free(drop[i]);
 }
@@ -135,6 +173,8 @@ void sl_alloc_trim(void) {
   pthread_mutex_lock(&big_mu);
   int n = big_count;
   memcpy(all, big_cache, (size_t)n * sizeof *all);
+  for (int i = 0; i < n; i++)
+    if (all[i].owner) all[i].owner->cached -= all[i].capacity;
   big_count = 0;
   big_bytes = 0;
   pthread_mutex_unlock(&big_mu);
@@ -178,6 +218,7 @@ void *sl_malloc(size_t n) {
                         n, physical_memory());
   size_t capacity = n;
   char *p = n >= BIG_MIN ? big_take(n, &capacity) : NULL;
+  if (a->limit) big_shed(a, n); /* its cached blocks give way to the request */
   if (!p && !(p = block_new(n))) return sl_fail_null(SL_ENOMEM, "out of memory allocating %zu bytes", n);
   block_header h = {n, capacity, current};
   memcpy(p, &h, sizeof h);
@@ -201,14 +242,16 @@ void sl_free(void *p) {
   char *base = (char *)p - HEADER;
   block_header h;
   memcpy(&h, base, sizeof h);
-  if (h.capacity >= BIG_MIN)
-    big_put(base, h.capacity);
-  else
-    free(base);
   thread_bytes -= h.size;
   sl_mem_account *a = resolve(h.account);
   a->bytes -= h.size;
   a->blocks--;
+  if (h.capacity < BIG_MIN || (!h.account && a->limit)) /* a capped default account: not cached */
+    free(base);
+  else if (!h.account) /* a thread's default account (thread-local): counted by none */
+    big_put(base, h.capacity, NULL);
+  else /* a closed account's record goes with its last block: nothing may point to it */
+    big_put(base, h.capacity, a->closed ? NULL : a);
   if (a->closed && a->blocks == 0) free(a); /* the account outlived its owner: last block gone */
 }
 
@@ -217,6 +260,7 @@ int sl_mem_charge(size_t n, sl_mem_account **charged) {
   if (a->limit && (n > a->limit || a->bytes > a->limit - n))
     return sl_fail(SL_ELIMIT, "memory limit exceeded: %zu bytes requested, %zu of %zu bytes in use", n, a->bytes,
                    a->limit);
+  if (a->limit) big_shed(a, n);
   a->bytes += n;
   a->blocks++; /* like a block: the account record stays until the credit */
   *charged = current;
@@ -232,7 +276,7 @@ void sl_mem_credit(sl_mem_account *charged, size_t n) {
 
 uint64_t sl_alloc_count(void) { return alloc_count; }
 size_t sl_alloc_bytes(void) { return resolve(current)->bytes; }
-void sl_set_memory_limit(size_t bytes) { resolve(current)->limit = bytes; }
+void sl_set_memory_limit(size_t bytes) { sl_mem_account_set_limit(current, bytes); }
 size_t sl_memory_limit(void) { return resolve(current)->limit; }
 size_t sl_alloc_thread_bytes(void) { return thread_bytes; }
 
@@ -247,9 +291,9 @@ sl_mem_account *sl_mem_account_new(void) {
 void sl_mem_account_free(sl_mem_account *a) {
   if (!a) return;
   if (current == a) current = NULL;
+  sl_alloc_trim(); /* a unit of work ended (a Lua state closed): its cached blocks go back */
   a->closed = 1;
   if (a->blocks == 0) free(a);
-  sl_alloc_trim(); /* a unit of work ended (a Lua state closed): its cached blocks go back */
 }
 
 sl_mem_account *sl_mem_account_use(sl_mem_account *a) {
@@ -262,4 +306,15 @@ sl_mem_account *sl_mem_account_current(void) { return current; }
 size_t sl_mem_account_bytes(const sl_mem_account *a) { return resolve(a)->bytes; }
 uint64_t sl_mem_account_blocks(const sl_mem_account *a) { return resolve(a)->blocks; }
 size_t sl_mem_account_limit(const sl_mem_account *a) { return resolve(a)->limit; }
-void sl_mem_account_set_limit(sl_mem_account *a, size_t bytes) { resolve(a)->limit = bytes; }
+void sl_mem_account_set_limit(sl_mem_account *a, size_t bytes) {
+  resolve(a)->limit = bytes;
+  if (a && bytes) big_shed(a, 0); /* its cached blocks fit under the new cap */
+}
+
+size_t sl_mem_account_cached(const sl_mem_account *a) {
+  if (!a) return 0;
+  pthread_mutex_lock(&big_mu);
+  size_t c = a->cached;
+  pthread_mutex_unlock(&big_mu);
+  return c;
+}

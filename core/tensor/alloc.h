@@ -36,10 +36,16 @@ size_t sl_memory_limit(void);
 size_t sl_alloc_thread_bytes(void);
 
 /* Freed blocks of 1 MB and more are kept (at most 256 MB in 8 blocks,
- * process-wide, charged to no account) and reused for requests of the same
- * or a slightly smaller size, so a loop making big results does not fault
- * their pages in again every time. sl_alloc_trim returns them all to the
- * system (also done by sl_mem_account_free and when memory runs out);
+ * process-wide) and reused for requests of the same or a slightly smaller
+ * size, whatever the account, so a loop making big results does not fault
+ * their pages in again every time. A block freed by an explicit account
+ * (sl_mem_account_new) counts against that account's cap while it is
+ * cached: live bytes + cached bytes stay within the cap (its cached blocks
+ * are released when a request, a charge or a lower cap needs the room, and
+ * a block it frees without room is not cached). Blocks of a thread's
+ * default account count against none, and are not cached while that
+ * account has a cap. sl_alloc_trim returns them all to the system (also
+ * done by sl_mem_account_free and when memory runs out);
  * sl_alloc_cached_bytes says how many bytes are kept. Thread-safe. */
 void sl_alloc_trim(void);
 size_t sl_alloc_cached_bytes(void);
@@ -65,6 +71,9 @@ void sl_mem_account_free(sl_mem_account *a);
 sl_mem_account *sl_mem_account_use(sl_mem_account *a);
 /* The current account of this thread (NULL when it is the default). */
 sl_mem_account *sl_mem_account_current(void);
+/* Bytes of big blocks a freed that the cache keeps, counted against its
+ * cap (0 for NULL, the default account). */
+size_t sl_mem_account_cached(const sl_mem_account *a);
 /* Bytes and live blocks charged to a (NULL: this thread's default account). */
 size_t sl_mem_account_bytes(const sl_mem_account *a);
 uint64_t sl_mem_account_blocks(const sl_mem_account *a);

@@ -177,6 +177,72 @@ Test(mem_account, big_blocks_are_cached_and_reused) {
   LEAK_CHECK();
 }
 
+/* A capped account cannot hold more than its cap through the cache: the big
+ * blocks it frees stay counted while cached, give way to its own requests,
+ * charges and a lower cap, and are not cached without room. */
+Test(mem_account, cached_blocks_count_against_their_accounts_cap) {
+  sl_alloc_trim();
+  sl_mem_account *a = sl_mem_account_new(), *b = sl_mem_account_new();
+  sl_mem_account_use(a);
+  sl_mem_account_set_limit(a, 64 * MB);
+#define FITS(acc) cr_assert_leq(sl_mem_account_bytes(acc) + sl_mem_account_cached(acc), sl_mem_account_limit(acc))
+  float *p = sl_malloc(24 * MB), *q = sl_malloc(24 * MB);
+  cr_assert(p && q, "%s", sl_last_error());
+  sl_free(p);
+  cr_assert_eq(sl_mem_account_cached(a), 24 * MB, "a freed big block stays counted while cached");
+  cr_assert_eq(sl_mem_account_bytes(a), 24 * MB);
+  FITS(a);
+  float *r = sl_malloc(12 * MB); /* too small to reuse the 24 MB block: a new one */
+  cr_assert_not_null(r);
+  sl_free(q);
+  cr_assert_eq(sl_mem_account_cached(a), 48 * MB);
+  FITS(a);
+  float *s = sl_malloc(20 * MB); /* 12 live + 48 cached + 20 > 64: the oldest cached block goes */
+  cr_assert_not_null(s, "%s", sl_last_error());
+  cr_assert_neq(s, p);
+  cr_assert_eq(sl_mem_account_cached(a), 24 * MB);
+  cr_assert_eq(sl_alloc_cached_bytes(), 24 * MB);
+  FITS(a);
+  cr_assert_null(sl_malloc(33 * MB), "the cap counts live bytes: 32 MB live + 33 > 64");
+  cr_assert_eq(sl_last_status(), SL_ELIMIT);
+
+  /* another account reusing a's cached block takes it off a's count */
+  sl_mem_account_use(b);
+  float *t = sl_malloc(22 * MB); /* within an eighth of 24 MB: the cached block */
+  cr_assert_eq(t, q);
+  cr_assert_eq(sl_mem_account_cached(a), 0);
+  cr_assert_eq(sl_mem_account_bytes(b), 22 * MB);
+  sl_free(t);
+  cr_assert_eq(sl_mem_account_cached(b), 24 * MB, "counted for b now, b has no cap");
+
+  /* no room under the cap at free time: not cached; a lower cap sheds */
+  sl_mem_account_use(a);
+  sl_free(r);
+  sl_free(s);
+  cr_assert_eq(sl_mem_account_cached(a), 32 * MB);
+  sl_mem_account_set_limit(a, 20 * MB);
+  cr_assert_eq(sl_mem_account_cached(a), 20 * MB, "a lower cap releases the oldest cached block (12 MB)");
+  FITS(a);
+  float *u = sl_malloc(16 * MB);
+  cr_assert_not_null(u);
+  cr_assert_eq(sl_mem_account_cached(a), 0, "the 20 MB block was neither reusable nor within the cap");
+  sl_mem_account_set_limit(a, 16 * MB + 1);
+  sl_free(u);
+  cr_assert_eq(sl_mem_account_cached(a), 16 * MB, "room for it: cached");
+  float *v = sl_malloc(MB);
+  cr_assert_not_null(v);
+  cr_assert_eq(sl_mem_account_cached(a), 0, "a request needing the room sheds it");
+  sl_free(v);
+  cr_assert_eq(sl_mem_account_cached(a), MB);
+  FITS(a);
+#undef FITS
+  sl_mem_account_use(NULL);
+  sl_mem_account_free(a);
+  sl_mem_account_free(b);
+  cr_assert_eq(sl_alloc_cached_bytes(), 0);
+  LEAK_CHECK();
+}
+
 /* Memory the core did not allocate (selut.dist's shared segment) is charged
  * like a block: under the cap, refused over it with the cap's message, and
  * the record of a closed account lives until the charge is credited. */
