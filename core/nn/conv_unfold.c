@@ -222,10 +222,78 @@ void sl_conv_bias_fill(float *t, const float *b, int64_t og, int64_t width) {
 
 enum { LANES = 8 };
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+#define SL_UNFOLD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SL_UNFOLD_CLONES
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) /* GCC's vector extensions */
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef long long v4i __attribute__((vector_size(32)));
+
+/* Four positions of four channels: lane k of acc (channel k) adds r_k[0],
+ * r_k[1], r_k[2], r_k[3] in that order (a 4 x 4 transpose, then four vector
+ * adds: the same double adds, in the same order, as one channel at a time). */
+static inline __attribute__((always_inline)) void add_4x4(v4d *accp, const float *r0, const float *r1, const float *r2, const float *r3) {
+  v4f f0, f1, f2, f3;
+  memcpy(&f0, r0, sizeof f0);
+  memcpy(&f1, r1, sizeof f1);
+  memcpy(&f2, r2, sizeof f2);
+  memcpy(&f3, r3, sizeof f3);
+  v4d d0 = __builtin_convertvector(f0, v4d), d1 = __builtin_convertvector(f1, v4d);
+  v4d d2 = __builtin_convertvector(f2, v4d), d3 = __builtin_convertvector(f3, v4d);
+  v4d e01 = __builtin_shuffle(d0, d1, (v4i){0, 4, 2, 6}), o01 = __builtin_shuffle(d0, d1, (v4i){1, 5, 3, 7});
+  v4d e23 = __builtin_shuffle(d2, d3, (v4i){0, 4, 2, 6}), o23 = __builtin_shuffle(d2, d3, (v4i){1, 5, 3, 7});
+  v4d acc = *accp;
+  acc += __builtin_shuffle(e01, e23, (v4i){0, 1, 4, 5});
+  acc += __builtin_shuffle(o01, o23, (v4i){0, 1, 4, 5});
+  acc += __builtin_shuffle(e01, e23, (v4i){2, 3, 6, 7});
+  acc += __builtin_shuffle(o01, o23, (v4i){2, 3, 6, 7});
+  *accp = acc;
+}
+
+/* LANES channels from o, each summed over samples then positions in order. */
+SL_UNFOLD_CLONES static void bias_grad_lanes(float *gb, const float *gy, int64_t cout, int64_t n, int64_t l,
+                                             int64_t o) {
+  v4d a = {0}, b = {0};
+  for (int64_t sm = 0; sm < n; sm++) {
+    const float *r = gy + (sm * cout + o) * l;
+    int64_t q = 0;
+    for (; q + 4 <= l; q += 4) {
+      add_4x4(&a, r + q, r + l + q, r + 2 * l + q, r + 3 * l + q);
+      add_4x4(&b, r + 4 * l + q, r + 5 * l + q, r + 6 * l + q, r + 7 * l + q);
+    }
+    for (; q < l; q++)
+      for (int k = 0; k < 4; k++) {
+        a[k] += (double)r[k * l + q];
+        b[k] += (double)r[(k + 4) * l + q];
+      }
+  }
+  for (int k = 0; k < 4; k++) {
+    gb[o + k] += (float)a[k];
+    gb[o + 4 + k] += (float)b[k];
+  }
+}
+#else
+/* Other compilers: the same sums, one lane at a time. */
+static void bias_grad_lanes(float *gb, const float *gy, int64_t cout, int64_t n, int64_t l, int64_t o) {
+  double acc[LANES] = {0};
+  for (int64_t sm = 0; sm < n; sm++) {
+    const float *r = gy + (sm * cout + o) * l;
+    for (int64_t q = 0; q < l; q++)
+      for (int k = 0; k < LANES; k++) acc[k] += (double)r[k * l + q];
+  }
+  for (int k = 0; k < LANES; k++) gb[o + k] += (float)acc[k];
+}
+#endif
+
 /* Blocks [bb, be) of LANES channels (the last one may be shorter). A
  * channel's sum is one chain of dependent adds, so a block's eight channels
- * run side by side (their chains interleave, each keeps its order: same
- * bits as one channel at a time, without waiting on each add). */
+ * run side by side, four to a vector (their chains interleave, each keeps
+ * its order: same bits as one channel at a time, without waiting on each
+ * add). */
 static void bias_grad_blocks(const void *ctx, size_t bb, size_t be) {
   const copy_job *j = ctx;
   float *gb = j->dst;
@@ -233,13 +301,7 @@ static void bias_grad_blocks(const void *ctx, size_t bb, size_t be) {
   const int64_t cout = j->cout, n = j->nb, l = j->l;
   for (int64_t o = (int64_t)bb * LANES; o < (int64_t)be * LANES && o < cout; o += LANES) {
     if (o + LANES <= cout) {
-      double acc[LANES] = {0};
-      for (int64_t sm = 0; sm < n; sm++) {
-        const float *r = gy + (sm * cout + o) * l;
-        for (int64_t q = 0; q < l; q++)
-          for (int k = 0; k < LANES; k++) acc[k] += (double)r[k * l + q];
-      }
-      for (int k = 0; k < LANES; k++) gb[o + k] += (float)acc[k];
+      bias_grad_lanes(gb, gy, cout, n, l, o);
       continue;
     }
     for (int64_t oc = o; oc < cout; oc++) {
