@@ -2,8 +2,11 @@
  * A chunk of nb samples of one group unfolds into col (K, nb*L), K = in/groups
  * * kh * kw and L = oh * ow, so one product (out/groups, K) @ (K, nb*L) does
  * the whole chunk: small images give products wide enough for OpenBLAS
- * instead of one narrow product per sample. Conv1d is Conv2d with a 1 x k
- * kernel over a height of 1. */
+ * instead of one narrow product per sample (which would also change the
+ * products' bits: OpenBLAS's results depend on how a product is cut). The
+ * data movement around the products (im2col, col2im, layout copies, bias)
+ * is conv_unfold.c's. Conv1d is Conv2d with a 1 x k kernel over a height
+ * of 1. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
