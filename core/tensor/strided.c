@@ -6,7 +6,12 @@
  * rows of a tile and the 32 destination rows stay in L1 while they are
  * read and written, instead of one of the two sides missing on every
  * element; SSE 4 x 4 shuffles inside a tile). Large copies are split over
- * the thread pool by strips of destination rows. */
+ * the thread pool by strips of destination rows. A transpose reads each
+ * source row 128 bytes at a time, a page or more apart: the next band's
+ * lines are prefetched by hand, and a destination bigger than the caches is
+ * written with streaming stores (10^7 floats at 2 threads: 2.6-2.9 ms ->
+ * 1.7-1.95 ms, a memcpy of the same bytes 0.9-1.0 ms). */
+#include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <xmmintrin.h>
@@ -16,12 +21,31 @@
 #include "shape.h"
 
 #define TILE 32
+#ifndef PF
+#define PF 1
+#endif
+#ifndef NT_MIN_FLOATS
+#define NT_MIN_FLOATS (4 << 20) /* 16 MB */
+#endif
 
 #if defined(__SSE2__)
 /* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
  * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
  * changes. */
-static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds) {
+static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int nt) {
+  if (nt) { /* the same, with non-temporal stores: each group of four destination rows is written as whole lines */
+    for (int i = 0; i < TILE; i += 4)
+      for (int j = 0; j < TILE; j += 4) {
+        __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
+               r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_stream_ps(dst + (i + 0) * ldd + j, r0);
+        _mm_stream_ps(dst + (i + 1) * ldd + j, r1);
+        _mm_stream_ps(dst + (i + 2) * ldd + j, r2);
+        _mm_stream_ps(dst + (i + 3) * ldd + j, r3);
+      }
+    return;
+  }
   for (int i = 0; i < TILE; i += 4)
     for (int j = 0; j < TILE; j += 4) {
       __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
@@ -38,15 +62,23 @@ static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *re
 /* dst[i * ldd + j] = src[i + j * lds] for i0 <= i < i1, j < cols (rows
  * i0..i1 of the transpose of a cols x rows block read with row stride lds). */
 static void transpose_rows(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t i0,
-                           int64_t i1, int64_t cols) {
+                           int64_t i1, int64_t cols, int nt) {
   for (; i0 < i1; i0 += TILE) {
     int64_t ie = i0 + TILE < i1 ? i0 + TILE : i1;
     for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
       int64_t je = j0 + TILE < cols ? j0 + TILE : cols;
       if (ie - i0 == TILE && je - j0 == TILE) {
 #if defined(__SSE2__)
-        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds);
+        /* ask for the next band's source lines now: the 32 rows are a page
+         * apart or more, so no prefetcher sees them coming */
+        if (PF && je + PF * TILE <= cols)
+          for (int64_t j = je + (PF - 1) * TILE; j < je + PF * TILE; j++) {
+            _mm_prefetch((const char *)(src + i0 + j * lds), _MM_HINT_T0);
+            _mm_prefetch((const char *)(src + i0 + j * lds + 16), _MM_HINT_T0);
+          }
+        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, nt);
 #else
+        (void)nt;
         for (int i = 0; i < TILE; i++) /* constant trip counts GCC unrolls */
           for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
 #endif
@@ -68,7 +100,7 @@ typedef struct copy_job {
   int nw; /* outer dims (the odometer) */
   int64_t size[SL_MAX_DIMS], ss[SL_MAX_DIMS], ds[SL_MAX_DIMS];
   int64_t last, slast, a_rows, a_ds, nstrip;
-  int a;
+  int a, nt;
 } copy_job;
 
 static void copy_range(const void *vj, size_t b, size_t e) {
@@ -88,7 +120,7 @@ static void copy_range(const void *vj, size_t b, size_t e) {
       memcpy(d0, s0, (size_t)last * sizeof(float));
     } else if (j->a >= 0) {
       int64_t i0 = strip * TILE, i1 = i0 + TILE < j->a_rows ? i0 + TILE : j->a_rows;
-      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last);
+      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last, j->nt);
     } else if (slast == 0) {
       for (int64_t k = 0; k < last; k++) d0[k] = s0[0];
     } else {
@@ -105,6 +137,9 @@ static void copy_range(const void *vj, size_t b, size_t e) {
       idx[k] = 0;
     }
   }
+#if defined(__SSE2__)
+  if (j->nt) _mm_sfence(); /* the streamed stores are visible before the pool reports the piece done */
+#endif
 }
 
 void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride) {
@@ -150,5 +185,12 @@ void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *
     total *= j.a_rows;
   }
   total *= outer;
+#if defined(__SSE2__)
+  /* Streaming stores for big transposes whose full tiles are 16-byte
+   * aligned (every destination offset is a multiple of `last`): the
+   * destination, bigger than the caches, is written without being read
+   * first, a third less memory traffic. */
+  j.nt = j.a >= 0 && total >= NT_MIN_FLOATS && (uintptr_t)dst % 16 == 0 && j.last % 4 == 0;
+#endif
   sl_par_pieces((size_t)(outer * j.nstrip), (size_t)total, copy_range, &j);
 }

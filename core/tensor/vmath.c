@@ -636,10 +636,14 @@ __attribute__((target("avx"))) static void rowsum_avx(double *out, const float *
 
 void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n) {
 #ifdef SL_ROWSUM_X86
-  static int isa = -1; /* 2 AVX-512, 1 AVX, 0 neither (a benign race: every thread finds the same) */
+  /* 2 AVX-512, 1 AVX, 0 neither. Threads may race to the first call: each
+   * finds the same value, and relaxed atomics make the race defined. */
+  static int isa_cached = -1;
+  int isa = __atomic_load_n(&isa_cached, __ATOMIC_RELAXED);
   if (isa < 0) {
     __builtin_cpu_init();
     isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx") ? 1 : 0;
+    __atomic_store_n(&isa_cached, isa, __ATOMIC_RELAXED);
   }
   if (isa == 2) return rowsum_avx512(out, x, rows, n);
   if (isa == 1) return rowsum_avx(out, x, rows, n);
