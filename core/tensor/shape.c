@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "parallel.h"
 
 static int check_dim(const char *op, const sl_tensor *t, int dim, int extra) {
   if (dim < 0 || dim >= t->ndim + extra)
@@ -179,19 +180,60 @@ static int cat_shape(sl_tensor *const *ts, int n, int dim, const sl_tensor **ref
   return SL_OK;
 }
 
-/* One pass over the output: each outer row is the tensors' blocks side by side. */
+/* The output as outer rows of the tensors' blocks side by side, copied
+ * over any range [b, e) of its elements: pieces of the pool are ranges of
+ * the output, so a big cat runs on both threads (a copy: any split gives the
+ * same bytes). */
+typedef struct cat_job {
+  float *o;
+  const float *src[64]; /* each tensor's data, NULL for one skipped (legacy empty) */
+  int64_t block[64];    /* each tensor's block per outer row */
+  int n;
+  int64_t row;          /* the sum of the blocks */
+} cat_job;
+
+static void cat_range(const void *vj, size_t b, size_t e) {
+  const cat_job *j = vj;
+  int64_t pos = (int64_t)b, end = (int64_t)e, i = pos / j->row, off = pos % j->row;
+  int k = 0;
+  while (off >= j->block[k]) off -= j->block[k++]; /* blocks of 0 are skipped here */
+  while (pos < end) {
+    int64_t m = j->block[k] - off < end - pos ? j->block[k] - off : end - pos;
+    memcpy(j->o + pos, j->src[k] + i * j->block[k] + off, (size_t)m * sizeof(float));
+    pos += m, off += m;
+    if (off == j->block[k]) {
+      off = 0;
+      do {
+        if (++k == j->n) k = 0, i++;
+      } while (pos < end && j->block[k] == 0);
+    }
+  }
+}
+
 static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_tensor *ref, const int64_t *shape) {
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < dim; d++) outer *= shape[d];
   for (int d = dim + 1; d < ref->ndim; d++) inner *= shape[d];
-  for (int64_t i = 0; i < outer; i++)
-    for (int k = 0; k < n; k++) {
-      const sl_tensor *t = ts[k];
-      if (legacy_empty(t) && t != ref) continue;
-      int64_t block = t->shape[dim] * inner;
-      if (block) memcpy(o, t->data + i * block, (size_t)block * sizeof(float));
-      o += block;
-    }
+  if (n > 64) { /* past the job's table: one serial pass */
+    for (int64_t i = 0; i < outer; i++)
+      for (int k = 0; k < n; k++) {
+        const sl_tensor *t = ts[k];
+        if (legacy_empty(t) && t != ref) continue;
+        int64_t block = t->shape[dim] * inner;
+        if (block) memcpy(o, t->data + i * block, (size_t)block * sizeof(float));
+        o += block;
+      }
+    return;
+  }
+  cat_job j = {.o = o, .n = n};
+  for (int k = 0; k < n; k++) {
+    const sl_tensor *t = ts[k];
+    j.block[k] = legacy_empty(t) && t != ref ? 0 : t->shape[dim] * inner;
+    j.src[k] = t->data;
+    j.row += j.block[k];
+  }
+  if (j.row == 0 || outer == 0) return;
+  sl_par_for((size_t)(outer * j.row), cat_range, &j);
 }
 
 sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {

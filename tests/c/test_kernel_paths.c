@@ -304,3 +304,35 @@ Test(kernel_paths, split_copies_match_the_source_at_1_and_2_threads) {
     sl_tensor_release(a), sl_tensor_release(b);
   }
 }
+
+/* cat copies ranges of its output on both threads: every element lands, for
+ * blocks of uneven and zero width, along the last and the first dim. */
+Test(kernel_paths, split_cat_matches_a_naive_concatenation_at_1_and_2_threads) {
+  const int64_t rows = 2000, w[3] = {7, 0, 130};
+  sl_tensor *p[3];
+  for (int k = 0; k < 3; k++) {
+    p[k] = sl_tensor_empty(2, SHAPE(rows, w[k]));
+    for (int64_t i = 0; i < rows * w[k]; i++) p[k]->data[i] = (float)(k * 1000000 + i);
+  }
+  for (int t = 1; t <= 2; t++) {
+    sl_set_num_threads(t);
+    sl_tensor *y = sl_tensor_cat(p, 3, 1); /* [2000 x 137]: 274,000 floats */
+    cr_assert(y);
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t c = 0; c < 137; c++) {
+        int k = c < 7 ? 0 : 2;
+        int64_t cc = c < 7 ? c : c - 7;
+        cr_assert_eq(y->data[r * 137 + c], (float)(k * 1000000 + r * w[k] + cc), "row %lld col %lld, %d threads",
+                     (long long)r, (long long)c, t);
+      }
+    sl_tensor_release(y);
+    sl_tensor *q[2] = {p[2], p[2]};
+    sl_tensor *z = sl_tensor_cat(q, 2, 0); /* [4000 x 130]: two contiguous halves */
+    cr_assert(z);
+    cr_assert(same_bits(z->data, p[2]->data, rows * 130) && same_bits(z->data + rows * 130, p[2]->data, rows * 130),
+              "%d threads", t);
+    sl_tensor_release(z);
+  }
+  sl_set_num_threads(1);
+  for (int k = 0; k < 3; k++) sl_tensor_release(p[k]);
+}
