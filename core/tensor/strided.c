@@ -31,31 +31,33 @@
 #if defined(__SSE2__)
 /* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
  * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
- * changes. */
-static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int nt) {
-  if (nt) { /* the same, with non-temporal stores: each group of four destination rows is written as whole lines */
-    for (int i = 0; i < TILE; i += 4)
-      for (int j = 0; j < TILE; j += 4) {
-        __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
-               r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_stream_ps(dst + (i + 0) * ldd + j, r0);
-        _mm_stream_ps(dst + (i + 1) * ldd + j, r1);
-        _mm_stream_ps(dst + (i + 2) * ldd + j, r2);
-        _mm_stream_ps(dst + (i + 3) * ldd + j, r3);
-      }
-    return;
-  }
+ * changes. With nt (a constant in each caller below) the stores are
+ * non-temporal: each group of four destination rows is written as whole
+ * lines before the next group starts. */
+static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restrict dst, int64_t ldd,
+                                                                  const float *restrict src, int64_t lds,
+                                                                  const int nt) {
+#define STORE_ROWS(store)                    \
+  do {                                       \
+    store(dst + (i + 0) * ldd + j, r0);      \
+    store(dst + (i + 1) * ldd + j, r1);      \
+    store(dst + (i + 2) * ldd + j, r2);      \
+    store(dst + (i + 3) * ldd + j, r3);      \
+  } while (0)
   for (int i = 0; i < TILE; i += 4)
     for (int j = 0; j < TILE; j += 4) {
       __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
              r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
       _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-      _mm_storeu_ps(dst + (i + 0) * ldd + j, r0);
-      _mm_storeu_ps(dst + (i + 1) * ldd + j, r1);
-      _mm_storeu_ps(dst + (i + 2) * ldd + j, r2);
-      _mm_storeu_ps(dst + (i + 3) * ldd + j, r3);
+      if (nt) STORE_ROWS(_mm_stream_ps);
+      else STORE_ROWS(_mm_storeu_ps);
     }
+#undef STORE_ROWS
+}
+
+static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int nt) {
+  if (nt) tile_4x4_blocks(dst, ldd, src, lds, 1);
+  else tile_4x4_blocks(dst, ldd, src, lds, 0);
 }
 #endif
 
