@@ -91,6 +91,16 @@ static big_block big_cache[BIG_CACHE_SLOTS]; /* oldest first */
 static int big_count;
 static size_t big_bytes;
 
+/* Removes cache slot i (under big_mu), returning its block. */
+static char *big_remove(int i) {
+  char *base = big_cache[i].base;
+  big_bytes -= big_cache[i].capacity;
+  if (big_cache[i].owner) big_cache[i].owner->cached -= big_cache[i].capacity;
+  memmove(big_cache + i, big_cache + i + 1, (size_t)(big_count - i - 1) * sizeof *big_cache);
+  big_count--;
+  return base;
+}
+
 /* A cached block of at least n bytes wasting at most an eighth of itself
  * (the smallest such, so a big block is not spent on a smaller request), or
  * NULL. */
@@ -103,26 +113,12 @@ static char *big_take(size_t n, size_t *capacity) {
     if (c >= n && c - n <= c / 8 && (best < 0 || c < big_cache[best].capacity)) best = i;
   }
   if (best >= 0) {
-    p = big_cache[best].base;
     *capacity = big_cache[best].capacity;
-    if (big_cache[best].owner) big_cache[best].owner->cached -= *capacity;
-    big_bytes -= *capacity;
-    memmove(big_cache + best, big_cache + best + 1, (size_t)(big_count - best - 1) * sizeof *big_cache);
-    big_count--;
+    p = big_remove(best);
   }
   pthread_mutex_unlock(&big_mu);
   if (p) UNPOISON(p + HEADER, *capacity);
   return p;
-}
-
-/* Removes cache slot i (under big_mu), returning its block. */
-static char *big_remove(int i) {
-  char *base = big_cache[i].base;
-  big_bytes -= big_cache[i].capacity;
-  if (big_cache[i].owner) big_cache[i].owner->cached -= big_cache[i].capacity;
-  memmove(big_cache + i, big_cache + i + 1, (size_t)(big_count - i - 1) * sizeof *big_cache);
-  big_count--;
-  return base;
 }
 
 /* Keeps a freed big block, dropping the oldest ones to stay within bounds;

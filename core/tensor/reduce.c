@@ -44,7 +44,6 @@ int sl_reduce_dim_shape(const char *op, const sl_tensor *x, int dim, bool keepdi
 
 /* ---- one lane: n elements at stride s (the contiguous-row case) ---- */
 
-static double lane_sum(const float *x, int64_t n) { return sl_vsum4_f64(x, n); } /* vmath.c: four partial sums */
 
 static double finish_var(double ss, double c, int64_t n, bool unbiased) {
   int64_t den = unbiased ? n - 1 : n;
@@ -176,7 +175,7 @@ static double reduce_lane(sl_reduce_op op, const float *x, int64_t n, int64_t s,
   case SL_RSUM:
   case SL_RMEAN: {
     double a = 0;
-    if (s == 1) a = lane_sum(x, n);
+    if (s == 1) a = sl_vsum4_f64(x, n);
     else
       for (int64_t i = 0; i < n; i++) a += (double)x[i * s];
     return op == SL_RSUM ? a : n ? a / (double)n : (double)NAN;
@@ -190,7 +189,7 @@ static double reduce_lane(sl_reduce_op op, const float *x, int64_t n, int64_t s,
   case SL_RSTD: {
     if (n == 0) return (double)NAN;
     double sum = 0;
-    if (s == 1) sum = lane_sum(x, n);
+    if (s == 1) sum = sl_vsum4_f64(x, n);
     else
       for (int64_t i = 0; i < n; i++) sum += (double)x[i * s];
     double mean = sum / (double)n, ss = 0, c = 0;
@@ -297,7 +296,7 @@ static void reduce_range(const void *vj, size_t b, size_t e) {
   const job *j = vj;
   bool arg = j->op == SL_RARGMAX || j->op == SL_RARGMIN;
   if (j->inner == 1 && (j->op == SL_RSUM || j->op == SL_RMEAN)) {
-    double sums[64]; /* rows a batch at a time: sl_vrowsum_f64 sums four at once, as lane_sum does one */
+    double sums[64]; /* rows a batch at a time: sl_vrowsum_f64 sums four at once, as sl_vsum4_f64 does one */
     for (size_t r = b; r < e; r += 64) {
       int64_t m = (int64_t)(e - r < 64 ? e - r : 64);
       sl_vrowsum_f64(sums, j->x + (int64_t)r * j->n, m, j->n);

@@ -186,8 +186,8 @@ static int cat_shape(sl_tensor *const *ts, int n, int dim, const sl_tensor **ref
  * same bytes). */
 typedef struct cat_job {
   float *o;
-  const float *src[64]; /* each tensor's data, NULL for one skipped (legacy empty) */
-  int64_t block[64];    /* each tensor's block per outer row */
+  const float *src[64]; /* each tensor's data */
+  int64_t block[64];    /* each tensor's block per outer row (0 for a skipped legacy empty) */
   int n;
   int64_t row;          /* the sum of the blocks */
 } cat_job;

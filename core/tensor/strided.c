@@ -21,12 +21,7 @@
 #include "shape.h"
 
 #define TILE 32
-#ifndef PF
-#define PF 1
-#endif
-#ifndef NT_MIN_FLOATS
-#define NT_MIN_FLOATS (4 << 20) /* 16 MB */
-#endif
+#define NT_MIN_FLOATS (4 << 20) /* 16 MB: streaming stores above (the caches cannot hold the result) */
 
 #if defined(__SSE2__)
 /* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
@@ -73,8 +68,8 @@ static void transpose_rows(float *restrict dst, int64_t ldd, const float *restri
 #if defined(__SSE2__)
         /* ask for the next band's source lines now: the 32 rows are a page
          * apart or more, so no prefetcher sees them coming */
-        if (PF && je + PF * TILE <= cols)
-          for (int64_t j = je + (PF - 1) * TILE; j < je + PF * TILE; j++) {
+        if (je + TILE <= cols) /* (two bands ahead measured no better) */
+          for (int64_t j = je; j < je + TILE; j++) {
             _mm_prefetch((const char *)(src + i0 + j * lds), _MM_HINT_T0);
             _mm_prefetch((const char *)(src + i0 + j * lds + 16), _MM_HINT_T0);
           }

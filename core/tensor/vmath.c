@@ -481,9 +481,9 @@ SL_CLONES void sl_vcolsum_acc_f32(float *gb, const float *gy, int64_t rows, int6
   }
 }
 
-#ifndef PF_ROWS
-#define PF_ROWS 4 /* [10000 x 1000] over dim 1 at 2 threads: 0.69-1.09 -> 0.64-0.71 ms (8 rows: no better) */
-#endif
+/* rows prefetched ahead by sl_vcolsum_f64: [10000 x 1000] over dim 1 at 2
+ * threads 0.69-0.75 -> 0.54-0.56 ms (8 rows ahead: no better) */
+enum { PF_ROWS = 4 };
 /* acc[j] += x[i * stride + j] for rows i = 0..rows-1 in order, four rows
  * per pass over acc (the same additions in the same order per column as
  * one row at a time). Cloned so that AVX-512 converts and adds eight
@@ -494,7 +494,7 @@ SL_CLONES void sl_vcolsum_f64(double *acc, const float *x, int64_t rows, int64_t
    * floats a page or more apart, too short for the prefetchers: the rows
    * PF_ROWS ahead are asked for by hand. A slab that fits in the caches
    * skips it (the prefetches alone cost 40 % there). */
-  const int pf = PF_ROWS && rows * stride >= (int64_t)1 << 21;
+  const bool pf = rows * stride >= (int64_t)1 << 21;
   int64_t i = 0;
   for (; i + 4 <= rows; i += 4) {
     const float *r0 = x + i * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
