@@ -3,7 +3,11 @@
 #include "shape.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "error.h"
 #include "parallel.h"
@@ -43,7 +47,7 @@ sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm) {
   int64_t shape[SL_MAX_DIMS], sstride[SL_MAX_DIMS];
   if (permute_plan(t, perm, shape, sstride)) return NULL;
   sl_tensor *r = sl_tensor_empty(t->ndim, shape);
-  if (r) sl_strided_copy_f32(r->data, t->data, t->ndim, shape, sstride);
+  if (r) sl_strided_copy_fresh_f32(r->data, t->data, t->ndim, shape, sstride);
   return r;
 }
 
@@ -189,8 +193,37 @@ typedef struct cat_job {
   const float *src[64]; /* each tensor's data */
   int64_t block[64];    /* each tensor's block per outer row (0 for a skipped legacy empty) */
   int n;
+  int nt;               /* streaming stores (stream_copy) */
   int64_t row;          /* the sum of the blocks */
 } cat_job;
+
+/* Results written with streaming stores: a fresh result of 1 MB or more
+ * (cold memory: see sl_strided_copy_fresh_f32 in strided.c), or any result
+ * of 16 MB or more (bigger than the caches). Ordinary stores would first
+ * read each destination line from memory. */
+#define CAT_NT_FRESH_MIN ((int64_t)1 << 18)
+#define CAT_NT_MIN ((int64_t)4 << 20)
+
+/* d[0..m) = s[0..m) with non-temporal stores: scalar head up to d's first
+ * 16-byte boundary, scalar tail. */
+static void stream_copy(float *restrict d, const float *restrict s, int64_t m) {
+#if defined(__SSE2__)
+  int64_t i = 0;
+  while (i < m && ((uintptr_t)(d + i) & 15) != 0) d[i] = s[i], i++;
+  for (; i + 16 <= m; i += 16) {
+    __m128 a0 = _mm_loadu_ps(s + i), a1 = _mm_loadu_ps(s + i + 4), a2 = _mm_loadu_ps(s + i + 8),
+           a3 = _mm_loadu_ps(s + i + 12);
+    _mm_stream_ps(d + i, a0);
+    _mm_stream_ps(d + i + 4, a1);
+    _mm_stream_ps(d + i + 8, a2);
+    _mm_stream_ps(d + i + 12, a3);
+  }
+  for (; i + 4 <= m; i += 4) _mm_stream_ps(d + i, _mm_loadu_ps(s + i));
+  for (; i < m; i++) d[i] = s[i];
+#else
+  memcpy(d, s, (size_t)m * sizeof *d);
+#endif
+}
 
 static void cat_range(const void *vj, size_t b, size_t e) {
   const cat_job *j = vj;
@@ -199,7 +232,10 @@ static void cat_range(const void *vj, size_t b, size_t e) {
   while (off >= j->block[k]) off -= j->block[k++]; /* blocks of 0 are skipped here */
   while (pos < end) {
     int64_t m = j->block[k] - off < end - pos ? j->block[k] - off : end - pos;
-    memcpy(j->o + pos, j->src[k] + i * j->block[k] + off, (size_t)m * sizeof(float));
+    if (j->nt)
+      stream_copy(j->o + pos, j->src[k] + i * j->block[k] + off, m);
+    else
+      memcpy(j->o + pos, j->src[k] + i * j->block[k] + off, (size_t)m * sizeof(float));
     pos += m, off += m;
     if (off == j->block[k]) {
       off = 0;
@@ -208,9 +244,13 @@ static void cat_range(const void *vj, size_t b, size_t e) {
       } while (pos < end && j->block[k] == 0);
     }
   }
+#if defined(__SSE2__)
+  if (j->nt) _mm_sfence(); /* the streamed stores are visible before the pool reports the piece done */
+#endif
 }
 
-static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_tensor *ref, const int64_t *shape) {
+static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_tensor *ref, const int64_t *shape,
+                     bool fresh) {
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < dim; d++) outer *= shape[d];
   for (int d = dim + 1; d < ref->ndim; d++) inner *= shape[d];
@@ -233,6 +273,7 @@ static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_te
     j.row += j.block[k];
   }
   if (j.row == 0 || outer == 0) return;
+  j.nt = outer * j.row >= (fresh ? CAT_NT_FRESH_MIN : CAT_NT_MIN);
   sl_par_for((size_t)(outer * j.row), cat_range, &j);
 }
 
@@ -241,7 +282,7 @@ sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
   const sl_tensor *ref;
   if (cat_shape(ts, n, dim, &ref, shape)) return NULL;
   sl_tensor *r = sl_tensor_empty(ref->ndim, shape);
-  if (r) cat_copy(r->data, ts, n, dim, ref, shape);
+  if (r) cat_copy(r->data, ts, n, dim, ref, shape, true);
   return r;
 }
 
@@ -259,7 +300,7 @@ int sl_tensor_cat_into(sl_tensor *y, sl_tensor *const *ts, int n, int dim) {
   for (int k = 0; k < n; k++)
     if (y->numel && ts[k]->numel && y->data < ts[k]->data + ts[k]->numel && ts[k]->data < y->data + y->numel)
       return sl_fail(SL_EINVAL, "cat: output may not share memory with tensor %d", k + 1);
-  cat_copy(y->data, ts, n, dim, ref, shape);
+  cat_copy(y->data, ts, n, dim, ref, shape, false);
   return SL_OK;
 }
 
