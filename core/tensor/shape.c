@@ -47,7 +47,7 @@ sl_tensor *sl_tensor_permute(const sl_tensor *t, const int *perm) {
   int64_t shape[SL_MAX_DIMS], sstride[SL_MAX_DIMS];
   if (permute_plan(t, perm, shape, sstride)) return NULL;
   sl_tensor *r = sl_tensor_empty(t->ndim, shape);
-  if (r) sl_strided_copy_fresh_f32(r->data, t->data, t->ndim, shape, sstride);
+  if (r) sl_strided_copy_f32(r->data, t->data, t->ndim, shape, sstride);
   return r;
 }
 
@@ -198,7 +198,7 @@ typedef struct cat_job {
 } cat_job;
 
 /* Results written with streaming stores: a fresh result of 1 MB or more
- * (cold memory: see sl_strided_copy_fresh_f32 in strided.c), or any result
+ * (cold memory: see sl_strided_copy_f32 in strided.c), or any result
  * of 16 MB or more (bigger than the caches). Ordinary stores would first
  * read each destination line from memory. */
 #define CAT_NT_FRESH_MIN ((int64_t)1 << 18)

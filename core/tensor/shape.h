@@ -46,8 +46,5 @@ sl_tensor *sl_tensor_stack(sl_tensor *const *ts, int n, int dim);
  * dst (contiguous, the shape `shape`) takes src at element offsets
  * sum(idx[d] * sstride[d]). Blocked so both sides stream through cache. */
 void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride);
-/* The same for a dst just allocated (not in cache): a big transpose writes
- * it with streaming stores. Same bytes. */
-void sl_strided_copy_fresh_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride);
 
 #endif

@@ -8,9 +8,10 @@
  * element; SSE 4 x 4 shuffles inside a tile). Large copies are split over
  * the thread pool by strips of destination rows. A transpose reads each
  * source row 128 bytes at a time, a page or more apart: the next band's
- * lines are prefetched by hand, and a destination bigger than the caches is
+ * lines are prefetched by hand, and a destination of 1 MB or more is
  * written with streaming stores (10^7 floats at 2 threads: 2.6-2.9 ms ->
- * 1.7-1.95 ms, a memcpy of the same bytes 0.9-1.0 ms). */
+ * 1.7-1.95 ms, a memcpy of the same bytes 0.9-1.0 ms; why from 1 MB: see
+ * sl_strided_copy_f32). */
 #include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -21,8 +22,7 @@
 #include "shape.h"
 
 #define TILE 32
-#define NT_MIN_FLOATS (4 << 20) /* 16 MB: streaming stores above (the caches cannot hold the result) */
-#define NT_FRESH_MIN_FLOATS (1 << 18) /* 1 MB: a fresh result this big is cold memory (see sl_strided_copy_fresh_f32) */
+#define NT_MIN_FLOATS (1 << 18) /* 1 MB: transposes this big use streaming stores (see sl_strided_copy_f32) */
 
 #if defined(__SSE2__)
 /* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
@@ -57,6 +57,35 @@ static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *re
 }
 #endif
 
+/* A partial tile (ni or nj below TILE, at the right or bottom edge): 4 x 4
+ * blocks where both sides have 4 left, element by element for the rest,
+ * with ordinary stores. A [1000 x 1000] transpose has 16,000 elements in
+ * partial tiles; copied one by one, reading down 32 source rows, they took
+ * as long as a tenth of the full tiles, and the last strip (all partial)
+ * was the slowest piece of a split. */
+static void edge_tile(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t ni,
+                      int64_t nj) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= ni; i += 4) {
+    int64_t j = 0;
+    for (; j + 4 <= nj; j += 4) {
+      __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
+             r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(dst + (i + 0) * ldd + j, r0);
+      _mm_storeu_ps(dst + (i + 1) * ldd + j, r1);
+      _mm_storeu_ps(dst + (i + 2) * ldd + j, r2);
+      _mm_storeu_ps(dst + (i + 3) * ldd + j, r3);
+    }
+    for (int64_t ii = i; ii < i + 4; ii++)
+      for (int64_t jj = j; jj < nj; jj++) dst[ii * ldd + jj] = src[ii + jj * lds];
+  }
+#endif
+  for (; i < ni; i++)
+    for (int64_t j = 0; j < nj; j++) dst[i * ldd + j] = src[i + j * lds];
+}
+
 /* dst[i * ldd + j] = src[i + j * lds] for i0 <= i < i1, j < cols (rows
  * i0..i1 of the transpose of a cols x rows block read with row stride lds). */
 static void transpose_rows(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t i0,
@@ -81,8 +110,7 @@ static void transpose_rows(float *restrict dst, int64_t ldd, const float *restri
           for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
 #endif
       } else {
-        for (int64_t i = i0; i < ie; i++)
-          for (int64_t j = j0; j < je; j++) dst[i * ldd + j] = src[i + j * lds];
+        edge_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ie - i0, je - j0);
       }
     }
   }
@@ -140,8 +168,7 @@ static void copy_range(const void *vj, size_t b, size_t e) {
 #endif
 }
 
-static void strided_copy(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride,
-                         int64_t nt_min) {
+void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride) {
   int64_t sz[SL_MAX_DIMS], ss[SL_MAX_DIMS];
   int n = 0;
   for (int d = 0; d < ndim; d++) {
@@ -185,28 +212,19 @@ static void strided_copy(float *dst, const float *src, int ndim, const int64_t *
   }
   total *= outer;
 #if defined(__SSE2__)
-  /* Streaming stores for big transposes whose full tiles are 16-byte
-   * aligned (every destination offset is a multiple of `last`): the
-   * destination, bigger than the caches, is written without being read
-   * first, a third less memory traffic. */
-  j.nt = j.a >= 0 && total >= nt_min && (uintptr_t)dst % 16 == 0 && j.last % 4 == 0;
-#else
-  (void)nt_min;
+  /* Streaming stores for transposes of 1 MB and more whose full tiles are
+   * 16-byte aligned (every destination offset is a multiple of `last`).
+   * Ordinary stores read each destination line first, and a tile's stores
+   * go to 32 rows at once, too scattered for the prefetchers: a cache miss
+   * per line when the destination is cold (a fresh result: Lua frees
+   * results at its next collection, so each call gets another block), and
+   * at 2 threads a transfer from the other core for each line it wrote in
+   * the previous call (the pool hands pieces to whichever thread claims
+   * them first). [1000 x 1000], best of 40: fresh in Lua 0.26-0.35 ms at 1
+   * thread with ordinary stores, 0.13 ms streamed; into a reused `out=` at
+   * 2 threads 0.16-0.37 ms (slower than 1 thread) against 0.06-0.09 ms
+   * streamed; at 1 thread the same or better (bench/transpose_split.c). */
+  j.nt = j.a >= 0 && total >= NT_MIN_FLOATS && (uintptr_t)dst % 16 == 0 && j.last % 4 == 0;
 #endif
   sl_par_pieces((size_t)(outer * j.nstrip), (size_t)total, copy_range, &j);
-}
-
-void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride) {
-  strided_copy(dst, src, ndim, shape, sstride, NT_MIN_FLOATS);
-}
-
-/* A fresh result of 1 MB or more comes from the allocator's big-block
- * cache (blocks freed a while ago: Lua frees results at its next
- * collection, so each call gets another block) or from new pages: not in
- * cache. Ordinary stores would read every destination line first, and a
- * transpose's stores touch 32 rows at a time, too scattered for the
- * prefetchers: [1000 x 1000] at one thread 0.26-0.35 ms fresh against
- * 0.12 ms into a reused `out=`; streamed, 0.13 ms. */
-void sl_strided_copy_fresh_f32(float *dst, const float *src, int ndim, const int64_t *shape, const int64_t *sstride) {
-  strided_copy(dst, src, ndim, shape, sstride, NT_FRESH_MIN_FLOATS);
 }

@@ -1,7 +1,7 @@
 /* permute and cat against naive element-by-element references on every
  * path of their kernels: fresh results and results written into `out`,
- * small and above each streaming-store threshold (a fresh result from 1 MB,
- * any result from 16 MB), rows whose length is or is not a multiple of 4,
+ * small and above each streaming-store threshold (a transpose from 1 MB; a
+ * cat from 1 MB when fresh, from 16 MB into `out`), rows whose length is or is not a multiple of 4,
  * zero-size dims, sources and outputs that are views at an odd offset into
  * a bigger storage (unaligned loads, an output not 16-byte aligned), at 1
  * and 2 threads. Every element is compared: the kernels only move data, so
@@ -68,8 +68,9 @@ Test(shape_paths, permutes_match_a_naive_gather_fresh_and_into_at_every_size) {
     int64_t shape[4];
     int perm[4];
   } cases[] = {
-      {2, {1000, 1000}, {1, 0}},       /* the bench's [1000 x 1000] transpose: 4 MB, streamed when fresh */
-      {2, {1000, 300}, {1, 0}},        /* 1.2 MB fresh: streamed; rows of 1000 */
+      {2, {1000, 1000}, {1, 0}},       /* the bench's [1000 x 1000] transpose: 4 MB, streamed */
+      {2, {1000, 300}, {1, 0}},        /* 1.2 MB: streamed; rows of 1000 */
+      {2, {400, 600}, {1, 0}},         /* 0.9 MB: ordinary stores */
       {2, {515, 1029}, {1, 0}},        /* 2 MB, rows of 515: not a multiple of 4, plain stores */
       {2, {33, 31}, {1, 0}},           /* below every threshold, partial tiles only */
       {3, {3, 517, 700}, {0, 2, 1}},   /* a batch of transposes over 1 MB */
@@ -78,7 +79,7 @@ Test(shape_paths, permutes_match_a_naive_gather_fresh_and_into_at_every_size) {
       {2, {0, 300}, {1, 0}},
       {4, {2, 3, 5, 7}, {3, 1, 0, 2}}, /* odd sizes, four dims */
       {3, {5, 1, 17}, {1, 2, 0}},      /* a size-1 dim */
-      {2, {1028, 4100}, {1, 0}},       /* 16.9 MB: streamed fresh and into `out` */
+      {2, {1028, 4100}, {1, 0}},       /* 16.9 MB */
   };
   int64_t offsets[] = {0, 3};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
