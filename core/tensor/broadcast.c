@@ -35,7 +35,8 @@ typedef struct plan {
   int64_t stride[SL_BCAST_MAX_IN][SL_MAX_DIMS];
   float *y;
   const float *in[SL_BCAST_MAX_IN];
-  sl_bcast_kernel k;
+  sl_bcast_kernel k;       /* one of k and rk */
+  sl_bcast_rows_kernel rk;
   const void *ctx;
 } plan;
 
@@ -87,7 +88,8 @@ bad:;
                  sl_shape_str(y, s2, sizeof s2));
 }
 
-/* Elements [b, e) of the output in row-major order, as runs of the inner dim. */
+/* Elements [b, e) of the output in row-major order, as runs of the inner
+ * dim (blocks of whole rows within one outer index for a rows kernel). */
 static void run_range(const void *vp, size_t b, size_t e) {
   const plan *p = vp;
   int nd = p->nd, nin = p->nin;
@@ -99,8 +101,8 @@ static void run_range(const void *vp, size_t b, size_t e) {
     rem /= p->shape[i];
   }
   const float *in[SL_BCAST_MAX_IN];
-  int64_t s[SL_BCAST_MAX_IN];
-  for (int k = 0; k < nin; k++) s[k] = p->stride[k][nd - 1];
+  int64_t s[SL_BCAST_MAX_IN], os[SL_BCAST_MAX_IN];
+  for (int k = 0; k < nin; k++) s[k] = p->stride[k][nd - 1], os[k] = nd > 1 ? p->stride[k][nd - 2] : 0;
   int64_t pos = (int64_t)b, end = (int64_t)e;
   while (pos < end) {
     int64_t n = inner - idx[nd - 1];
@@ -110,27 +112,49 @@ static void run_range(const void *vp, size_t b, size_t e) {
       for (int i = 0; i < nd; i++) off += idx[i] * p->stride[k][i];
       in[k] = p->in[k] + off;
     }
-    p->k(p->ctx, p->y + pos, in, s, n);
-    pos += n;
-    idx[nd - 1] += n;
-    for (int i = nd - 1; i > 0 && idx[i] >= p->shape[i]; i--) {
+    int64_t rows = 1;
+    if (p->rk && nd > 1 && n == inner) { /* whole rows: as many as this dim and the range hold */
+      rows = (end - pos) / inner;
+      if (rows > p->shape[nd - 2] - idx[nd - 2]) rows = p->shape[nd - 2] - idx[nd - 2];
+    }
+    if (p->rk)
+      p->rk(p->ctx, p->y + pos, in, s, n, rows, os);
+    else
+      p->k(p->ctx, p->y + pos, in, s, n);
+    pos += n * rows;
+    int i = nd - 1;
+    if (rows > 1)
+      idx[--i] += rows; /* idx[nd - 1] stays 0 */
+    else
+      idx[i] += n;
+    for (; i > 0 && idx[i] >= p->shape[i]; i--) {
       idx[i] = 0;
       idx[i - 1]++;
     }
   }
 }
 
-int sl_broadcast_run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
-                     const void *ctx) {
+static int run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, plan *p) {
   if (nin < 1 || nin > SL_BCAST_MAX_IN) return sl_fail(SL_EINVAL, "%s: 1 to 3 inputs expected", op);
-  plan p;
-  int st = make_plan(&p, op, y, nin, in);
+  int st = make_plan(p, op, y, nin, in);
   if (st) return st;
   if (y->numel == 0) return SL_OK;
-  p.y = y->data;
-  for (int i = 0; i < nin; i++) p.in[i] = in[i]->data;
-  p.k = k;
-  p.ctx = ctx;
-  sl_par_for((size_t)y->numel, run_range, &p);
+  p->y = y->data;
+  for (int i = 0; i < nin; i++) p->in[i] = in[i]->data;
+  sl_par_for((size_t)y->numel, run_range, p);
   return SL_OK;
+}
+
+int sl_broadcast_run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
+                     const void *ctx) {
+  plan p;
+  p.k = k, p.rk = NULL, p.ctx = ctx;
+  return run(op, y, nin, in, &p);
+}
+
+int sl_broadcast_run_rows(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_rows_kernel k,
+                          const void *ctx) {
+  plan p;
+  p.k = NULL, p.rk = k, p.ctx = ctx;
+  return run(op, y, nin, in, &p);
 }

@@ -25,6 +25,14 @@ int sl_broadcast_shapes(const char *op, const sl_tensor *a, const sl_tensor *b, 
 typedef void (*sl_bcast_kernel)(const void *ctx, float *y, const float *const *in, const int64_t *s,
                                  int64_t n);
 
+/* A kernel over `rows` runs of n outputs each, run r at y + r * n:
+ * y[r * n + i] = f(in[0][r * os[0] + i * s[0]], ...), each s[k] 0 or 1.
+ * One call covers up to a whole piece of a row-broadcast ([rows x n] + [n],
+ * + [rows x 1]), so the per-call work (a switch on the op, the pointer
+ * set-up) is paid once per block instead of once per row. */
+typedef void (*sl_bcast_rows_kernel)(const void *ctx, float *y, const float *const *in, const int64_t *s,
+                                     int64_t n, int64_t rows, const int64_t *os);
+
 #define SL_BCAST_MAX_IN 3
 /* Runs k over every element of y, with nin (1..3) inputs whose shapes
  * broadcast to y's shape (not checked again here: callers validate with
@@ -34,5 +42,8 @@ typedef void (*sl_bcast_kernel)(const void *ctx, float *y, const float *const *i
  * element is computed the same way, so the bits do not depend on threads. */
 int sl_broadcast_run(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_kernel k,
                      const void *ctx);
+/* sl_broadcast_run with a rows kernel. */
+int sl_broadcast_run_rows(const char *op, sl_tensor *y, int nin, const sl_tensor *const *in, sl_bcast_rows_kernel k,
+                          const void *ctx);
 
 #endif

@@ -9,6 +9,7 @@
 #include "broadcast.h"
 #include "error.h"
 #include "parallel.h"
+#include "stream.h"
 #include "vmath.h"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
@@ -46,45 +47,69 @@ static inline float apply_binary(sl_binary_op op, float a, float b) {
   }
 }
 
+/* rows runs of n outputs (broadcast.h's rows kernel): run r reads a from
+ * a + r * oa and b from b + r * ob. */
 static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, float *y, const float *a,
-                                                             int64_t sa, const float *b, int64_t sb, int64_t n) {
-  if (sa && sb)
-    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], b[i]);
-  else if (sa) {
-    float s = b[0];
-    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], s);
-  } else if (sb) {
-    float s = a[0];
-    for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, s, b[i]);
-  } else {
-    float v = apply_binary(op, a[0], b[0]);
-    for (int64_t i = 0; i < n; i++) y[i] = v;
+                                                             int64_t sa, const float *b, int64_t sb, int64_t n,
+                                                             int64_t rows, int64_t oa, int64_t ob) {
+  for (int64_t r = 0; r < rows; r++, y += n, a += oa, b += ob) {
+    if (sa && sb)
+      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], b[i]);
+    else if (sa) {
+      float s = b[0];
+      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], s);
+    } else if (sb) {
+      float s = a[0];
+      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, s, b[i]);
+    } else {
+      float v = apply_binary(op, a[0], b[0]);
+      for (int64_t i = 0; i < n; i++) y[i] = v;
+    }
   }
 }
 
 /* One copy of the loops per op, in baseline x86-64, AVX2 and AVX-512 (every
  * op is one IEEE operation or a libm call per element: the same bits in
  * each clone). */
+typedef struct binary_job {
+  sl_binary_op op;
+  bool stream; /* a large output: sl_stream_binary */
+} binary_job;
+
 SL_EW_CLONES static void binary_kernel(const void *ctx, float *y, const float *const *in, const int64_t *s,
-                                       int64_t n) {
-  sl_binary_op op = *(const sl_binary_op *)ctx;
+                                       int64_t n, int64_t rows, const int64_t *os) {
+  const binary_job *j = ctx;
+  sl_binary_op op = j->op;
   const float *a = in[0], *b = in[1];
+  int64_t sa = s[0], sb = s[1], oa = os[0], ob = os[1];
+  if (j->stream) {
+    for (int64_t r = 0; r < rows; r++) sl_stream_binary(op, y + r * n, a + r * oa, sa, b + r * ob, sb, n);
+    sl_stream_fence(); /* written before the pool counts this piece done */
+    return;
+  }
   switch (op) {
-  case SL_ADD: run_binary(SL_ADD, y, a, s[0], b, s[1], n); break;
-  case SL_SUB: run_binary(SL_SUB, y, a, s[0], b, s[1], n); break;
-  case SL_MUL: run_binary(SL_MUL, y, a, s[0], b, s[1], n); break;
-  case SL_DIV: run_binary(SL_DIV, y, a, s[0], b, s[1], n); break;
-  case SL_POW: run_binary(SL_POW, y, a, s[0], b, s[1], n); break;
-  case SL_MAXIMUM: run_binary(SL_MAXIMUM, y, a, s[0], b, s[1], n); break;
-  case SL_MINIMUM: run_binary(SL_MINIMUM, y, a, s[0], b, s[1], n); break;
-  case SL_EQ: run_binary(SL_EQ, y, a, s[0], b, s[1], n); break;
-  case SL_NE: run_binary(SL_NE, y, a, s[0], b, s[1], n); break;
-  case SL_LT: run_binary(SL_LT, y, a, s[0], b, s[1], n); break;
-  case SL_LE: run_binary(SL_LE, y, a, s[0], b, s[1], n); break;
-  case SL_GT: run_binary(SL_GT, y, a, s[0], b, s[1], n); break;
-  case SL_GE: run_binary(SL_GE, y, a, s[0], b, s[1], n); break;
+  case SL_ADD: run_binary(SL_ADD, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_SUB: run_binary(SL_SUB, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_MUL: run_binary(SL_MUL, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_DIV: run_binary(SL_DIV, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_POW: run_binary(SL_POW, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_MAXIMUM: run_binary(SL_MAXIMUM, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_MINIMUM: run_binary(SL_MINIMUM, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_EQ: run_binary(SL_EQ, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_NE: run_binary(SL_NE, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_LT: run_binary(SL_LT, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_LE: run_binary(SL_LE, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_GT: run_binary(SL_GT, y, a, sa, b, sb, n, rows, oa, ob); break;
+  case SL_GE: run_binary(SL_GE, y, a, sa, b, sb, n, rows, oa, ob); break;
   default: break;
   }
+}
+
+/* Large outputs of the ops that cost less than their memory traffic are
+ * written with streaming stores (stream.h). */
+static int run_binary_op(sl_binary_op op, sl_tensor *y, const sl_tensor *const *in) {
+  binary_job j = {op, sl_stream_binary_op(op) && sl_stream_ok(y->data, (size_t)y->numel)};
+  return sl_broadcast_run_rows(binary_names[op], y, 2, in, binary_kernel, &j);
 }
 
 static int check_op(int op, int count) {
@@ -112,7 +137,7 @@ int sl_binary(sl_binary_op op, sl_tensor *y, const sl_tensor *a, const sl_tensor
   const sl_tensor *in[2] = {a, b};
   if ((y->data == b->data && b->numel != n) || (y->data == a->data && a->numel != n))
     return sl_fail(SL_EINVAL, "%s: output may not alias a broadcast input", binary_names[op]);
-  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
+  return run_binary_op(op, &yv, in);
 }
 
 sl_tensor *sl_binary_new(sl_binary_op op, const sl_tensor *a, const sl_tensor *b) {
@@ -151,7 +176,7 @@ int sl_binary_scalar(sl_binary_op op, sl_tensor *y, const sl_tensor *a, float s,
   yv.ndim = a->ndim;
   for (int i = 0; i < SL_MAX_DIMS; i++) yv.shape[i] = a->shape[i];
   const sl_tensor *in[2] = {scalar_left ? &sv : a, scalar_left ? a : &sv};
-  return sl_broadcast_run(binary_names[op], &yv, 2, in, binary_kernel, &op);
+  return run_binary_op(op, &yv, in);
 }
 
 sl_tensor *sl_binary_scalar_new(sl_binary_op op, const sl_tensor *a, float s, bool scalar_left) {
@@ -241,14 +266,11 @@ typedef struct unary_job {
   sl_unary_op op;
   float *y;
   const float *x;
+  bool stream; /* a large output: sl_stream_unary */
 } unary_job;
 
-SL_EW_CLONES static void unary_range(const void *vj, size_t b, size_t e) {
-  const unary_job *j = vj;
-  float *y = j->y + b;
-  const float *x = j->x + b;
-  int64_t n = (int64_t)(e - b);
-  switch (j->op) {
+SL_EW_CLONES static void unary_block(sl_unary_op op, float *y, const float *x, int64_t n) {
+  switch (op) {
   /* exp, expm1 and sigmoid use the vectorized polynomial exp of vmath.c
    * (<= 2 ulp, the same bits on every ISA) */
   case SL_EXP: sl_vexp_f32(y, x, (size_t)n); break;
@@ -271,6 +293,16 @@ SL_EW_CLONES static void unary_range(const void *vj, size_t b, size_t e) {
   }
 }
 
+static void unary_range(const void *vj, size_t b, size_t e) {
+  const unary_job *j = vj;
+  if (j->stream) {
+    sl_stream_unary(j->op, j->y + b, j->x + b, (int64_t)(e - b));
+    sl_stream_fence();
+  } else {
+    unary_block(j->op, j->y + b, j->x + b, (int64_t)(e - b));
+  }
+}
+
 int sl_unary(sl_unary_op op, sl_tensor *y, const sl_tensor *x) {
   int st = check_op((int)op, SL_UNARY_COUNT);
   if (st) return st;
@@ -279,7 +311,7 @@ int sl_unary(sl_unary_op op, sl_tensor *y, const sl_tensor *x) {
     return sl_fail(SL_ESHAPE, "%s: output %s does not match input %s", unary_names[op],
                    sl_shape_str(y, s1, sizeof s1), sl_shape_str(x, s2, sizeof s2));
   }
-  unary_job j = {op, y->data, x->data};
+  unary_job j = {op, y->data, x->data, sl_stream_unary_op(op) && sl_stream_ok(y->data, (size_t)x->numel)};
   if (x->numel) sl_par_for((size_t)x->numel, unary_range, &j);
   return SL_OK;
 }

@@ -104,3 +104,34 @@ Test(broadcast, an_output_of_the_wrong_shape_is_refused) {
   cr_assert_eq(r.n, 0);
   sl_tensor_release(a); sl_tensor_release(row); sl_tensor_release(y);
 }
+
+/* The rows kernel gets blocks of whole rows within one index of the outer
+ * dims; pieces of the thread split cut rows and cross outer indices. Every
+ * broadcast form of a 3-D shape against a naive loop, at 1 and 2 threads. */
+Test(broadcast, row_blocks_across_outer_dims_match_a_naive_loop_at_1_and_2_threads) {
+  int64_t d0 = 5, d1 = 301, d2 = 129, n = d0 * d1 * d2; /* 194145 outputs: split over the pool */
+  sl_tensor *a = sl_tensor_empty(3, SHAPE(d0, d1, d2));
+  for (int64_t i = 0; i < n; i++) a->data[i] = (float)(i % 1000) * 0.5f - 17.0f;
+  const int64_t forms[][3] = {{1, d1, 1}, {d0, 1, d2}, {1, 1, d2}, {d0, d1, 1}, {d0, 1, 1}, {1, d1, d2}};
+  for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+    sl_tensor *b = sl_tensor_empty(3, forms[f]);
+    for (int64_t i = 0; i < b->numel; i++) b->data[i] = (float)(i % 37) * 0.25f + 1.0f;
+    for (int t = 1; t <= 2; t++) {
+      sl_set_num_threads(t);
+      sl_tensor *y = sl_binary_new(SL_MUL, a, b);
+      cr_assert(y && y->numel == n);
+      for (int64_t i = 0; i < d0; i++)
+        for (int64_t j = 0; j < d1; j++)
+          for (int64_t k = 0; k < d2; k++) {
+            int64_t bi = (forms[f][0] > 1 ? i : 0), bj = (forms[f][1] > 1 ? j : 0), bk = (forms[f][2] > 1 ? k : 0);
+            float want = a->data[(i * d1 + j) * d2 + k] * b->data[(bi * forms[f][1] + bj) * forms[f][2] + bk];
+            cr_assert_eq(y->data[(i * d1 + j) * d2 + k], want, "form %zu at %d threads: [%lld, %lld, %lld]", f, t,
+                         (long long)i, (long long)j, (long long)k);
+          }
+      sl_tensor_release(y);
+    }
+    sl_set_num_threads(1);
+    sl_tensor_release(b);
+  }
+  sl_tensor_release(a);
+}

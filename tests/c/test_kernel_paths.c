@@ -7,6 +7,7 @@
  * replace (bench/unary_bits_check runs the same check over every float). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,101 @@ Test(kernel_paths, large_outputs_have_the_bits_of_single_rows) {
   sl_tensor_release(a), sl_tensor_release(b);
 }
 
+/* Outputs of at least SL_VM_STREAM_MIN floats of the simple ops are written
+ * with streaming stores (stream.h): against a scalar loop, bit for bit (NaN
+ * on either side of maximum/minimum), with the output and inputs at offsets
+ * that are not 64-byte aligned, rows and a length that are not multiples of
+ * 16, in place, at 1 and 2 threads; the floats around the output stay
+ * untouched. */
+static float ref_binary(sl_binary_op op, float a, float b) {
+  switch (op) {
+  case SL_ADD: return a + b;
+  case SL_SUB: return a - b;
+  case SL_MUL: return a * b;
+  case SL_DIV: return a / b;
+  case SL_MAXIMUM: return a != a ? a : b != b ? b : a > b ? a : b;
+  case SL_MINIMUM: return a != a ? a : b != b ? b : a < b ? a : b;
+  case SL_LT: return a < b ? 1.0f : 0.0f;
+  default: return 0.0f;
+  }
+}
+
+static float ref_unary(sl_unary_op op, float x) {
+  switch (op) {
+  case SL_ABS: return fabsf(x);
+  case SL_NEG: return -x;
+  case SL_SQRT: return sqrtf(x);
+  default: return 0.0f;
+  }
+}
+
+static void expect_bits(const float *got, const float *want, int64_t n, const char *what, int t) {
+  for (int64_t i = 0; i < n; i++)
+    if (memcmp(got + i, want + i, sizeof *got) != 0 && !(got[i] != got[i] && want[i] != want[i]))
+      cr_assert_fail("%s at %d threads: element %lld is %a, expected %a", what, t, (long long)i, (double)got[i],
+                     (double)want[i]);
+}
+
+Test(kernel_paths, streamed_outputs_match_a_scalar_loop_at_unaligned_offsets) {
+  int64_t rows = 4099, cols = 1025, n = rows * cols; /* 4.2e6 floats: above the threshold, not a multiple of 16 */
+  cr_assert((size_t)n >= SL_VM_STREAM_MIN);
+  float *mem = malloc((size_t)(3 * n + 64) * sizeof *mem), *want = malloc((size_t)n * sizeof *want);
+  float *ya = mem + 3, *xa = mem + n + 8 + 1, *xb = mem + 2 * n + 16 + 5; /* 12, 36 and 84 bytes past 64-byte lines */
+  float row[1025], col[4099];
+  for (int64_t i = 0; i < n; i++) {
+    xa[i] = i % 1013 == 5 ? NAN : (float)sin((double)i * 0.37) * 5.5f;
+    xb[i] = i % 1009 == 0 ? NAN : (float)cos((double)i * 0.21) * 4.25f;
+  }
+  for (int64_t j = 0; j < cols; j++) row[j] = (float)j * 0.125f - 60.0f;
+  for (int64_t i = 0; i < rows; i++) col[i] = (float)(i % 17) - 8.5f;
+  sl_tensor *y = sl_tensor_wrap(2, SHAPE(rows, cols), ya, NULL, NULL);
+  sl_tensor *a = sl_tensor_wrap(2, SHAPE(rows, cols), xa, NULL, NULL);
+  sl_tensor *b = sl_tensor_wrap(2, SHAPE(rows, cols), xb, NULL, NULL);
+  sl_tensor *r = sl_tensor_wrap(1, SHAPE(cols), row, NULL, NULL), *c = sl_tensor_wrap(2, SHAPE(rows, 1), col, NULL, NULL);
+  cr_assert(y && a && b && r && c);
+  sl_binary_op ops[] = {SL_ADD, SL_SUB, SL_MUL, SL_DIV, SL_MAXIMUM, SL_MINIMUM, SL_LT}; /* lt: not streamed */
+  sl_unary_op uops[] = {SL_ABS, SL_NEG, SL_SQRT};                                       /* sqrt: not streamed */
+  for (int t = 1; t <= 2; t++) {
+    sl_set_num_threads(t);
+    for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+      sl_binary_op op = ops[k];
+      for (int form = 0; form < 4; form++) { /* same shape, row, column, scalar on the left */
+        ya[-1] = ya[n] = 7.0f;
+        int st = form == 0   ? sl_binary(op, y, a, b)
+                 : form == 1 ? sl_binary(op, y, a, r)
+                 : form == 2 ? sl_binary(op, y, a, c)
+                             : sl_binary_scalar(op, y, b, 1.5f, true);
+        cr_assert_eq(st, SL_OK);
+        for (int64_t i = 0; i < n; i++)
+          want[i] = form == 0   ? ref_binary(op, xa[i], xb[i])
+                    : form == 1 ? ref_binary(op, xa[i], row[i % cols])
+                    : form == 2 ? ref_binary(op, xa[i], col[i / cols])
+                                : ref_binary(op, 1.5f, xb[i]);
+        char what[64];
+        snprintf(what, sizeof what, "%s form %d", sl_binary_name(op), form);
+        expect_bits(ya, want, n, what, t);
+        cr_assert(ya[-1] == 7.0f && ya[n] == 7.0f, "%s wrote outside its output", what);
+      }
+    }
+    for (size_t k = 0; k < sizeof uops / sizeof *uops; k++) {
+      for (int64_t i = 0; i < n; i++) want[i] = ref_unary(uops[k], xa[i]);
+      cr_assert_eq(sl_unary(uops[k], y, a), SL_OK);
+      expect_bits(ya, want, n, sl_unary_name(uops[k]), t);
+      cr_assert(ya[-1] == 7.0f && ya[n] == 7.0f);
+    }
+    /* in place: y is the input */
+    memcpy(ya, xa, (size_t)n * sizeof *ya);
+    for (int64_t i = 0; i < n; i++) want[i] = fabsf(xa[i]) + row[i % cols];
+    cr_assert_eq(sl_unary(SL_ABS, y, y), SL_OK);
+    cr_assert_eq(sl_binary(SL_ADD, y, y, r), SL_OK);
+    expect_bits(ya, want, n, "abs then add_row in place", t);
+    cr_assert(ya[-1] == 7.0f && ya[n] == 7.0f);
+  }
+  sl_set_num_threads(1);
+  sl_tensor_release(y), sl_tensor_release(a), sl_tensor_release(b), sl_tensor_release(r), sl_tensor_release(c);
+  free(mem), free(want);
+}
+
 /* tanh = copysign(-t / (t + 2), x) with t = expm1(-2|x|) and sigmoid =
  * 1 / (1 + exp(-x)) through the scalar sl_vm_expm1f / sl_vm_expf, on a
  * spread of bit patterns (every sign and exponent, subnormals, +-0, +-inf,
@@ -190,7 +286,7 @@ Test(kernel_paths, one_pass_tanh_and_sigmoid_match_their_compositions) {
  * against one row at a time in four partial sums, element i into sum
  * i mod 4, combined (s0 + s1) + (s2 + s3). */
 Test(kernel_paths, last_dim_sums_match_four_partial_sums_at_1_and_2_threads) {
-  int64_t shapes[][2] = {{1, 1}, {3, 2}, {9, 3}, {8, 4}, {17, 5}, {70, 1000}, {1000, 1003}, {333, 64}, {5, 0}};
+  int64_t shapes[][2] = {{1, 1}, {3, 2}, {9, 3}, {8, 4}, {17, 5}, {70, 1000}, {1000, 1003}, {333, 64}, {1001, 77}, {5, 0}};
   for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
     int64_t rows = shapes[k][0], cols = shapes[k][1];
     sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols));
