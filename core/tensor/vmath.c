@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "parallel.h"
+#include "vmath_avx512.h"
+#include "vmath_exp.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -92,6 +94,22 @@ SL_INLINE void stream_fence(void) {
 #endif
 }
 
+/* 2 AVX-512F, 1 AVX, 0 neither (x86-64 with clones), for the kernels that
+ * have hand-written forms. Threads may race to the first call: each finds
+ * the same value, and relaxed atomics make the race defined. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+static int vm_isa(void) {
+  static int isa_cached = -1;
+  int isa = __atomic_load_n(&isa_cached, __ATOMIC_RELAXED);
+  if (isa < 0) {
+    __builtin_cpu_init();
+    isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx") ? 1 : 0;
+    __atomic_store_n(&isa_cached, isa, __ATOMIC_RELAXED);
+  }
+  return isa;
+}
+#endif
+
 SL_INLINE bool stream_ok(const float *y, size_t n) {
 #if defined(__SSE2__)
   return n >= SL_VM_STREAM_MIN && ((uintptr_t)y & 3) == 0;
@@ -101,10 +119,6 @@ SL_INLINE bool stream_ok(const float *y, size_t n) {
 #endif
 }
 
-#define LN2_HI 0x1.62e4p-1f      /* 14 significant bits: k * LN2_HI is exact for |k| <= 1024 */
-#define LN2_LO 0x1.7f7d1cf8p-20f /* ln 2 - LN2_HI */
-#define INV_LN2 0x1.715476p+0f
-#define ROUND_MAGIC 0x1.8p23f /* adding it rounds to an integer (nearest even) */
 
 /* k = rint(x / ln2) as float and int, r = x - k ln2, p = expm1(r). */
 SL_INLINE float reduce_expm1(float x, int32_t *k) {
@@ -116,11 +130,11 @@ SL_INLINE float reduce_expm1(float x, int32_t *k) {
    * iterations, bench/fit_expm1.py) to the relative error of expm1 on
    * |r| <= ln2/2 + 2e-4: < 0.25 * 2^-24 with these float coefficients
    * (Taylor to r^8 before: two more multiply-adds, 17 % of the SELU time) */
-  float q = 0x1.6c5578p-10f;
-  q = q * r + 0x1.1223bcp-7f;
-  q = q * r + 0x1.5555bap-5f;
-  q = q * r + 0x1.5554b6p-3f;
-  q = q * r + 0.5f;
+  float q = EXPM1_Q4;
+  q = q * r + EXPM1_Q3;
+  q = q * r + EXPM1_Q2;
+  q = q * r + EXPM1_Q1;
+  q = q * r + EXPM1_Q0;
   return r + (r * r) * q;
 }
 
@@ -203,8 +217,15 @@ SL_INLINE float tanh_fast_body(float x) {
   return x != x ? x + x : copysignf(-t / (t + 2.0f), x);
 }
 
-SL_CLONES void sl_vtanh_f32(float *y, const float *x, size_t n) {
+SL_CLONES static void vtanh_loop(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = tanh_fast_body(x[i]);
+}
+
+void sl_vtanh_f32(float *y, const float *x, size_t n) {
+#ifdef SL_VM_AVX512
+  if (vm_isa() == 2) return sl_vtanh_f32_avx512(y, x, n);
+#endif
+  vtanh_loop(y, x, n);
 }
 
 SL_CLONES void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy, size_t n) {
@@ -214,13 +235,27 @@ SL_CLONES void sl_vtanh_backward_f32(float *gx, const float *x, const float *gy,
   }
 }
 
-SL_CLONES void sl_vexp_f32(float *y, const float *x, size_t n) {
+SL_CLONES static void vexp_loop(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = exp_body(x[i]);
 }
 
+void sl_vexp_f32(float *y, const float *x, size_t n) {
+#ifdef SL_VM_AVX512
+  if (vm_isa() == 2) return sl_vexp_f32_avx512(y, x, n);
+#endif
+  vexp_loop(y, x, n);
+}
+
 /* 1 / (1 + exp(-x)) in one pass (it was three: negate, exp, divide) */
-SL_CLONES void sl_vsigmoid_f32(float *y, const float *x, size_t n) {
+SL_CLONES static void vsigmoid_loop(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + exp_body(-x[i]));
+}
+
+void sl_vsigmoid_f32(float *y, const float *x, size_t n) {
+#ifdef SL_VM_AVX512
+  if (vm_isa() == 2) return sl_vsigmoid_f32_avx512(y, x, n);
+#endif
+  vsigmoid_loop(y, x, n);
 }
 
 /* ---- log in double ------------------------------------------------------- */
@@ -647,15 +682,7 @@ __attribute__((target("avx"))) static void rowsum_avx(double *out, const float *
 
 void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n) {
 #ifdef SL_ROWSUM_X86
-  /* 2 AVX-512, 1 AVX, 0 neither. Threads may race to the first call: each
-   * finds the same value, and relaxed atomics make the race defined. */
-  static int isa_cached = -1;
-  int isa = __atomic_load_n(&isa_cached, __ATOMIC_RELAXED);
-  if (isa < 0) {
-    __builtin_cpu_init();
-    isa = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx") ? 1 : 0;
-    __atomic_store_n(&isa_cached, isa, __ATOMIC_RELAXED);
-  }
+  int isa = vm_isa();
   if (isa == 2) return rowsum_avx512(out, x, rows, n);
   if (isa == 1) return rowsum_avx(out, x, rows, n);
 #endif

@@ -388,3 +388,71 @@ Test(vmath, tanh_within_3_ulp_and_special_values) {
   for (int i = 0; i < M; i++) cr_assert_eq(gx[i], gy[i] * (1.0f - y[i] * y[i]));
   LEAK_CHECK();
 }
+
+/* The scalar forms the array kernels must reproduce bit for bit (a NaN only
+ * has to stay a NaN). */
+static float tanh_composed(float x) {
+  float e = sl_vm_expm1f(-2.0f * fabsf(x));
+  return copysignf(-e / (e + 2.0f), x);
+}
+static float sigmoid_composed(float x) { return 1.0f / (1.0f + sl_vm_expf(-x)); }
+
+static void expect_kernels_match(const float *x, size_t n, const char *what) {
+  float *y = malloc((n + 1) * sizeof *y);
+  cr_assert(y);
+  for (int op = 0; op < 3; op++) {
+    y[n] = 12345.0f; /* the kernel must not write past n */
+    if (op == 0) sl_vexp_f32(y, x, n);
+    if (op == 1) sl_vtanh_f32(y, x, n);
+    if (op == 2) sl_vsigmoid_f32(y, x, n);
+    cr_assert(same_bits(y[n], 12345.0f), "%s: wrote past %zu", what, n);
+    for (size_t i = 0; i < n; i++) {
+      float want = op == 0 ? sl_vm_expf(x[i]) : op == 1 ? tanh_composed(x[i]) : sigmoid_composed(x[i]);
+      if (!same_bits(y[i], want) && !(y[i] != y[i] && want != want))
+        cr_assert_fail("%s: %s(%a) = %a at %zu of %zu, expected %a", what, op == 0 ? "exp" : op == 1 ? "tanh" : "sigmoid",
+                       (double)x[i], (double)y[i], i, n, (double)want);
+    }
+  }
+  free(y);
+}
+
+/* On AVX-512 machines exp, tanh and sigmoid run hand-written kernels with a
+ * fast path for blocks of 16 inputs where the result needs no clamp, select
+ * or split scale (vmath_avx512.c); elsewhere the portable loops. Either way
+ * the bits of the scalar forms: typical inputs (every block fast), the same
+ * with one edge value moved through every lane of a block, every length
+ * 0..40 at unaligned starts (masked tails), and dense runs across each
+ * fast-path border. */
+Test(vmath, exp_tanh_sigmoid_kernels_match_the_scalar_forms_on_every_path) {
+  enum { N = 4096 };
+  static float x[N + 8];
+  unsigned seed = 7;
+  for (int i = 0; i < N + 8; i++) {
+    seed = seed * 1103515245u + 12345u;
+    x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * 16.0f; /* [-8, 8): fast for all three */
+  }
+  expect_kernels_match(x, N, "typical");
+  const float edges[] = {NAN,   -NAN,        INFINITY,   -INFINITY,   0.0f,        -0.0f,  0x1p-149f, 0x1p-27f,
+                         -86.6f, 88.1f,      -88.1f,     86.6f,       9.001f,      -9.5f,  1e30f,     -1e30f,
+                         0x1p-26f, -0x1p-26f, 0x1.fffffep-27f, -104.5f, 88.8f, 0x1p-30f,
+                         -87.4f, -87.9f, 88.5f, 88.7f, 87.4f, 87.9f, -88.5f, -88.7f, 9.5f, 17.9f, -18.1f};
+  float blk[48];
+  for (size_t e = 0; e < sizeof edges / sizeof *edges; e++)
+    for (int lane = 0; lane < 16; lane++) {
+      memcpy(blk, x, sizeof blk);
+      blk[16 + lane] = edges[e];
+      expect_kernels_match(blk, 48, "one edge in a block");
+    }
+  for (size_t n = 0; n <= 40; n++)
+    for (int off = 0; off < 4; off++) expect_kernels_match(x + off, n, "short and unaligned");
+  /* dense runs of consecutive floats across each border of the fast paths:
+   * exp at -86.5 and 88 (sigmoid at -88 and 86.5), tanh at |x| = 2^-26 and 9 */
+  const float borders[] = {-86.5f, 88.0f, -88.0f, 86.5f, 0x1p-26f, -0x1p-26f, 9.0f, -9.0f};
+  static float run[2 * N];
+  for (size_t b = 0; b < sizeof borders / sizeof *borders; b++) {
+    uint32_t u;
+    memcpy(&u, &borders[b], sizeof u);
+    for (int i = 0; i < 2 * N; i++) run[i] = fbits(u - N + (uint32_t)i);
+    expect_kernels_match(run, 2 * N, "across a border");
+  }
+}
