@@ -58,13 +58,16 @@ static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *re
 #endif
 
 /* A partial tile (ni or nj below TILE, at the right or bottom edge): 4 x 4
- * blocks where both sides have 4 left, element by element for the rest,
- * with ordinary stores. A [1000 x 1000] transpose has 16,000 elements in
- * partial tiles; copied one by one, reading down 32 source rows, they took
- * as long as a tenth of the full tiles, and the last strip (all partial)
- * was the slowest piece of a split. */
+ * blocks where both sides have 4 left, element by element for the rest.
+ * A [1000 x 1000] transpose has 16,000 elements in partial tiles; copied
+ * one by one, reading down 32 source rows, they took as long as a tenth of
+ * the full tiles, and the last strip (all partial) was the slowest piece
+ * of a split. With nt the blocks are streamed like the full tiles (16-byte
+ * aligned then: see sl_strided_copy_f32): ordinary stores to the ends of
+ * streamed rows would pull those lines back into the cache, and at 2
+ * threads from the other core. */
 static void edge_tile(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t ni,
-                      int64_t nj) {
+                      int64_t nj, int nt) {
   int64_t i = 0;
 #if defined(__SSE2__)
   for (; i + 4 <= ni; i += 4) {
@@ -73,14 +76,23 @@ static void edge_tile(float *restrict dst, int64_t ldd, const float *restrict sr
       __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
              r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
       _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-      _mm_storeu_ps(dst + (i + 0) * ldd + j, r0);
-      _mm_storeu_ps(dst + (i + 1) * ldd + j, r1);
-      _mm_storeu_ps(dst + (i + 2) * ldd + j, r2);
-      _mm_storeu_ps(dst + (i + 3) * ldd + j, r3);
+      if (nt) {
+        _mm_stream_ps(dst + (i + 0) * ldd + j, r0);
+        _mm_stream_ps(dst + (i + 1) * ldd + j, r1);
+        _mm_stream_ps(dst + (i + 2) * ldd + j, r2);
+        _mm_stream_ps(dst + (i + 3) * ldd + j, r3);
+      } else {
+        _mm_storeu_ps(dst + (i + 0) * ldd + j, r0);
+        _mm_storeu_ps(dst + (i + 1) * ldd + j, r1);
+        _mm_storeu_ps(dst + (i + 2) * ldd + j, r2);
+        _mm_storeu_ps(dst + (i + 3) * ldd + j, r3);
+      }
     }
     for (int64_t ii = i; ii < i + 4; ii++)
       for (int64_t jj = j; jj < nj; jj++) dst[ii * ldd + jj] = src[ii + jj * lds];
   }
+#else
+  (void)nt;
 #endif
   for (; i < ni; i++)
     for (int64_t j = 0; j < nj; j++) dst[i * ldd + j] = src[i + j * lds];
@@ -110,7 +122,7 @@ static void transpose_rows(float *restrict dst, int64_t ldd, const float *restri
           for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
 #endif
       } else {
-        edge_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ie - i0, je - j0);
+        edge_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ie - i0, je - j0, nt);
       }
     }
   }
