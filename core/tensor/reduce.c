@@ -404,37 +404,55 @@ typedef struct smjob {
   bool log;
 } smjob;
 
-/* One lane of n elements at stride s: y = exp(x - max) / sum, or
- * x - max - log(sum). exp is vmath's (<= 2 ulp); the sum is in double. */
-/* A contiguous lane (s == 1) vectorizes: the max without early exit (a NaN
- * anywhere makes the sum NaN, hence every output, as the strided path
- * does), then exp (the same bits as sl_vm_expf) and the sum in double with
- * four partial sums in one pass, then the scale. */
-static void softmax_row(float *y, const float *x, int64_t n, bool lg) {
-  /* the max in SSE2 lanes (their order changes at most the sign of a zero
-   * max, which x - m then maps to the same exp; with two zeros in the row
-   * the sum is >= 2, so log(sum) != 0 and log_softmax's bits are the same) */
-  bool nan;
-  float m = extreme_contig(x, n, true, &nan);
-  if (nan || m == -INFINITY) { /* NaN, or every entry -inf: PyTorch gives NaN */
-    for (int64_t i = 0; i < n; i++) y[i] = NAN;
-    return;
-  }
-  double sum = sl_vexp_shift_sum4_f64(y, x, m, n); /* exp and sum in one pass */
-  if (lg) {
-    float ls = (float)log(sum);
-    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;
-  } else {
-    float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) y[i] *= inv;
+/* softmax: y = exp(x - max) / sum, or x - max - log(sum), along a lane.
+ * exp is vmath's (<= 2 ulp); the sum is in double. */
+/* Contiguous rows (s == 1) in groups of eight: per row the max without
+ * early exit (a NaN anywhere makes the sum NaN, hence every output, as the
+ * strided path does), then y = exp(x - max) (the bits of sl_vm_expf); then
+ * the group's sums in double by sl_vrowsum_f64, which advances the eight
+ * rows together (the sum of one row is a chain of dependent adds: alone it
+ * left the adders idle) with the additions of sl_vsum4_f64; then the scale.
+ * Each row's bits are those of the three steps done row by row. */
+enum { SOFTMAX_GROUP = 8 };
+static void softmax_rows(float *y, const float *x, int64_t rows, int64_t n, bool lg) {
+  for (int64_t r0 = 0; r0 < rows; r0 += SOFTMAX_GROUP) {
+    int64_t g = rows - r0 < SOFTMAX_GROUP ? rows - r0 : SOFTMAX_GROUP;
+    float m[SOFTMAX_GROUP];
+    bool bad[SOFTMAX_GROUP];
+    double sum[SOFTMAX_GROUP];
+    for (int64_t k = 0; k < g; k++) {
+      const float *xr = x + (r0 + k) * n;
+      float *yr = y + (r0 + k) * n;
+      /* the max in SSE2 lanes (their order changes at most the sign of a
+       * zero max, which x - m then maps to the same exp; with two zeros in
+       * the row the sum is >= 2, so log(sum) != 0 and log_softmax's bits are
+       * the same) */
+      bool nan;
+      m[k] = extreme_contig(xr, n, true, &nan);
+      bad[k] = nan || m[k] == -INFINITY; /* NaN, or every entry -inf: PyTorch gives NaN */
+      if (bad[k])
+        for (int64_t i = 0; i < n; i++) yr[i] = NAN;
+      else
+        sl_vexp_shift_f32(yr, xr, m[k], (size_t)n);
+    }
+    sl_vrowsum_f64(sum, y + r0 * n, g, n);
+    for (int64_t k = 0; k < g; k++) {
+      if (bad[k]) continue;
+      const float *xr = x + (r0 + k) * n;
+      float *yr = y + (r0 + k) * n;
+      if (lg) {
+        float ls = (float)log(sum[k]);
+        for (int64_t i = 0; i < n; i++) yr[i] = (xr[i] - m[k]) - ls;
+      } else {
+        float inv = (float)(1.0 / sum[k]);
+        for (int64_t i = 0; i < n; i++) yr[i] *= inv;
+      }
+    }
   }
 }
 
+/* One lane of n elements at stride s > 1 */
 static void softmax_lane(float *y, const float *x, int64_t n, int64_t s, bool lg) {
-  if (s == 1) {
-    softmax_row(y, x, n, lg);
-    return;
-  }
   float m = -INFINITY;
   for (int64_t i = 0; i < n; i++) {
     float v = x[i * s];
@@ -462,6 +480,10 @@ static void softmax_lane(float *y, const float *x, int64_t n, int64_t s, bool lg
 
 static void softmax_range(const void *vj, size_t b, size_t e) {
   const smjob *j = vj;
+  if (j->inner == 1) { /* lanes are the contiguous rows b..e */
+    softmax_rows(j->y + (int64_t)b * j->n, j->x + (int64_t)b * j->n, (int64_t)(e - b), j->n, j->log);
+    return;
+  }
   for (size_t l = b; l < e; l++) {
     int64_t o = (int64_t)l / j->inner, c = (int64_t)l % j->inner;
     int64_t off = o * j->n * j->inner + c;

@@ -564,35 +564,15 @@ double sl_vsum4_f64(const float *x, int64_t n) { return row_sum4(x, n); }
 typedef float v4f __attribute__((vector_size(16)));
 typedef double v4d __attribute__((vector_size(32)));
 
-/* y[i] = exp(x[i] - m) and their row_sum4, in one pass (softmax: it was a
- * subtract pass, an exp pass and a sum pass). The partial sums are one
- * 4-double vector that takes e[0..3], e[4..7], ... in order: element i still
- * goes into sum i mod 4, in increasing i, and the tail into s0, so the sum
- * has row_sum4's bits; each e is exp_body of the same float x[i] - m. */
-SL_CLONES double sl_vexp_shift_sum4_f64(float *y, const float *x, float m, int64_t n) {
-  v4d acc = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    float e[16];
-    for (int j = 0; j < 16; j++) e[j] = exp_body(x[i + j] - m);
-    memcpy(y + i, e, sizeof e);
-    for (int k = 0; k < 16; k += 4) {
-      v4f t;
-      memcpy(&t, e + k, sizeof t);
-      acc += __builtin_convertvector(t, v4d);
-    }
-  }
-  for (; i + 4 <= n; i += 4) {
-    v4f t;
-    for (int j = 0; j < 4; j++) t[j] = y[i + j] = exp_body(x[i + j] - m);
-    acc += __builtin_convertvector(t, v4d);
-  }
-  double s0 = acc[0];
-  for (; i < n; i++) {
-    y[i] = exp_body(x[i] - m);
-    s0 += (double)y[i];
-  }
-  return (s0 + acc[1]) + (acc[2] + acc[3]);
+SL_CLONES static void vexp_shift_loop(float *y, const float *x, float m, size_t n) {
+  for (size_t i = 0; i < n; i++) y[i] = exp_body(x[i] - m);
+}
+
+void sl_vexp_shift_f32(float *y, const float *x, float m, size_t n) {
+#ifdef SL_VM_AVX512
+  if (vm_isa() == 2) return sl_vexp_shift_f32_avx512(y, x, m, n);
+#endif
+  vexp_shift_loop(y, x, m, n);
 }
 
 /* out[r] = row_sum4 of row r (rows of n floats, contiguous). Eight rows

@@ -41,9 +41,8 @@ void sl_vrowsum_f64(double *out, const float *x, int64_t rows, int64_t n);
  * i mod 4), combined (s0 + s1) + (s2 + s3): one row of sl_vrowsum_f64, and
  * the order every contiguous sum in reduce.c keeps. */
 double sl_vsum4_f64(const float *x, int64_t n);
-/* y[i] = sl_vm_expf(x[i] - m) for i < n, returning sl_vsum4_f64(y, n): the
- * same bits as the three steps, in one pass (softmax). */
-double sl_vexp_shift_sum4_f64(float *y, const float *x, float m, int64_t n);
+/* y[i] = sl_vm_expf(x[i] - m) for i < n (softmax). */
+void sl_vexp_shift_f32(float *y, const float *x, float m, size_t n);
 /* sigmoid: 1 / (1 + sl_vm_expf(-x)), the same bits as those three steps. */
 void sl_vsigmoid_f32(float *y, const float *x, size_t n);
 

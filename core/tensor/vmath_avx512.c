@@ -142,12 +142,20 @@ TARGET INLINE __m512 tanh16_any(__m512 x) {
   size_t i = 0;                                                                                          \
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, F(_mm512_loadu_ps(x + i)));                      \
   if (i < n) {                                                                                           \
-    __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                                      \
-    _mm512_mask_storeu_ps(y + i, m, F(_mm512_maskz_loadu_ps(m, x + i)));                                 \
+    __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);                                                   \
+    _mm512_mask_storeu_ps(y + i, tail, F(_mm512_maskz_loadu_ps(tail, x + i)));                           \
   }
 
 TARGET void sl_vexp_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(exp16_any) }
 TARGET void sl_vsigmoid_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(sigmoid16) }
 TARGET void sl_vtanh_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(tanh16_any) }
+
+/* y = exp(x - m), x - m one float subtraction as in vmath.c */
+TARGET void sl_vexp_shift_f32_avx512(float *y, const float *x, float m, size_t n) {
+  __m512 mv = S1(m);
+#define EXP_SHIFTED(v) exp16_any(_mm512_sub_ps((v), mv))
+  VM_LOOP(EXP_SHIFTED)
+#undef EXP_SHIFTED
+}
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * AVX-512 forms of three vmath kernels (internal to core/tensor): the same
+ * AVX-512 forms of four vmath kernels (internal to core/tensor): the same
  * bits as the portable loops of vmath.c for every input, faster
  * (vmath_avx512.c says how and why). vmath.c calls them when the CPU has
  * AVX-512F; SL_VM_AVX512 is defined where they are compiled (GCC on
@@ -14,6 +14,7 @@
 void sl_vexp_f32_avx512(float *y, const float *x, size_t n);
 void sl_vsigmoid_f32_avx512(float *y, const float *x, size_t n);
 void sl_vtanh_f32_avx512(float *y, const float *x, size_t n);
+void sl_vexp_shift_f32_avx512(float *y, const float *x, float m, size_t n);
 #endif
 
 #endif

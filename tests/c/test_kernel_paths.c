@@ -349,7 +349,7 @@ static void softmax_reference(float *y, const float *x, int64_t n, bool lg) {
 }
 
 Test(kernel_paths, softmax_rows_match_the_three_pass_composition_at_1_and_2_threads) {
-  int64_t lens[] = {1, 2, 3, 4, 5, 15, 16, 17, 20, 33, 64, 1000, 1003};
+  int64_t lens[] = {1, 2, 3, 4, 5, 15, 16, 17, 20, 30, 33, 44, 47, 64, 1000, 1003};
   unsigned seed = 7;
   for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
     for (int kind = 0; kind < 2; kind++) {
