@@ -35,7 +35,7 @@ size_t sl_memory_limit(void);
  * that check everything made on a thread was given back. */
 size_t sl_alloc_thread_bytes(void);
 
-/* Freed blocks of 1 MB and more are kept (at most 256 MB in 8 blocks,
+/* Freed blocks of 1 MB and more are kept (at most 256 MB in 32 blocks,
  * process-wide) and reused for requests of the same or a slightly smaller
  * size, whatever the account, so a loop making big results does not fault
  * their pages in again every time. A block freed by an explicit account

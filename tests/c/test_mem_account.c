@@ -120,7 +120,7 @@ Test(mem_account, core_account_outlives_its_owner_until_its_last_block) {
 
 /* Freed big blocks are kept and handed out again: to a request of the
  * same size or up to an eighth smaller, never to a much smaller one; the
- * cache holds at most 256 MB in 8 blocks, charges no account (bytes and
+ * cache holds at most 256 MB in 32 blocks, charges no account (bytes and
  * caps count live blocks), and is emptied by sl_alloc_trim and by freeing
  * an account. A reused block's contents are the old ones (sl_malloc does
  * not clear); sl_calloc still clears. */
@@ -158,17 +158,17 @@ Test(mem_account, big_blocks_are_cached_and_reused) {
   sl_alloc_trim();
   cr_assert_eq(sl_alloc_cached_bytes(), 0);
 
-  /* bounded: ten 40 MB blocks leave six (240 MB) cached; 12 x 1 MB leave 8 */
-  float *many[12];
+  /* bounded: ten 40 MB blocks leave six (240 MB) cached; 36 x 1 MB leave 32 */
+  float *many[36];
   for (int i = 0; i < 10; i++) cr_assert_not_null(many[i] = sl_malloc(40 * MB));
   for (int i = 0; i < 10; i++) sl_free(many[i]);
   cr_assert_eq(sl_alloc_cached_bytes(), 240 * MB);
-  for (int i = 0; i < 12; i++) cr_assert_not_null(many[i] = sl_malloc(MB));
-  for (int i = 0; i < 12; i++) sl_free(many[i]);
-  cr_assert_eq(sl_alloc_cached_bytes(), 8 * MB, "eight slots, oldest dropped first");
+  for (int i = 0; i < 36; i++) cr_assert_not_null(many[i] = sl_malloc(MB));
+  for (int i = 0; i < 36; i++) sl_free(many[i]);
+  cr_assert_eq(sl_alloc_cached_bytes(), 32 * MB, "32 slots, oldest dropped first");
   float *small = sl_malloc(MB - 64); /* below 1 MB: never cached */
   sl_free(small);
-  cr_assert_eq(sl_alloc_cached_bytes(), 8 * MB);
+  cr_assert_eq(sl_alloc_cached_bytes(), 32 * MB);
 
   sl_mem_account *a = sl_mem_account_new();
   sl_mem_account_free(a);
