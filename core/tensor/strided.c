@@ -2,12 +2,12 @@
  * destination filled from a source read through arbitrary strides. Dims are
  * first merged where the source is contiguous across them, so a permute
  * that keeps the last dim in place becomes a few long memcpys and a
- * transpose becomes one blocked 2-D transpose (32 x 32 tiles: the 32 source
- * rows of a tile and the 32 destination rows stay in L1 while they are
+ * transpose becomes one blocked 2-D transpose (64 x 32 tiles: the 32 source
+ * rows of a tile and the 64 destination rows stay in L1 while they are
  * read and written, instead of one of the two sides missing on every
  * element; SSE 4 x 4 shuffles inside a tile). Large copies are split over
  * the thread pool by strips of destination rows. A transpose reads each
- * source row 128 bytes at a time, a page or more apart: the next band's
+ * source row 256 bytes at a time, a page or more apart: the next band's
  * lines are prefetched by hand, and a destination of 1 MB or more is
  * written with streaming stores (10^7 floats at 2 threads: 2.6-2.9 ms ->
  * 1.7-1.95 ms, a memcpy of the same bytes 0.9-1.0 ms; why from 1 MB: see
@@ -21,18 +21,29 @@
 #include "parallel.h"
 #include "shape.h"
 
-#define TILE 32
+/* A tile is ti destination rows (ti floats of each source row) by TJ
+ * destination columns (TJ source rows). ti is 64 (256-byte runs of each
+ * source row, four lines) when the source is bigger than the caches, where
+ * longer runs pay: bench/transpose_split built with -DTI=32 and -DTI=64,
+ * [10000 x 1000], streamed, 2 threads 1.72-1.80 -> 1.31-1.71 ms, 1 thread
+ * 3.34-3.82 -> 3.07-3.19 ms; sl_tensor_permute_into at 2 threads, best of 8
+ * alternating runs, 1.37 -> 1.16 ms. In cache 32 is faster: [1000 x 1000] at 2
+ * threads 0.065-0.071 ms against 0.073-0.074 ms with 64. */
+#define TI_SMALL 32
+#define TI_BIG 64
+#define TI_BIG_MIN_FLOATS (4 << 20) /* 16 MB */
+#define TJ 32
 #define NT_MIN_FLOATS (1 << 18) /* 1 MB: transposes this big use streaming stores (see sl_strided_copy_f32) */
 
 #if defined(__SSE2__)
-/* A full TILE x TILE tile as 4 x 4 blocks: four source rows loaded, shuffled
+/* A full ti x TJ tile as 4 x 4 blocks: four source rows loaded, shuffled
  * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
  * changes. With nt (a constant in each caller below) the stores are
  * non-temporal: each group of four destination rows is written as whole
  * lines before the next group starts. */
 static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restrict dst, int64_t ldd,
                                                                   const float *restrict src, int64_t lds,
-                                                                  const int nt) {
+                                                                  const int ti, const int nt) {
 #define STORE_ROWS(store)                    \
   do {                                       \
     store(dst + (i + 0) * ldd + j, r0);      \
@@ -40,8 +51,8 @@ static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restric
     store(dst + (i + 2) * ldd + j, r2);      \
     store(dst + (i + 3) * ldd + j, r3);      \
   } while (0)
-  for (int i = 0; i < TILE; i += 4)
-    for (int j = 0; j < TILE; j += 4) {
+  for (int i = 0; i < ti; i += 4)
+    for (int j = 0; j < TJ; j += 4) {
       __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
              r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
       _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
@@ -51,13 +62,20 @@ static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restric
 #undef STORE_ROWS
 }
 
-static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int nt) {
-  if (nt) tile_4x4_blocks(dst, ldd, src, lds, 1);
-  else tile_4x4_blocks(dst, ldd, src, lds, 0);
+/* The four instances with constant loop bounds and store kind. */
+static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int ti,
+                               int nt) {
+  if (ti == TI_BIG) {
+    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, 1);
+    else tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, 0);
+  } else {
+    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, 1);
+    else tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, 0);
+  }
 }
 #endif
 
-/* A partial tile (ni or nj below TILE, at the right or bottom edge): 4 x 4
+/* A partial tile (ni below ti or nj below TJ, at the right or bottom edge): 4 x 4
  * blocks where both sides have 4 left, element by element for the rest.
  * A [1000 x 1000] transpose has 16,000 elements in partial tiles; copied
  * one by one, reading down 32 source rows, they took as long as a tenth of
@@ -101,25 +119,23 @@ static void edge_tile(float *restrict dst, int64_t ldd, const float *restrict sr
 /* dst[i * ldd + j] = src[i + j * lds] for i0 <= i < i1, j < cols (rows
  * i0..i1 of the transpose of a cols x rows block read with row stride lds). */
 static void transpose_rows(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t i0,
-                           int64_t i1, int64_t cols, int nt) {
-  for (; i0 < i1; i0 += TILE) {
-    int64_t ie = i0 + TILE < i1 ? i0 + TILE : i1;
-    for (int64_t j0 = 0; j0 < cols; j0 += TILE) {
-      int64_t je = j0 + TILE < cols ? j0 + TILE : cols;
-      if (ie - i0 == TILE && je - j0 == TILE) {
+                           int64_t i1, int64_t cols, int ti, int nt) {
+  for (; i0 < i1; i0 += ti) {
+    int64_t ie = i0 + ti < i1 ? i0 + ti : i1;
+    for (int64_t j0 = 0; j0 < cols; j0 += TJ) {
+      int64_t je = j0 + TJ < cols ? j0 + TJ : cols;
+      if (ie - i0 == ti && je - j0 == TJ) {
 #if defined(__SSE2__)
-        /* ask for the next band's source lines now: the 32 rows are a page
+        /* ask for the next band's source lines now: the TJ rows are a page
          * apart or more, so no prefetcher sees them coming */
-        if (je + TILE <= cols) /* (two bands ahead measured no better) */
-          for (int64_t j = je; j < je + TILE; j++) {
-            _mm_prefetch((const char *)(src + i0 + j * lds), _MM_HINT_T0);
-            _mm_prefetch((const char *)(src + i0 + j * lds + 16), _MM_HINT_T0);
-          }
-        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, nt);
+        if (je + TJ <= cols) /* (two bands ahead measured no better) */
+          for (int64_t j = je; j < je + TJ; j++)
+            for (int q = 0; q < ti; q += 16) _mm_prefetch((const char *)(src + i0 + j * lds + q), _MM_HINT_T0);
+        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ti, nt);
 #else
         (void)nt;
-        for (int i = 0; i < TILE; i++) /* constant trip counts GCC unrolls */
-          for (int j = 0; j < TILE; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
+        for (int i = 0; i < ti; i++)
+          for (int j = 0; j < TJ; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
 #endif
       } else {
         edge_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ie - i0, je - j0, nt);
@@ -128,7 +144,7 @@ static void transpose_rows(float *restrict dst, int64_t ldd, const float *restri
   }
 }
 
-/* The copy as pieces for the thread pool: piece p is strip p % nstrip (TILE
+/* The copy as pieces for the thread pool: piece p is strip p % nstrip (ti
  * destination rows of the transpose, or the whole inner run) of outer
  * position p / nstrip. Pieces write disjoint parts of dst: any split gives
  * the same bytes. */
@@ -138,7 +154,7 @@ typedef struct copy_job {
   int nw; /* outer dims (the odometer) */
   int64_t size[SL_MAX_DIMS], ss[SL_MAX_DIMS], ds[SL_MAX_DIMS];
   int64_t last, slast, a_rows, a_ds, nstrip;
-  int a, nt;
+  int a, ti, nt;
 } copy_job;
 
 static void copy_range(const void *vj, size_t b, size_t e) {
@@ -157,8 +173,8 @@ static void copy_range(const void *vj, size_t b, size_t e) {
     if (slast == 1) {
       memcpy(d0, s0, (size_t)last * sizeof(float));
     } else if (j->a >= 0) {
-      int64_t i0 = strip * TILE, i1 = i0 + TILE < j->a_rows ? i0 + TILE : j->a_rows;
-      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last, j->nt);
+      int64_t i0 = strip * j->ti, i1 = i0 + j->ti < j->a_rows ? i0 + j->ti : j->a_rows;
+      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last, j->ti, j->nt);
     } else if (slast == 0) {
       for (int64_t k = 0; k < last; k++) d0[k] = s0[0];
     } else {
@@ -217,17 +233,18 @@ void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *
   int64_t outer = 1, total = j.last;
   for (int k = 0; k < j.nw; k++) outer *= j.size[k];
   j.nstrip = 1;
-  if (j.a >= 0) {
-    j.a_rows = sz[j.a], j.a_ds = ds[j.a];
-    j.nstrip = (j.a_rows + TILE - 1) / TILE;
-    total *= j.a_rows;
-  }
+  if (j.a >= 0) total *= sz[j.a];
   total *= outer;
+  if (j.a >= 0) {
+    j.ti = total >= TI_BIG_MIN_FLOATS ? TI_BIG : TI_SMALL;
+    j.a_rows = sz[j.a], j.a_ds = ds[j.a];
+    j.nstrip = (j.a_rows + j.ti - 1) / j.ti;
+  }
 #if defined(__SSE2__)
   /* Streaming stores for transposes of 1 MB and more whose full tiles are
    * 16-byte aligned (every destination offset is a multiple of `last`).
    * Ordinary stores read each destination line first, and a tile's stores
-   * go to 32 rows at once, too scattered for the prefetchers: a cache miss
+   * go to 64 rows at once, too scattered for the prefetchers: a cache miss
    * per line when the destination is cold (a fresh result: Lua frees
    * results at its next collection, so each call gets another block), and
    * at 2 threads a transfer from the other core for each line it wrote in
