@@ -121,7 +121,10 @@ TARGET INLINE __m512 tanh16_mid(__m512 x, __m512 ax) {
   __m512 p = reduce16(a, &t);
   __m512i ks = k_shifted(t);
   __m512 c = _mm512_sub_ps(S1(1.0f), _mm512_castsi512_ps(_mm512_sub_epi32(I1(127 << 23), ks)));
-  __m512 e = _mm512_mul_ps(_mm512_add_ps(p, c), _mm512_castsi512_ps(_mm512_add_epi32(ks, I1(127 << 23))));
+  /* e = (p + c) 2^k: p + c is normal (p itself for k = 0, at most -0.58
+   * below) and so is e (|e| >= 2^-26), so the product is the exponent field
+   * plus k */
+  __m512 e = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(_mm512_add_ps(p, c)), ks));
   /* copysign(-e / (e + 2), x) = e / d with d = -2 - e = -(e + 2) (negation
    * commutes with rounding) and d's sign flipped when x < 0: e < 0 and
    * d < 0, so e / d > 0, and every step is exact but the one division */
