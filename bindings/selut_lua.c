@@ -49,8 +49,8 @@ static const char *const eager_scripts[] = {"selut.autograd", "selut.nn", "selut
 /* package.preload loader: upvalue 1 is the sl_script. */
 static int script_loader(lua_State *L) {
   const sl_script *s = lua_touserdata(L, sl_lua_upvalueindex(1));
-  if (luaL_loadbufferx(L, s->source, s->size, s->chunkname, "t") != LUA_OK)
-    return lua_error(L); /* a syntax error in an embedded script: a Lua error, never exit */
+  if (luaL_loadbufferx(L, s->source, s->size, s->chunkname, "b") != LUA_OK)
+    return lua_error(L); /* a chunk this Lua cannot load: a Lua error, never exit */
   lua_pushstring(L, s->module);
   lua_call(L, 1, 1);
   return 1;

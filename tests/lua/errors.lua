@@ -86,3 +86,14 @@ local opt = optim.SGD(params, { lr = 0.1 })
 checkerror("cannot set field 'momentum' of an optimizer (only lr)", function() opt.momentum = 1 end)
 checkerror("bad argument #1 to 'set_lr' (learning rate must be a finite number >= 0, got -1.0)", function() opt:set_lr(-1) end)
 checkerror("bad argument #1 to 'set_step' (step count must be >= 0, got -1)", function() opt:set_step(-1) end)
+
+-- The embedded scripts are compiled at build time with their debug
+-- information: functions and errors still name the script file and line.
+do
+  local info = debug.getinfo(selut.nn.Sequential, "S")
+  H.check(info.short_src == "scripts/nn.lua", "Sequential's source: " .. tostring(info.short_src))
+  H.check(info.linedefined > 0 and info.what == "Lua", "Sequential's line: " .. tostring(info.linedefined))
+  local ok, tb = xpcall(function() selut.nn.Sequential():add(42) end, debug.traceback)
+  H.check(not ok, "adding a number to a Sequential must fail")
+  H.check(tostring(tb):find("scripts/nn.lua:%d+:") ~= nil, "a traceback through nn.lua names its lines:\n" .. tostring(tb))
+end
