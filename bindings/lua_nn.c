@@ -145,15 +145,23 @@ static int module_call(lua_State *L) {
  * call, a fifth of a small step's time when made per layer). Returns box. */
 static const char call_tag = 0; /* metatable[&call_tag] = the layer's own __call */
 
-static int nn_layer_into(lua_State *L) {
-  if (!testmodule(L, 1)) return 0; /* not a selut layer: the caller calls it as m(x) */
-  lua_getmetatable(L, 1);
+/* The layer at idx when it is a selut layer whose __call is its own (not
+ * hooked by viz or nn.stats), else NULL: the caller then calls it as m(x). */
+static lmodule *own_call_layer(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lmodule *b = testmodule(L, idx);
+  if (!b) return NULL;
+  lua_getmetatable(L, idx);
   lua_pushliteral(L, "__call");
   lua_rawget(L, -2);
   lua_rawgetp(L, -2, &call_tag);
   int own = lua_rawequal(L, -1, -2);
   lua_pop(L, 3);
-  if (!own) return 0; /* __call hooked (viz, nn.stats): the caller calls m(x) */
+  return own ? b : NULL;
+}
+
+static int nn_layer_into(lua_State *L) {
+  if (!own_call_layer(L, 1)) return 0;
   sl_module *m = checkmodule(L, 1);
   sl_tensor *x = sl_lua_checktensor(L, 2);
   sl_tensor **box = luaL_checkudata(L, 3, SL_LUA_TENSOR);
@@ -187,13 +195,8 @@ static int nn_seq_call(lua_State *L) {
   sl_module *ms[SEQ_FAST_MAX];
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, 3, i);
-    lmodule *b = lua_touserdata(L, -1);
-    if (!b || !lua_getmetatable(L, -1)) return 0;
-    if (lua_rawgetp(L, -1, &module_tag) != LUA_TBOOLEAN) return 0;
-    lua_pushvalue(L, sl_lua_upvalueindex(2)); /* "__call" */
-    lua_rawget(L, -3);
-    lua_rawgetp(L, -3, &call_tag);
-    if (!lua_rawequal(L, -1, -2) || !b->m || sl_activation_inplace(b->m)) return 0;
+    lmodule *b = own_call_layer(L, -1);
+    if (!b || !b->m || sl_activation_inplace(b->m)) return 0;
     ms[i - 1] = b->m;
     lua_settop(L, 3);
   }
@@ -523,8 +526,7 @@ void sl_lua_open_nn(lua_State *L) {
   lua_pop(L, 1);
   sl_lua_newlib(L, nn_funcs);
   lua_pushliteral(L, "modules");
-  lua_pushliteral(L, "__call");
-  sl_lua_pushcclosure(L, nn_seq_call, 2);
+  sl_lua_pushcclosure(L, nn_seq_call, 1);
   lua_setfield(L, -2, "_seq_call");
   sl_lua_setfuncs(L, sl_lua_nn_ctors); /* constructors with their own argument handling (lua_nn_ctors.c); */
   for (int i = 0; layers[i]; i++) {           /* every other layer with a create gets nn_generic */
