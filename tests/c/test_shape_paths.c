@@ -182,3 +182,45 @@ Test(shape_paths, a_legacy_empty_tensor_in_a_big_cat_is_skipped) {
   sl_set_num_threads(1);
   sl_tensor_release(a), sl_tensor_release(b), sl_tensor_release(e);
 }
+
+/* expand goes through the same strided copy: a size-1 dim before the last
+ * one becomes a transpose with a zero source stride, streamed from 1 MB on. */
+Test(shape_paths, expands_match_a_naive_broadcast_above_and_below_the_threshold) {
+  struct {
+    int nd;
+    int64_t from[3], to[3];
+  } cases[] = {
+      {2, {1000, 1}, {1000, 1000}},        /* 4 MB: the transpose path, streamed */
+      {3, {3, 517, 1}, {3, 517, 700}},     /* 4.3 MB, rows of 700 */
+      {2, {1, 700}, {2000, 700}},          /* a repeated first dim: whole-row copies */
+      {3, {7, 1, 5}, {7, 9, 5}},           /* small */
+      {2, {515, 1}, {515, 1029}},          /* 2 MB, rows of 1029: ordinary stores */
+      {2, {0, 1}, {0, 5}},                 /* zero-size */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    for (int64_t off = 0; off <= 1; off++) {
+      int nd = cases[c].nd;
+      sl_tensor *t = source(nd, cases[c].from, off * 3, (unsigned)c);
+      for (int th = 1; th <= 2; th++) {
+        sl_set_num_threads(th);
+        sl_tensor *y = sl_tensor_expand(t, nd, cases[c].to);
+        cr_assert(y, "case %zu", c);
+        int64_t idx[3] = {0}, in_stride[3];
+        in_stride[nd - 1] = 1;
+        for (int d = nd - 2; d >= 0; d--) in_stride[d] = in_stride[d + 1] * t->shape[d + 1];
+        for (int64_t i = 0; i < y->numel; i++) {
+          int64_t s = 0;
+          for (int d = 0; d < nd; d++) s += (t->shape[d] == 1 ? 0 : idx[d]) * in_stride[d];
+          cr_assert(same_bits(y->data[i], t->data[s]), "case %zu offset %lld threads %d element %lld", c,
+                    (long long)off * 3, th, (long long)i);
+          for (int d = nd - 1; d >= 0; d--) {
+            if (++idx[d] < y->shape[d]) break;
+            idx[d] = 0;
+          }
+        }
+        sl_tensor_release(y);
+      }
+      sl_set_num_threads(1);
+      sl_tensor_release(t);
+    }
+}
