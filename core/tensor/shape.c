@@ -195,6 +195,7 @@ typedef struct cat_job {
   int n;
   int nt;               /* streaming stores (stream_copy) */
   int64_t row;          /* the sum of the blocks */
+  size_t total;         /* output elements */
 } cat_job;
 
 /* Results written with streaming stores: a fresh result of 1 MB or more
@@ -249,6 +250,22 @@ static void cat_range(const void *vj, size_t b, size_t e) {
 #endif
 }
 
+/* Task i of CAT_TASKS: the i-th quarter of the output, borders on 64-byte
+ * lines. A few big contiguous tasks instead of sl_par_for's 16 claimed
+ * pieces: the caller claims the first and the helper the second, so from
+ * call to call each core tends to rewrite the lines it wrote before, still
+ * in its own cache; with 16 pieces claimed in any order a core mostly
+ * writes lines the other core holds. [1000 x 1000] cat into `out` at 2
+ * threads (C driver, best of 200, three runs): 0.060 ms with 16 pieces,
+ * 0.051-0.054 ms with 2 or 4 tasks (memcpy of the same bytes 0.038-0.040). */
+#define CAT_TASKS 4
+static void cat_task(const void *vj, unsigned i) {
+  const cat_job *j = vj;
+  size_t b = j->total * i / CAT_TASKS & ~(size_t)15, e = j->total * (i + 1) / CAT_TASKS;
+  if (i + 1 < CAT_TASKS) e &= ~(size_t)15;
+  if (b < e) cat_range(vj, b, e);
+}
+
 static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_tensor *ref, const int64_t *shape,
                      bool fresh) {
   int64_t outer = 1, inner = 1;
@@ -274,7 +291,11 @@ static void cat_copy(float *o, sl_tensor *const *ts, int n, int dim, const sl_te
   }
   if (j.row == 0 || outer == 0) return;
   j.nt = outer * j.row >= (fresh ? CAT_NT_FRESH_MIN : CAT_NT_MIN);
-  sl_par_for((size_t)(outer * j.row), cat_range, &j);
+  j.total = (size_t)(outer * j.row);
+  if (j.total < sl_par_min())
+    cat_range(&j, 0, j.total);
+  else
+    sl_par_tasks(CAT_TASKS, cat_task, &j);
 }
 
 sl_tensor *sl_tensor_cat(sl_tensor *const *ts, int n, int dim) {
