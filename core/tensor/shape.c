@@ -5,12 +5,10 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
 
 #include "error.h"
 #include "parallel.h"
+#include "vmath.h"
 
 static int check_dim(const char *op, const sl_tensor *t, int dim, int extra) {
   if (dim < 0 || dim >= t->ndim + extra)
@@ -193,7 +191,7 @@ typedef struct cat_job {
   const float *src[64]; /* each tensor's data */
   int64_t block[64];    /* each tensor's block per outer row (0 for a skipped legacy empty) */
   int n;
-  int nt;               /* streaming stores (stream_copy) */
+  int nt;               /* streaming stores (sl_vstream_copy_f32) */
   int64_t row;          /* the sum of the blocks */
   size_t total;         /* output elements */
 } cat_job;
@@ -205,27 +203,6 @@ typedef struct cat_job {
 #define CAT_NT_FRESH_MIN ((int64_t)1 << 18)
 #define CAT_NT_MIN ((int64_t)4 << 20)
 
-/* d[0..m) = s[0..m) with non-temporal stores: scalar head up to d's first
- * 16-byte boundary, scalar tail. */
-static void stream_copy(float *restrict d, const float *restrict s, int64_t m) {
-#if defined(__SSE2__)
-  int64_t i = 0;
-  while (i < m && ((uintptr_t)(d + i) & 15) != 0) d[i] = s[i], i++;
-  for (; i + 16 <= m; i += 16) {
-    __m128 a0 = _mm_loadu_ps(s + i), a1 = _mm_loadu_ps(s + i + 4), a2 = _mm_loadu_ps(s + i + 8),
-           a3 = _mm_loadu_ps(s + i + 12);
-    _mm_stream_ps(d + i, a0);
-    _mm_stream_ps(d + i + 4, a1);
-    _mm_stream_ps(d + i + 8, a2);
-    _mm_stream_ps(d + i + 12, a3);
-  }
-  for (; i + 4 <= m; i += 4) _mm_stream_ps(d + i, _mm_loadu_ps(s + i));
-  for (; i < m; i++) d[i] = s[i];
-#else
-  memcpy(d, s, (size_t)m * sizeof *d);
-#endif
-}
-
 static void cat_range(const void *vj, size_t b, size_t e) {
   const cat_job *j = vj;
   int64_t pos = (int64_t)b, end = (int64_t)e, i = pos / j->row, off = pos % j->row;
@@ -234,7 +211,7 @@ static void cat_range(const void *vj, size_t b, size_t e) {
   while (pos < end) {
     int64_t m = j->block[k] - off < end - pos ? j->block[k] - off : end - pos;
     if (j->nt)
-      stream_copy(j->o + pos, j->src[k] + i * j->block[k] + off, m);
+      sl_vstream_copy_f32(j->o + pos, j->src[k] + i * j->block[k] + off, (size_t)m);
     else
       memcpy(j->o + pos, j->src[k] + i * j->block[k] + off, (size_t)m * sizeof(float));
     pos += m, off += m;
@@ -245,9 +222,7 @@ static void cat_range(const void *vj, size_t b, size_t e) {
       } while (pos < end && j->block[k] == 0);
     }
   }
-#if defined(__SSE2__)
-  if (j->nt) _mm_sfence(); /* the streamed stores are visible before the pool reports the piece done */
-#endif
+  if (j->nt) sl_vstream_fence(); /* the streamed stores are visible before the pool reports the piece done */
 }
 
 /* Task i of CAT_TASKS: the i-th quarter of the output, borders on 64-byte

@@ -110,6 +110,9 @@ static int vm_isa(void) {
 }
 #endif
 
+void sl_vstream_copy_f32(float *y, const float *x, size_t n) { stream_copy(y, x, n); }
+void sl_vstream_fence(void) { stream_fence(); }
+
 SL_INLINE bool stream_ok(const float *y, size_t n) {
 #if defined(__SSE2__)
   return n >= SL_VM_STREAM_MIN && ((uintptr_t)y & 3) == 0;

@@ -21,6 +21,12 @@
 #define SL_VM_STREAM_MIN ((size_t)1 << 22)
 #endif
 
+/* y[0..n) = x[0..n) with streaming stores (SSE2; a plain copy elsewhere:
+ * the same bytes), and the fence that orders this thread's streamed stores
+ * before its later stores (once after a piece of work). */
+void sl_vstream_copy_f32(float *y, const float *x, size_t n);
+void sl_vstream_fence(void);
+
 /* Scalar forms of the array kernels below (same bits). Valid on the whole
  * float range: NaN propagates, overflow gives +inf, expm1(-inf) = -1,
  * expm1(-0) = -0. */
