@@ -22,8 +22,13 @@
  *    the split: k >> 1 (floor) splits as well as k / 2 (truncation), and
  *    adding k1 to v's exponent field is the exact product v 2^k1;
  *  - in the fast path, v 2^k is normal, so adding k to v's exponent field
- *    is the exact product; k << 23 is the bits of t = x / ln2 + 1.5 2^23
- *    shifted by 23, since the magic's own bits vanish in the shift.
+ *    is the exact product; k is rounded to an integer by one roundscale
+ *    (nearest even), which equals adding and subtracting the magic 1.5 2^23
+ *    for |k| < 2^22: a shorter dependency chain, which is what limits these
+ *    loops (their inputs wait in the scheduler: removing instructions
+ *    elsewhere gained nothing, shortening the chain did);
+ *  - tanh's fast path (|x| <= 9) skips the small-argument select: there it
+ *    returns what the polynomial gives anyway (see tanh16_mid).
  * bench/unary_bits_check 1 compares every one of the 2^32 floats against
  * the portable loops (NaNs bit for bit too); tests/c/test_vmath.c a dense
  * sample with every tail length. */
@@ -39,23 +44,28 @@
 #define S1 _mm512_set1_ps
 #define I1 _mm512_set1_epi32
 
-/* k = rint(x / ln2) (its bits offset by the magic in t), r = x - k ln2 and
- * p = expm1(r): reduce_expm1 of vmath.c. */
-TARGET INLINE __m512 reduce16(__m512 x, __m512 *t_out) {
-  __m512 t = _mm512_add_ps(_mm512_mul_ps(x, S1(INV_LN2)), S1(ROUND_MAGIC));
-  __m512 kf = _mm512_sub_ps(t, S1(ROUND_MAGIC));
+/* r = x - k ln2 and p = expm1(r), with k = rint(x / ln2) given as a float */
+TARGET INLINE __m512 expm1_kf16(__m512 x, __m512 kf) {
   __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(kf, S1(LN2_HI))), _mm512_mul_ps(kf, S1(LN2_LO)));
   __m512 q = S1(EXPM1_Q4);
   q = _mm512_add_ps(_mm512_mul_ps(q, r), S1(EXPM1_Q3));
   q = _mm512_add_ps(_mm512_mul_ps(q, r), S1(EXPM1_Q2));
   q = _mm512_add_ps(_mm512_mul_ps(q, r), S1(EXPM1_Q1));
   q = _mm512_add_ps(_mm512_mul_ps(q, r), S1(EXPM1_Q0));
-  *t_out = t;
   return _mm512_add_ps(r, _mm512_mul_ps(_mm512_mul_ps(r, r), q));
 }
 
-/* k << 23 from t's bits (see the top of the file) */
-TARGET INLINE __m512i k_shifted(__m512 t) { return _mm512_slli_epi32(_mm512_castps_si512(t), 23); }
+/* rint(y), nearest even: what adding and subtracting the magic gives for
+ * |y| < 2^22, in one instruction (a shorter chain to the polynomial) */
+TARGET INLINE __m512 round16(__m512 y) { return _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+/* reduce_expm1 of vmath.c: t = x / ln2 + the magic (k's bits offset by the
+ * magic's) into *t_out, p = expm1(r) returned */
+TARGET INLINE __m512 reduce16(__m512 x, __m512 *t_out) {
+  __m512 t = _mm512_add_ps(_mm512_mul_ps(x, S1(INV_LN2)), S1(ROUND_MAGIC));
+  *t_out = t;
+  return expm1_kf16(x, _mm512_sub_ps(t, S1(ROUND_MAGIC)));
+}
 
 /* exp_body on every float */
 TARGET INLINE __m512 exp16(__m512 x) {
@@ -71,9 +81,9 @@ TARGET INLINE __m512 exp16(__m512 x) {
 
 /* exp_body where every lane lies in [EXP_NORMAL_LO, EXP_NORMAL_HI] */
 TARGET INLINE __m512 exp16_normal(__m512 x) {
-  __m512 t;
-  __m512 v = _mm512_add_ps(S1(1.0f), reduce16(x, &t));
-  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(v), k_shifted(t)));
+  __m512 kf = round16(_mm512_mul_ps(x, S1(INV_LN2)));
+  __m512 v = _mm512_add_ps(S1(1.0f), expm1_kf16(x, kf));
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(v), _mm512_slli_epi32(_mm512_cvtps_epi32(kf), 23)));
 }
 
 TARGET INLINE __m512 exp16_any(__m512 x) {
@@ -89,9 +99,10 @@ TARGET INLINE __m512 sigmoid16(__m512 x) {
 
 /* copysign(q, x) */
 TARGET INLINE __m512 copysign16(__m512 q, __m512 x) {
-  /* imm 0xca = mask ? x : q, bit by bit (the mask is the sign bit) */
+  /* imm 0xd8 = mask ? x : q, bit by bit (the mask is the sign bit); q first:
+   * the instruction overwrites its first operand */
   return _mm512_castsi512_ps(
-      _mm512_ternarylogic_epi32(I1((int)0x80000000u), _mm512_castps_si512(x), _mm512_castps_si512(q), 0xca));
+      _mm512_ternarylogic_epi32(_mm512_castps_si512(q), _mm512_castps_si512(x), I1((int)0x80000000u), 0xd8));
 }
 
 /* tanh_fast_body on every float: a = -2|x| (NaN -> 0), t = expm1_nonpos_body(a),
@@ -113,30 +124,32 @@ TARGET INLINE __m512 tanh16(__m512 x) {
   return _mm512_mask_mov_ps(y, nan, _mm512_add_ps(x, x));
 }
 
-/* tanh16 where every |x| lies in [2^-26, 9]: a = -2|x| in [-18, -2^-25],
- * so neither the clamp nor the small-argument select applies */
+/* tanh16 where every |x| <= 9: a = -2|x| in [-18, 0], so the clamp does not
+ * apply. Nor is the small-argument select needed: for 0 < |a| <= 2^-25,
+ * k = 0, r = a and r + r^2 q rounds to r (|r^2 q| is below half an ulp of
+ * r), which is what the select returns; a = -0 gives e = +0 instead of -0,
+ * and the final copysign(q, x) gives the sign of x either way (q = e / d
+ * is a zero then). */
 TARGET INLINE __m512 tanh16_mid(__m512 x, __m512 ax) {
   __m512 a = _mm512_mul_ps(S1(-2.0f), ax);
-  __m512 t;
-  __m512 p = reduce16(a, &t);
-  __m512i ks = k_shifted(t);
+  /* k from |x| rather than from a (a shorter chain): (-2|x|) / ln2 and
+   * |x| (-2 / ln2) are the same real product, rounded once */
+  __m512 kf = round16(_mm512_mul_ps(ax, S1(-2.0f * INV_LN2)));
+  __m512 p = expm1_kf16(a, kf);
+  __m512i ks = _mm512_slli_epi32(_mm512_cvtps_epi32(kf), 23);
   __m512 c = _mm512_sub_ps(S1(1.0f), _mm512_castsi512_ps(_mm512_sub_epi32(I1(127 << 23), ks)));
-  /* e = (p + c) 2^k: p + c is normal (p itself for k = 0, at most -0.58
-   * below) and so is e (|e| >= 2^-26), so the product is the exponent field
-   * plus k */
+  /* e = (p + c) 2^k: for k < 0, p + c <= -0.58 and |e| >= 2^-26 are normal,
+   * so the product is the exponent field plus k; k = 0 adds nothing */
   __m512 e = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(_mm512_add_ps(p, c)), ks));
-  /* copysign(-e / (e + 2), x) = e / d with d = -2 - e = -(e + 2) (negation
-   * commutes with rounding) and d's sign flipped when x < 0: e < 0 and
-   * d < 0, so e / d > 0, and every step is exact but the one division */
+  /* -e / (e + 2) = e / d with d = -2 - e = -(e + 2) (negation commutes with
+   * rounding): every step is exact but the one division */
   __m512 d = _mm512_sub_ps(S1(-2.0f), e);
-  d = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(d), _mm512_castps_si512(x),
-                                                    I1((int)0x80000000u), 0x78)); /* d ^ (x & sign) */
-  return _mm512_div_ps(e, d);
+  return copysign16(_mm512_div_ps(e, d), x);
 }
 
 TARGET INLINE __m512 tanh16_any(__m512 x) {
   __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), I1(0x7fffffff)));
-  __mmask16 ok = _mm512_cmp_ps_mask(ax, S1(0x1p-26f), _CMP_GE_OQ) & _mm512_cmp_ps_mask(ax, S1(9.0f), _CMP_LE_OQ);
+  __mmask16 ok = _mm512_cmp_ps_mask(ax, S1(9.0f), _CMP_LE_OQ); /* NaN: not ok */
   return ok == 0xffff ? tanh16_mid(x, ax) : tanh16(x);
 }
 
