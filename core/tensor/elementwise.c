@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+#include "binary_apply.h"
 #include "broadcast.h"
 #include "error.h"
 #include "parallel.h"
@@ -27,26 +28,6 @@ static const char *const unary_names[SL_UNARY_COUNT] = {
 const char *sl_binary_name(sl_binary_op op) { return op < SL_BINARY_COUNT ? binary_names[op] : "?"; }
 const char *sl_unary_name(sl_unary_op op) { return op < SL_UNARY_COUNT ? unary_names[op] : "?"; }
 
-static inline float apply_binary(sl_binary_op op, float a, float b) {
-  switch (op) {
-  case SL_ADD: return a + b;
-  case SL_SUB: return a - b;
-  case SL_MUL: return a * b;
-  case SL_DIV: return a / b;
-  case SL_POW: return powf(a, b);
-  /* NaN propagates from either side (torch.maximum / torch.minimum) */
-  case SL_MAXIMUM: return a != a ? a : b != b ? b : a > b ? a : b;
-  case SL_MINIMUM: return a != a ? a : b != b ? b : a < b ? a : b;
-  case SL_EQ: return a == b ? 1.0f : 0.0f;
-  case SL_NE: return a != b ? 1.0f : 0.0f;
-  case SL_LT: return a < b ? 1.0f : 0.0f;
-  case SL_LE: return a <= b ? 1.0f : 0.0f;
-  case SL_GT: return a > b ? 1.0f : 0.0f;
-  case SL_GE: return a >= b ? 1.0f : 0.0f;
-  default: return 0.0f;
-  }
-}
-
 /* rows runs of n outputs (broadcast.h's rows kernel): run r reads a from
  * a + r * oa and b from b + r * ob. */
 static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, float *y, const float *a,
@@ -54,15 +35,15 @@ static inline __attribute__((always_inline)) void run_binary(sl_binary_op op, fl
                                                              int64_t rows, int64_t oa, int64_t ob) {
   for (int64_t r = 0; r < rows; r++, y += n, a += oa, b += ob) {
     if (sa && sb)
-      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], b[i]);
+      for (int64_t i = 0; i < n; i++) y[i] = sl_binary_apply(op, a[i], b[i]);
     else if (sa) {
       float s = b[0];
-      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, a[i], s);
+      for (int64_t i = 0; i < n; i++) y[i] = sl_binary_apply(op, a[i], s);
     } else if (sb) {
       float s = a[0];
-      for (int64_t i = 0; i < n; i++) y[i] = apply_binary(op, s, b[i]);
+      for (int64_t i = 0; i < n; i++) y[i] = sl_binary_apply(op, s, b[i]);
     } else {
-      float v = apply_binary(op, a[0], b[0]);
+      float v = sl_binary_apply(op, a[0], b[0]);
       for (int64_t i = 0; i < n; i++) y[i] = v;
     }
   }

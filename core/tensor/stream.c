@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "binary_apply.h"
 #include "vmath.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -38,19 +39,7 @@ bool sl_stream_binary_op(sl_binary_op op) {
 
 bool sl_stream_unary_op(sl_unary_op op) { return op == SL_ABS || op == SL_NEG; }
 
-/* The scalar forms, for the partial lines (elementwise.c's expressions). */
-static float scalar_binary(sl_binary_op op, float a, float b) {
-  switch (op) {
-  case SL_ADD: return a + b;
-  case SL_SUB: return a - b;
-  case SL_MUL: return a * b;
-  case SL_DIV: return a / b;
-  case SL_MAXIMUM: return a != a ? a : b != b ? b : a > b ? a : b;
-  case SL_MINIMUM: return a != a ? a : b != b ? b : a < b ? a : b;
-  default: return 0.0f;
-  }
-}
-
+/* The scalar forms, for the partial lines: elementwise.c's (binary_apply.h). */
 static float scalar_unary(sl_unary_op op, float x) { return op == SL_ABS ? fabsf(x) : -x; }
 
 /* Floats before y's first 64-byte boundary (at most n). */
@@ -121,11 +110,11 @@ T512 static int64_t unary_lines(sl_unary_op op, float *y, const float *x, int64_
 
 void sl_stream_binary(sl_binary_op op, float *y, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n) {
   int64_t i = 0, h = head_of(y, n);
-  for (; i < h; i++) y[i] = scalar_binary(op, a[i * sa], b[i * sb]);
+  for (; i < h; i++) y[i] = sl_binary_apply(op, a[i * sa], b[i * sb]);
 #ifdef SL_STREAM_X86
   i = binary_lines(op, y, a, sa, b, sb, i, n);
 #endif
-  for (; i < n; i++) y[i] = scalar_binary(op, a[i * sa], b[i * sb]);
+  for (; i < n; i++) y[i] = sl_binary_apply(op, a[i * sa], b[i * sb]);
 }
 
 void sl_stream_unary(sl_unary_op op, float *y, const float *x, int64_t n) {
