@@ -11,22 +11,9 @@
 #define SL_STREAM_X86 1
 #endif
 
-#ifdef SL_STREAM_X86
-static int have_avx512(void) {
-  static int v = -1; /* threads racing to the first call all store the same value */
-  int c = __atomic_load_n(&v, __ATOMIC_RELAXED);
-  if (c < 0) {
-    __builtin_cpu_init();
-    c = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    __atomic_store_n(&v, c, __ATOMIC_RELAXED);
-  }
-  return c;
-}
-#endif
-
 bool sl_stream_ok(const float *y, size_t n) {
 #ifdef SL_STREAM_X86
-  return n >= SL_VM_STREAM_MIN && ((uintptr_t)y & 3) == 0 && have_avx512();
+  return n >= SL_VM_STREAM_MIN && ((uintptr_t)y & 3) == 0 && sl_vm_has_avx512();
 #else
   (void)y, (void)n;
   return false;

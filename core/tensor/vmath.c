@@ -94,10 +94,10 @@ SL_INLINE void stream_fence(void) {
 #endif
 }
 
-/* 2 AVX-512F, 1 AVX, 0 neither (x86-64 with clones), for the kernels that
+/* 2 AVX-512F, 1 AVX, 0 neither (x86-64 with GCC), for the kernels that
  * have hand-written forms. Threads may race to the first call: each finds
  * the same value, and relaxed atomics make the race defined. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(SL_NO_CLONES)
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 static int vm_isa(void) {
   static int isa_cached = -1;
   int isa = __atomic_load_n(&isa_cached, __ATOMIC_RELAXED);
@@ -108,6 +108,10 @@ static int vm_isa(void) {
   }
   return isa;
 }
+
+bool sl_vm_has_avx512(void) { return vm_isa() == 2; }
+#else
+bool sl_vm_has_avx512(void) { return false; }
 #endif
 
 void sl_vstream_copy_f32(float *y, const float *x, size_t n) { stream_copy(y, x, n); }

@@ -21,6 +21,10 @@
 #define SL_VM_STREAM_MIN ((size_t)1 << 22)
 #endif
 
+/* True when the CPU has AVX-512F and this build can use it (GCC on
+ * x86-64): the hand-written kernels (vmath_avx512.c, stream.c). */
+bool sl_vm_has_avx512(void);
+
 /* y[0..n) = x[0..n) with streaming stores (SSE2; a plain copy elsewhere:
  * the same bytes), and the fence that orders this thread's streamed stores
  * before its later stores (once after a piece of work). */
