@@ -39,7 +39,7 @@ static int ctx_gc(lua_State *L) {
 /* The autograd pool ran dry with much handed out since the last time: the
  * results' boxes Lua has not collected yet are the likely garbage. ud is the
  * running thread (set by enter). */
-static void reclaim(void *ud) { lua_gc(ud, LUA_GCCOLLECT); }
+static void reclaim(void *ud) { sl_lua_full_gc(ud, sl_lua_context(ud)); }
 
 void sl_lua_ctx_open_account(lua_State *L, sl_lua_ctx *c) {
   c->account = NULL;

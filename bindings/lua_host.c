@@ -58,6 +58,7 @@ static double now_seconds(void) {
 /* ---- state ---- */
 
 static int open_all(lua_State *L) {
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as the selut launcher and lua5.4's own interpreter */
   luaL_openlibs(L);
   luaL_requiref(L, "selut", luaopen_selut, 1);
   return 0;

@@ -67,7 +67,7 @@ static int limits_set_memory_limit(lua_State *L) {
   }
   sl_lua_ctx *c = sl_lua_context(L);
   size_t old = sl_mem_account_limit(c->account);
-  lua_gc(L, LUA_GCCOLLECT);
+  sl_lua_full_gc(L, c);
   sl_ag_pool_drain(c->ag_pool); /* cached autograd blocks do not count against the cap */
   sl_mem_account_set_limit(c->account, bytes);
   /* collect again before garbage could fill half of the remaining headroom */

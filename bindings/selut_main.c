@@ -382,6 +382,7 @@ static int pmain(lua_State *L) {
   const char *max_memory = NULL;
   *result = RUN_ERROR;
   luaL_checkversion(L);
+  lua_gc(L, LUA_GCGEN, 0, 0); /* as lua5.4's own interpreter (lua.c); selut then runs young collections */
   luaL_openlibs(L);
   luaL_requiref(L, "selut", luaopen_selut, 1); /* preloaded as a global */
   lua_pop(L, 1);

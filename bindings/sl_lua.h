@@ -27,6 +27,8 @@ typedef struct sl_lua_ctx {
   uint64_t seed;    /* last manual_seed (or the default) */
   int num_threads;  /* last set_num_threads (0 = library default) */
   size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
+  int young_gc;      /* the state runs Lua's generational collector (as last seen; lua_tensor.c) */
+  size_t young_mark; /* live core bytes after the last young collection, or the lowest since */
   sl_mem_account *account; /* this state's tensor memory (lua_account.c); NULL once closed */
   int64_t sample_offset;   /* rows of the global batch before this process's (selut.dist.sample_offset) */
   int no_grad;             /* > 0 inside selut.no_grad: nothing records (lua_autograd.c) */
@@ -41,6 +43,16 @@ typedef struct sl_lua_ctx {
  * them; creating a tensor forces a full collection once the core's bytes
  * exceed twice what survived the last one plus this slack. */
 #define SL_LUA_GC_SLACK ((size_t)16 << 20)
+/* In a state running the generational collector, creating a tensor after
+ * this many new live core bytes runs a young collection first (about 1 us):
+ * the big results a loop just dropped come back before the next one is made,
+ * while their blocks are still in cache, as PyTorch's reference counting
+ * does. See docs/embedding.md ("The garbage collector"). */
+#define SL_LUA_YOUNG_STEP ((size_t)1 << 20)
+
+/* A full collection that also learns whether the state runs the
+ * generational collector (c->young_gc): lua_tensor.c. */
+void sl_lua_full_gc(lua_State *L, struct sl_lua_ctx *c);
 
 /* Returns the state's context, creating it on first use. Pushes nothing. */
 sl_lua_ctx *sl_lua_context(lua_State *L);

@@ -87,6 +87,7 @@ static int msghandler(lua_State *L) {
 static char *run_lua_file(const char *path) {
   lua_State *L = luaL_newstate();
   cr_assert_not_null(L, "luaL_newstate failed");
+  lua_gc(L, LUA_GCGEN, 0, 0); /* the collector of the selut launcher (and of lua5.4's lua.c) */
   luaL_openlibs(L);
   luaL_requiref(L, "selut", luaopen_selut, 1);
   lua_pop(L, 1);
