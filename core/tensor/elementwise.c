@@ -64,7 +64,8 @@ SL_EW_CLONES static void binary_kernel(const void *ctx, float *y, const float *c
   const float *a = in[0], *b = in[1];
   int64_t sa = s[0], sb = s[1], oa = os[0], ob = os[1];
   if (j->stream) {
-    for (int64_t r = 0; r < rows; r++) sl_stream_binary(op, y + r * n, a + r * oa, sa, b + r * ob, sb, n);
+    if (!sl_stream_binary_rows(op, y, a, sa, oa, b, sb, ob, n, rows))
+      for (int64_t r = 0; r < rows; r++) sl_stream_binary(op, y + r * n, a + r * oa, sa, b + r * ob, sb, n);
     sl_stream_fence(); /* written before the pool counts this piece done */
     return;
   }

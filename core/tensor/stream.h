@@ -29,6 +29,15 @@ bool sl_stream_unary_op(sl_unary_op op);
  * lines of y with streaming stores, a partial first or last line with
  * ordinary ones. Only after sl_stream_ok and for a covered op. */
 void sl_stream_binary(sl_binary_op op, float *y, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
+/* The same for `rows` runs of n outputs (broadcast.h's rows kernel: run r
+ * reads a from a + r * oa, b from b + r * ob) written as one flat run,
+ * when the runs follow each other in y: one stream of full lines instead of
+ * a partial line at every row's start and end, and no call per row. Covers
+ * n >= 16 and operands that are full (s 1, o n), a repeated row (s 1, o 0)
+ * or one value per row (s 0); returns false, having written nothing, for
+ * other layouts. */
+bool sl_stream_binary_rows(sl_binary_op op, float *y, const float *a, int64_t sa, int64_t oa, const float *b,
+                           int64_t sb, int64_t ob, int64_t n, int64_t rows);
 void sl_stream_unary(sl_unary_op op, float *y, const float *x, int64_t n);
 /* Orders this thread's streaming stores before its later stores (once
  * after a piece of work, before the pool counts it done). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "selut.h"
+#include "tensor/stream.h"
 #include "tensor/vmath.h"
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
@@ -241,6 +242,54 @@ Test(kernel_paths, streamed_outputs_match_a_scalar_loop_at_unaligned_offsets) {
   sl_set_num_threads(1);
   sl_tensor_release(y), sl_tensor_release(a), sl_tensor_release(b), sl_tensor_release(r), sl_tensor_release(c);
   free(mem), free(want);
+}
+
+/* A block of rows written as one flat run (sl_stream_binary_rows): every
+ * layout of each operand (full rows, a repeated row, one value per row at a
+ * row step of 1 or 3, a scalar) on either side, row lengths from 16 (every
+ * vector crosses a row) to 1025, one row and several, the output 0-3 floats
+ * past a 64-byte line: against a scalar loop, bit for bit, nothing written
+ * around the output. Other layouts are refused, untouched. */
+Test(kernel_paths, flat_row_runs_match_a_scalar_loop_for_every_operand_layout) {
+  if (!sl_vm_has_avx512()) cr_skip_test("no AVX-512: the flat runs are not used");
+  enum { MAXN = 1025, MAXR = 33 };
+  static float mem[MAXN * MAXR + 32], want[MAXN * MAXR], xa[MAXN * MAXR], xb[MAXN * MAXR];
+  for (int i = 0; i < MAXN * MAXR; i++) {
+    xa[i] = i % 97 == 3 ? NAN : (float)sin(i * 0.37) * 5.5f;
+    xb[i] = i % 89 == 1 ? NAN : (float)cos(i * 0.21) * 4.25f;
+  }
+  /* (step along a row, step between rows as a multiple of n or absolute) */
+  const struct { int64_t s, o; int o_is_n; const char *name; } lay[] = {
+      {1, 1, 1, "full"}, {1, 0, 0, "row"}, {0, 1, 0, "column"}, {0, 3, 0, "column step 3"}, {0, 0, 0, "scalar"}};
+  const int64_t ns[] = {16, 17, 31, 33, 64, 100, 1025}, rowss[] = {1, 2, 7, 33};
+  const sl_binary_op ops[] = {SL_ADD, SL_SUB, SL_MUL, SL_DIV, SL_MAXIMUM, SL_MINIMUM};
+  for (size_t in = 0; in < sizeof ns / sizeof *ns; in++)
+    for (size_t ir = 0; ir < sizeof rowss / sizeof *rowss; ir++)
+      for (size_t la = 0; la < 5; la++)
+        for (size_t lb = 0; lb < 5; lb++) {
+          int64_t n = ns[in], rows = rowss[ir], total = n * rows;
+          int64_t sa = lay[la].s, oa = lay[la].o_is_n ? n : lay[la].o, sb = lay[lb].s, ob = lay[lb].o_is_n ? n : lay[lb].o;
+          sl_binary_op op = ops[(in + ir + la + lb) % 6];
+          int off = (int)((in + la + 2 * lb) % 4);
+          float *y = mem + 16 + off; /* mem is 64-byte aligned only by chance: off varies the phase anyway */
+          for (int64_t f = 0; f < total; f++) {
+            int64_t r = f / n, j = f % n;
+            want[f] = ref_binary(op, xa[r * oa + j * sa], xb[r * ob + j * sb]);
+          }
+          y[-1] = y[total] = 7.0f;
+          cr_assert(sl_stream_binary_rows(op, y, xa, sa, oa, xb, sb, ob, n, rows));
+          sl_stream_fence();
+          char what[96];
+          snprintf(what, sizeof what, "%s n %lld rows %lld, %s op %s", sl_binary_name(op), (long long)n, (long long)rows,
+                   lay[la].name, lay[lb].name);
+          expect_bits(y, want, total, what, 1);
+          cr_assert(y[-1] == 7.0f && y[total] == 7.0f, "%s wrote outside its output", what);
+        }
+  /* refused: rows shorter than a vector, a strided operand */
+  mem[16] = 7.0f;
+  cr_assert_not(sl_stream_binary_rows(SL_ADD, mem + 16, xa, 1, 15, xb, 1, 15, 15, 4));
+  cr_assert_not(sl_stream_binary_rows(SL_ADD, mem + 16, xa, 2, 64, xb, 1, 32, 32, 4));
+  cr_assert(mem[16] == 7.0f);
 }
 
 /* tanh = copysign(-t / (t + 2), x) with t = expm1(-2|x|) and sigmoid =
