@@ -21,11 +21,18 @@
 #define SPIN_ROUNDS 20000
 #define PAR_MIN_DEFAULT ((size_t)65536)
 
-/* job word: generation (24 bits) | piece count (20 bits) | next piece (20 bits) */
-#define JOB(gen, nch, next) (((uint64_t)(gen) << 40) | ((uint64_t)(nch) << 20) | (uint64_t)(next))
+/* job word: generation (24 bits) | pieces [lo, hi) not claimed yet (20 bits
+ * each). The caller claims from the front (lo), the helper from the back
+ * (hi): with both on time, each runs the same half of the pieces call after
+ * call, so a result an op wrote is read by the next op on the core that has
+ * it in its cache (a [1000 x 1000] add_row at 2 threads: 0.045-0.048 ms
+ * with fixed halves against 0.053-0.055 with the pieces dealt alternately,
+ * docs/performance.md "Sixth round"); a late helper still only takes what is
+ * left. Who runs a piece never changes what it computes. */
+#define JOB(gen, lo, hi) (((uint64_t)(gen) << 40) | ((uint64_t)(lo) << 20) | (uint64_t)(hi))
 #define JOB_GEN(w) ((unsigned)((w) >> 40))
-#define JOB_NCH(w) ((unsigned)(((w) >> 20) & 0xfffff))
-#define JOB_NEXT(w) ((unsigned)((w)&0xfffff))
+#define JOB_LO(w) ((unsigned)(((w) >> 20) & 0xfffff))
+#define JOB_HI(w) ((unsigned)((w)&0xfffff))
 
 static pthread_mutex_t par_busy = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
 static pthread_mutex_t par_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -54,21 +61,24 @@ size_t sl_par_min(void) {
 
 int sl_par_active(void) { return par_state >= 0 && sl_get_num_threads() >= 2; }
 
-/* Claims the next piece of job `gen`; 0 when the job is over or replaced. */
-static int par_claim(unsigned gen, unsigned *idx) {
+/* Claims the next piece of job `gen` from its front or its back; 0 when the
+ * job is over or replaced. */
+static int par_claim(unsigned gen, int back, unsigned *idx) {
   uint64_t w = atomic_load_explicit(&par_job, memory_order_acquire);
   for (;;) {
-    if (JOB_GEN(w) != gen || JOB_NEXT(w) >= JOB_NCH(w)) return 0;
-    if (atomic_compare_exchange_weak_explicit(&par_job, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) {
-      *idx = JOB_NEXT(w);
+    unsigned lo = JOB_LO(w), hi = JOB_HI(w);
+    if (JOB_GEN(w) != gen || lo >= hi) return 0;
+    uint64_t next = back ? JOB(gen, lo, hi - 1) : JOB(gen, lo + 1, hi);
+    if (atomic_compare_exchange_weak_explicit(&par_job, &w, next, memory_order_acq_rel, memory_order_acquire)) {
+      *idx = back ? hi - 1 : lo;
       return 1;
     }
   }
 }
 
-static void par_run_pieces(unsigned gen) {
+static void par_run_pieces(unsigned gen, int back) {
   unsigned i;
-  while (par_claim(gen, &i)) {
+  while (par_claim(gen, back, &i)) {
     if (par_range) {
       size_t b = (size_t)i * par_chunk, e = b + par_chunk < par_n ? b + par_chunk : par_n;
       par_range(par_ctx, b, e);
@@ -96,7 +106,7 @@ static void *par_worker(void *arg) {
       pthread_mutex_unlock(&par_mu);
     }
     seen = JOB_GEN(atomic_load(&par_job));
-    par_run_pieces(seen);
+    par_run_pieces(seen, 1);
   }
   return NULL;
 }
@@ -123,13 +133,13 @@ static int par_acquire(void) {
 static void par_run(unsigned nch) {
   atomic_store_explicit(&par_done, 0, memory_order_relaxed);
   unsigned gen = (JOB_GEN(atomic_load(&par_job)) + 1) & 0xffffff;
-  atomic_store(&par_job, JOB(gen, nch, 0)); /* publishes the fields set by the caller */
+  atomic_store(&par_job, JOB(gen, 0, nch)); /* publishes the fields set by the caller */
   if (atomic_load(&par_sleeping)) {
     pthread_mutex_lock(&par_mu);
     pthread_cond_signal(&par_cv);
     pthread_mutex_unlock(&par_mu);
   }
-  par_run_pieces(gen);
+  par_run_pieces(gen, 0);
   while (atomic_load_explicit(&par_done, memory_order_acquire) != nch) sched_yield(); /* a piece in the helper */
   pthread_mutex_unlock(&par_busy);
 }
