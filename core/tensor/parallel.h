@@ -5,8 +5,11 @@
  * runs in the caller and no thread is ever created. Work is cut into a fixed
  * number of pieces that depend only on the problem size (never on the
  * thread count or on who runs them), so results are the same bits with 1
- * and 2 threads. The pieces are claimed from a shared counter: a helper the
- * OS has not scheduled yet costs nothing, the caller takes its pieces.
+ * and 2 threads. The pieces are claimed from a shared job word, the caller
+ * from the front and the helper from the back: a helper the OS has not
+ * scheduled yet costs nothing (the caller takes its pieces), and a helper on
+ * time runs the same pieces call after call (what it wrote last is still in
+ * its cache).
  */
 #ifndef SL_PARALLEL_H
 #define SL_PARALLEL_H
