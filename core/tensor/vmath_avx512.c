@@ -166,9 +166,47 @@ TARGET INLINE __m512 tanh16_any(__m512 x) {
     _mm512_mask_storeu_ps(y + i, tail, F(_mm512_maskz_loadu_ps(tail, x + i)));                           \
   }
 
-TARGET void sl_vexp_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(exp16_any) }
-TARGET void sl_vsigmoid_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(sigmoid16) }
-TARGET void sl_vtanh_f32_avx512(float *y, const float *x, size_t n) { VM_LOOP(tanh16_any) }
+/* Two blocks of 16 per step: when both take the fast path, their two
+ * chains sit in one basic block and the scheduler holds ready work from
+ * both (one chain at a time left it waiting on latencies); otherwise each
+ * block takes its own path. Then VM_LOOP for the rest. OK(x) is the fast
+ * path's lane mask, FAST and SLOW its two forms. */
+#define VM_LOOP_PAIRS(OK, FAST, SLOW)                                                                     \
+  for (; n >= 32; x += 32, y += 32, n -= 32) {                                                           \
+    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);                                        \
+    __mmask16 ok0 = OK(x0), ok1 = OK(x1);                                                                \
+    if ((ok0 & ok1) == 0xffff) {                                                                         \
+      __m512 y0 = FAST(x0), y1 = FAST(x1);                                                               \
+      _mm512_storeu_ps(y, y0);                                                                           \
+      _mm512_storeu_ps(y + 16, y1);                                                                      \
+    } else {                                                                                             \
+      _mm512_storeu_ps(y, ok0 == 0xffff ? FAST(x0) : SLOW(x0));                                          \
+      _mm512_storeu_ps(y + 16, ok1 == 0xffff ? FAST(x1) : SLOW(x1));                                     \
+    }                                                                                                    \
+  }
+
+TARGET INLINE __mmask16 exp_ok16(__m512 x) {
+  return _mm512_cmp_ps_mask(x, S1(EXP_NORMAL_LO), _CMP_GE_OQ) & _mm512_cmp_ps_mask(x, S1(EXP_NORMAL_HI), _CMP_LE_OQ);
+}
+TARGET INLINE __mmask16 tanh_ok16(__m512 x) { return _mm512_cmp_ps_mask(abs16(x), S1(9.0f), _CMP_LE_OQ); }
+TARGET INLINE __m512 tanh16_fast(__m512 x) { return tanh16_mid(x, abs16(x)); }
+TARGET INLINE __mmask16 sigmoid_ok16(__m512 x) { return exp_ok16(neg16(x)); }
+TARGET INLINE __m512 sigmoid16_fast(__m512 x) {
+  return _mm512_div_ps(S1(1.0f), _mm512_add_ps(S1(1.0f), exp16_normal(neg16(x))));
+}
+
+TARGET void sl_vexp_f32_avx512(float *y, const float *x, size_t n) {
+  VM_LOOP_PAIRS(exp_ok16, exp16_normal, exp16)
+  VM_LOOP(exp16_any)
+}
+TARGET void sl_vsigmoid_f32_avx512(float *y, const float *x, size_t n) {
+  VM_LOOP_PAIRS(sigmoid_ok16, sigmoid16_fast, sigmoid16)
+  VM_LOOP(sigmoid16)
+}
+TARGET void sl_vtanh_f32_avx512(float *y, const float *x, size_t n) {
+  VM_LOOP_PAIRS(tanh_ok16, tanh16_fast, tanh16)
+  VM_LOOP(tanh16_any)
+}
 
 /* y = exp(x - m), x - m one float subtraction as in vmath.c */
 TARGET void sl_vexp_shift_f32_avx512(float *y, const float *x, float m, size_t n) {
