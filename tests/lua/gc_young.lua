@@ -74,5 +74,25 @@ base = selut.memory()
 peak_of(20, add) -- the external-memory bound's full collection notices the mode
 local again = peak_of(40, add)
 check(again <= 2 * RESULT, string.format("generational again: at most 2 results held, got %.2f", again / RESULT))
+-- tensors made inside finalizers that a young collection runs (the
+-- collector is not re-entered: no young step there), and young collections
+-- started from a coroutine
+local made = 0
+for _ = 1, 40 do
+  setmetatable({}, {__gc = function() made = made + T.zeros(1000, 1000):size(1) // 1000 end})
+  local r = add()
+  check(r:size(2) == 1000, "a result while finalizers make tensors")
+end
+collectgarbage()
+check(made == 40, "every finalizer made its tensor, got " .. made)
+local co = coroutine.wrap(function()
+  for _ = 1, 20 do coroutine.yield(peak_of(1, add)) end
+end)
+collectgarbage()
+base = selut.memory()
+local co_peak = 0
+for _ = 1, 20 do co_peak = math.max(co_peak, co()) end
+check(co_peak <= 2 * RESULT, string.format("results made in a coroutine: at most 2 held, got %.2f", co_peak / RESULT))
+
 a, b = nil, nil
 collectgarbage()
