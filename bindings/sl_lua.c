@@ -18,16 +18,10 @@ sl_lua_ctx *sl_lua_pushcontext(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &context_key) == LUA_TUSERDATA)
     return lua_touserdata(L, -1);
   lua_pop(L, 1);
-  /* Which collector the state runs (young collections only under the
-   * generational one, lua_tensor.c): asking means switching, so a
-   * generational state (the selut launcher's, sl_lua_newstate's, lua5.4's
-   * own) is asked for the mode it has, and an incremental one is switched
-   * back, after one full collection, the only cost. */
-  int mode = lua_gc(L, LUA_GCGEN, 0, 0);
-  if (mode == LUA_GCINC) lua_gc(L, LUA_GCINC, 0, 0, 0);
+  int generational = sl_lua_gc_probe(L); /* before the context exists: it may collect */
   sl_lua_ctx *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
-  c->young_gc = mode == LUA_GCGEN;
+  c->young_gc = generational;
   c->seed = SL_LUA_DEFAULT_SEED;
   sl_rng_seed(&c->rng, c->seed);
   sl_lua_ctx_open_account(L, c);

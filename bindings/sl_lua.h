@@ -27,7 +27,7 @@ typedef struct sl_lua_ctx {
   uint64_t seed;    /* last manual_seed (or the default) */
   int num_threads;  /* last set_num_threads (0 = library default) */
   size_t gc_limit;  /* core bytes at which the next tensor creation forces a full GC */
-  int young_gc;      /* the state runs Lua's generational collector (as last seen; lua_tensor.c) */
+  int young_gc;      /* the state runs Lua's generational collector (as last seen; lua_gc.c) */
   size_t young_mark; /* live core bytes after the last young collection, or the lowest since */
   sl_mem_account *account; /* this state's tensor memory (lua_account.c); NULL once closed */
   int64_t sample_offset;   /* rows of the global batch before this process's (selut.dist.sample_offset) */
@@ -50,9 +50,15 @@ typedef struct sl_lua_ctx {
  * does. See docs/embedding.md ("The garbage collector"). */
 #define SL_LUA_YOUNG_STEP ((size_t)1 << 20)
 
+/* ---- when tensors are freed (lua_gc.c) ---- */
+/* Runs the collection a tensor creation makes due, if any (young or full). */
+void sl_lua_gc_pressure(lua_State *L);
 /* A full collection that also learns whether the state runs the
- * generational collector (c->young_gc): lua_tensor.c. */
+ * generational collector (c->young_gc). */
 void sl_lua_full_gc(lua_State *L, struct sl_lua_ctx *c);
+/* 1 when the state runs the generational collector; an incremental state
+ * is switched back after one full collection. */
+int sl_lua_gc_probe(lua_State *L);
 
 /* Returns the state's context, creating it on first use. Pushes nothing. */
 sl_lua_ctx *sl_lua_context(lua_State *L);
