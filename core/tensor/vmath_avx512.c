@@ -98,9 +98,9 @@ TARGET INLINE __m512 exp16_any(__m512 x) {
   return ok == 0xffff ? exp16_normal(x) : exp16(x);
 }
 
-TARGET INLINE __m512 sigmoid16(__m512 x) {
-  return _mm512_div_ps(S1(1.0f), _mm512_add_ps(S1(1.0f), exp16_any(neg16(x))));
-}
+/* 1 / (1 + e), e = exp(-x) */
+TARGET INLINE __m512 sigmoid_of_exp16(__m512 e) { return _mm512_div_ps(S1(1.0f), _mm512_add_ps(S1(1.0f), e)); }
+TARGET INLINE __m512 sigmoid16(__m512 x) { return sigmoid_of_exp16(exp16_any(neg16(x))); }
 
 /* copysign(q, x) */
 TARGET INLINE __m512 copysign16(__m512 q, __m512 x) {
@@ -191,9 +191,7 @@ TARGET INLINE __mmask16 exp_ok16(__m512 x) {
 TARGET INLINE __mmask16 tanh_ok16(__m512 x) { return _mm512_cmp_ps_mask(abs16(x), S1(9.0f), _CMP_LE_OQ); }
 TARGET INLINE __m512 tanh16_fast(__m512 x) { return tanh16_mid(x, abs16(x)); }
 TARGET INLINE __mmask16 sigmoid_ok16(__m512 x) { return exp_ok16(neg16(x)); }
-TARGET INLINE __m512 sigmoid16_fast(__m512 x) {
-  return _mm512_div_ps(S1(1.0f), _mm512_add_ps(S1(1.0f), exp16_normal(neg16(x))));
-}
+TARGET INLINE __m512 sigmoid16_fast(__m512 x) { return sigmoid_of_exp16(exp16_normal(neg16(x))); }
 
 TARGET void sl_vexp_f32_avx512(float *y, const float *x, size_t n) {
   VM_LOOP_PAIRS(exp_ok16, exp16_normal, exp16)
