@@ -110,8 +110,10 @@ static int vm_isa(void) {
 }
 
 bool sl_vm_has_avx512(void) { return vm_isa() == 2; }
+bool sl_vm_has_avx(void) { return vm_isa() >= 1; }
 #else
 bool sl_vm_has_avx512(void) { return false; }
+bool sl_vm_has_avx(void) { return false; }
 #endif
 
 void sl_vstream_copy_f32(float *y, const float *x, size_t n) { stream_copy(y, x, n); }

@@ -24,6 +24,9 @@
 /* True when the CPU has AVX-512F and this build can use it (GCC on
  * x86-64): the hand-written kernels (vmath_avx512.c, stream.c). */
 bool sl_vm_has_avx512(void);
+/* True when the CPU has AVX and this build can use it (the transpose tile
+ * of strided.c). */
+bool sl_vm_has_avx(void);
 
 /* y[0..n) = x[0..n) with streaming stores (SSE2; a plain copy elsewhere:
  * the same bytes), and the fence that orders this thread's streamed stores

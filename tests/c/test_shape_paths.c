@@ -81,16 +81,18 @@ Test(shape_paths, permutes_match_a_naive_gather_fresh_and_into_at_every_size) {
       {3, {5, 1, 17}, {1, 2, 0}},      /* a size-1 dim */
       {2, {1028, 4100}, {1, 0}},       /* 16.9 MB */
   };
-  int64_t offsets[] = {0, 3};
+  /* source offsets; out is offset 0, 1 and 4 floats into its storage: 32-,
+   * 4- and 16-byte aligned (the AVX tiles stream only to the first; a
+   * 16-byte aligned destination streams through the SSE tiles) */
+  int64_t offsets[] = {0, 3, 4}, out_offsets[] = {0, 1, 4};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
-    for (size_t o = 0; o < 2; o++) {
+    for (size_t o = 0; o < 3; o++) {
       int nd = cases[c].nd;
       const int *perm = cases[c].perm;
       sl_tensor *t = source(nd, cases[c].shape, offsets[o], (unsigned)c);
       int64_t yshape[SL_MAX_DIMS];
       for (int d = 0; d < nd; d++) yshape[d] = t->shape[perm[d]];
-      /* out: a view 1 float into its storage when the source is offset too (not 16-byte aligned) */
-      sl_tensor *out = source(nd, yshape, offsets[o] ? 1 : 0, 99);
+      sl_tensor *out = source(nd, yshape, out_offsets[o], 99);
       for (int th = 1; th <= 2; th++) {
         sl_set_num_threads(th);
         char what[96];
