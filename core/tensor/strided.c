@@ -30,8 +30,8 @@
 #define SL_TILE_AVX 0
 #endif
 
-/* A tile is ti destination rows (ti floats of each source row) by TJ
- * destination columns (TJ source rows). ti is 64 (256-byte runs of each
+/* A tile is ti destination rows (ti floats of each source row) by tj
+ * destination columns (tj source rows). ti is 64 (256-byte runs of each
  * source row, four lines) when the source is bigger than the caches, where
  * longer runs pay: bench/transpose_split built with -DTI=32 and -DTI=64,
  * [10000 x 1000], streamed, 2 threads 1.72-1.80 -> 1.31-1.71 ms, 1 thread
@@ -41,18 +41,27 @@
 #define TI_SMALL 32
 #define TI_BIG 64
 #define TI_BIG_MIN_FLOATS (4 << 20) /* 16 MB */
-#define TJ 32
+/* tj is 64, or 16 when the source rows are a multiple of 128 floats apart
+ * (512 bytes): such rows share a few L1 sets (all of them one set for
+ * rows 4 KB apart), and a tile of 64 of them plus the next band's
+ * prefetched lines no longer fits its sets' 12 ways. Best of 300 at 2
+ * threads, 1-2 runs each, tj 16 / 32 / 64 (ms): [1000 x 1000] - / 0.072-0.073
+ * / 0.060-0.063; [10^4 x 1000] - / 1.14-1.17 / 1.04-1.08; [300 x 1000]
+ * - / 0.032-0.034 / 0.022-0.023; [1024 x 1024] 0.103-0.107 / 0.117-0.125 /
+ * 0.145-0.16; [1024 x 2048] 0.25-0.26 / 0.26-0.28 / 0.35-0.37. */
+#define TJ_WIDE 64
+#define TJ_ALIASED 16
 #define NT_MIN_FLOATS (1 << 18) /* 1 MB: transposes this big use streaming stores (see sl_strided_copy_f32) */
 
 #if defined(__SSE2__)
-/* A full ti x TJ tile as 4 x 4 blocks: four source rows loaded, shuffled
+/* A full ti x tj tile as 4 x 4 blocks: four source rows loaded, shuffled
  * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
  * changes. With nt (a constant in each caller below) the stores are
  * non-temporal: each group of four destination rows is written as whole
  * lines before the next group starts. */
 static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restrict dst, int64_t ldd,
                                                                   const float *restrict src, int64_t lds,
-                                                                  const int ti, const int nt) {
+                                                                  const int ti, const int tj, const int nt) {
 #define STORE_ROWS(store)                    \
   do {                                       \
     store(dst + (i + 0) * ldd + j, r0);      \
@@ -61,7 +70,7 @@ static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restric
     store(dst + (i + 3) * ldd + j, r3);      \
   } while (0)
   for (int i = 0; i < ti; i += 4)
-    for (int j = 0; j < TJ; j += 4) {
+    for (int j = 0; j < tj; j += 4) {
       __m128 r0 = _mm_loadu_ps(src + i + (j + 0) * lds), r1 = _mm_loadu_ps(src + i + (j + 1) * lds),
              r2 = _mm_loadu_ps(src + i + (j + 2) * lds), r3 = _mm_loadu_ps(src + i + (j + 3) * lds);
       _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
@@ -72,7 +81,7 @@ static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restric
 }
 
 #if SL_TILE_AVX
-/* A full ti x TJ tile as 8 x 8 blocks with AVX: each register holds four
+/* A full ti x tj tile as 8 x 8 blocks with AVX: each register holds four
  * floats of source row j + k in its low half and of row j + k + 4 in its
  * high half (a 16-byte load and an insert), so one unpack and one shuffle
  * per register transpose both 4 x 4 halves at once: 16 shuffles per 64
@@ -90,9 +99,9 @@ static inline __attribute__((always_inline)) void tile_4x4_blocks(float *restric
 static inline __attribute__((always_inline, target("avx"))) void tile_8x8_blocks(float *restrict dst, int64_t ldd,
                                                                                 const float *restrict src,
                                                                                 int64_t lds, const int ti,
-                                                                                const int nt) {
+                                                                                const int tj, const int nt) {
   for (int i = 0; i < ti; i += 8)
-    for (int j = 0; j < TJ; j += 8) {
+    for (int j = 0; j < tj; j += 8) {
       const float *s = src + i + j * lds;
       __m256 r0 = LOAD2(0), r1 = LOAD2(1), r2 = LOAD2(2), r3 = LOAD2(3);
       s += 4; /* source columns i + 4 .. i + 7: destination rows 4..7 */
@@ -115,37 +124,37 @@ static inline __attribute__((always_inline, target("avx"))) void tile_8x8_blocks
 
 __attribute__((target("avx"))) static void transpose_tile_avx(float *restrict dst, int64_t ldd,
                                                               const float *restrict src, int64_t lds, int ti,
-                                                              int nt) {
+                                                              int tj, int nt) {
   if (ti == TI_BIG) {
-    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, 1);
-    else tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, 0);
+    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, tj, 1);
+    else tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, tj, 0);
   } else {
-    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, 1);
-    else tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, 0);
+    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, tj, 1);
+    else tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, tj, 0);
   }
 }
 #endif
 
 /* The four instances with constant loop bounds and store kind. */
 static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int ti,
-                               int nt) {
+                               int tj, int nt) {
 #if SL_TILE_AVX
   if (nt != 1 && sl_vm_has_avx()) { /* nt 2: streamed, 32-byte aligned */
-    transpose_tile_avx(dst, ldd, src, lds, ti, nt != 0);
+    transpose_tile_avx(dst, ldd, src, lds, ti, tj, nt != 0);
     return;
   }
 #endif
   if (ti == TI_BIG) {
-    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, 1);
-    else tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, 0);
+    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, tj, 1);
+    else tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, tj, 0);
   } else {
-    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, 1);
-    else tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, 0);
+    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, tj, 1);
+    else tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, tj, 0);
   }
 }
 #endif
 
-/* A partial tile (ni below ti or nj below TJ, at the right or bottom edge): 4 x 4
+/* A partial tile (ni below ti or nj below tj, at the right or bottom edge): 4 x 4
  * blocks where both sides have 4 left, element by element for the rest.
  * A [1000 x 1000] transpose has 16,000 elements in partial tiles; copied
  * one by one, reading down 32 source rows, they took as long as a tenth of
@@ -189,23 +198,23 @@ static void edge_tile(float *restrict dst, int64_t ldd, const float *restrict sr
 /* dst[i * ldd + j] = src[i + j * lds] for i0 <= i < i1, j < cols (rows
  * i0..i1 of the transpose of a cols x rows block read with row stride lds). */
 static void transpose_rows(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int64_t i0,
-                           int64_t i1, int64_t cols, int ti, int nt) {
+                           int64_t i1, int64_t cols, int ti, int tj, int nt) {
   for (; i0 < i1; i0 += ti) {
     int64_t ie = i0 + ti < i1 ? i0 + ti : i1;
-    for (int64_t j0 = 0; j0 < cols; j0 += TJ) {
-      int64_t je = j0 + TJ < cols ? j0 + TJ : cols;
-      if (ie - i0 == ti && je - j0 == TJ) {
+    for (int64_t j0 = 0; j0 < cols; j0 += tj) {
+      int64_t je = j0 + tj < cols ? j0 + tj : cols;
+      if (ie - i0 == ti && je - j0 == tj) {
 #if defined(__SSE2__)
-        /* ask for the next band's source lines now: the TJ rows are a page
+        /* ask for the next band's source lines now: the tj rows are a page
          * apart or more, so no prefetcher sees them coming */
-        if (je + TJ <= cols) /* (two bands ahead measured no better) */
-          for (int64_t j = je; j < je + TJ; j++)
+        if (je + tj <= cols) /* (two bands ahead measured no better) */
+          for (int64_t j = je; j < je + tj; j++)
             for (int q = 0; q < ti; q += 16) _mm_prefetch((const char *)(src + i0 + j * lds + q), _MM_HINT_T0);
-        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ti, nt);
+        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ti, tj, nt);
 #else
         (void)nt;
         for (int i = 0; i < ti; i++)
-          for (int j = 0; j < TJ; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
+          for (int j = 0; j < tj; j++) dst[(i0 + i) * ldd + j0 + j] = src[(i0 + i) + (j0 + j) * lds];
 #endif
       } else {
         edge_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ie - i0, je - j0, nt);
@@ -224,7 +233,7 @@ typedef struct copy_job {
   int nw; /* outer dims (the odometer) */
   int64_t size[SL_MAX_DIMS], ss[SL_MAX_DIMS], ds[SL_MAX_DIMS];
   int64_t last, slast, a_rows, a_ds, nstrip;
-  int a, ti, nt;
+  int a, ti, tj, nt;
 } copy_job;
 
 static void copy_range(const void *vj, size_t b, size_t e) {
@@ -244,7 +253,7 @@ static void copy_range(const void *vj, size_t b, size_t e) {
       memcpy(d0, s0, (size_t)last * sizeof(float));
     } else if (j->a >= 0) {
       int64_t i0 = strip * j->ti, i1 = i0 + j->ti < j->a_rows ? i0 + j->ti : j->a_rows;
-      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last, j->ti, j->nt);
+      transpose_rows(d0, j->a_ds, s0, slast, i0, i1, last, j->ti, j->tj, j->nt);
     } else if (slast == 0) {
       for (int64_t k = 0; k < last; k++) d0[k] = s0[0];
     } else {
@@ -307,6 +316,7 @@ void sl_strided_copy_f32(float *dst, const float *src, int ndim, const int64_t *
   total *= outer;
   if (j.a >= 0) {
     j.ti = total >= TI_BIG_MIN_FLOATS ? TI_BIG : TI_SMALL;
+    j.tj = j.slast % 128 == 0 ? TJ_ALIASED : TJ_WIDE;
     j.a_rows = sz[j.a], j.a_ds = ds[j.a];
     j.nstrip = (j.a_rows + j.ti - 1) / j.ti;
   }

@@ -80,13 +80,17 @@ Test(shape_paths, permutes_match_a_naive_gather_fresh_and_into_at_every_size) {
       {4, {2, 3, 5, 7}, {3, 1, 0, 2}}, /* odd sizes, four dims */
       {3, {5, 1, 17}, {1, 2, 0}},      /* a size-1 dim */
       {2, {1028, 4100}, {1, 0}},       /* 16.9 MB */
+      {3, {1000, 3, 264}, {2, 1, 0}},  /* 3.2 MB, rows of 1000 floats 3000 apart (not one run) */
+      {2, {1024, 1024}, {1, 0}},       /* 4 MB, source rows 4 KB apart: the narrow tiles, streamed */
+      {2, {200, 384}, {1, 0}},         /* source rows 1.5 KB apart: narrow tiles, ordinary stores */
   };
-  /* source offsets; out is offset 0, 1 and 4 floats into its storage: 32-,
-   * 4- and 16-byte aligned (the AVX tiles stream only to the first; a
-   * 16-byte aligned destination streams through the SSE tiles) */
-  int64_t offsets[] = {0, 3, 4}, out_offsets[] = {0, 1, 4};
+  /* source offsets; out is offset 0, 1, 4 and 8 floats into its storage:
+   * 64-, 4-, 16- and 32-byte aligned (the AVX tiles stream to the first and
+   * the last, where row 0 starts half way into a line; a 16-byte aligned
+   * destination streams through the SSE tiles) */
+  int64_t offsets[] = {0, 3, 4, 8}, out_offsets[] = {0, 1, 4, 8};
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
-    for (size_t o = 0; o < 3; o++) {
+    for (size_t o = 0; o < 4; o++) {
       int nd = cases[c].nd;
       const int *perm = cases[c].perm;
       sl_tensor *t = source(nd, cases[c].shape, offsets[o], (unsigned)c);
