@@ -22,6 +22,10 @@
 #include "error.h"
 #include "parallel.h"
 #include "vmath.h"
+#include "vmath_avx512.h"
+#ifdef SL_VM_AVX512
+#include <immintrin.h>
+#endif
 
 static const char *const reduce_names[SL_REDUCE_COUNT] = {"sum", "mean", "prod", "var", "std", "max", "min",
                                                           "argmax", "argmin", "logsumexp", "norm"};
@@ -95,7 +99,74 @@ static float extreme_contig(const float *x, int64_t n, bool want_max, bool *has_
   return m;
 }
 
+#ifdef SL_VM_AVX512
+/* lane_extreme_contig in one AVX-512 pass, for rows of 64 floats or more
+ * without NaN: 4 x 16 lanes, each keeping its extreme and the index where
+ * that first appeared (replaced only by a strictly greater, or smaller,
+ * value: the first of equal values stays; the last 63 or fewer go through
+ * the first 16 lanes, masked); then the extreme over all lanes and, among
+ * the lanes equal to it, the smallest index. That is the first element
+ * equal to the extreme, +0 and -0 comparing equal: the element the
+ * sequential scan keeps. Returns false when a NaN is in the row (the
+ * two-pass form then finds the first NaN). */
+static inline __attribute__((always_inline, target("avx512f"))) bool extreme_avx512_as(const float *x, int64_t n,
+                                                                                     int64_t *at, const bool mx) {
+#define BETTER(v, m) (mx ? _mm512_cmp_ps_mask((v), (m), _CMP_GT_OQ) : _mm512_cmp_ps_mask((v), (m), _CMP_LT_OQ))
+  __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  __m512 m0 = _mm512_loadu_ps(x), m1 = _mm512_loadu_ps(x + 16), m2 = _mm512_loadu_ps(x + 32),
+         m3 = _mm512_loadu_ps(x + 48);
+  __m512i i0 = pos, i1 = _mm512_add_epi32(pos, _mm512_set1_epi32(16)), i2 = _mm512_add_epi32(pos, _mm512_set1_epi32(32)),
+          i3 = _mm512_add_epi32(pos, _mm512_set1_epi32(48));
+  __mmask16 nan = _mm512_cmp_ps_mask(m0, m0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(m1, m1, _CMP_UNORD_Q) |
+                  _mm512_cmp_ps_mask(m2, m2, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(m3, m3, _CMP_UNORD_Q);
+  int64_t i = 64;
+  for (; i + 64 <= n; i += 64) {
+    __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16), v2 = _mm512_loadu_ps(x + i + 32),
+           v3 = _mm512_loadu_ps(x + i + 48);
+    __m512i p0 = _mm512_add_epi32(pos, _mm512_set1_epi32((int)i));
+    __mmask16 k0 = BETTER(v0, m0), k1 = BETTER(v1, m1), k2 = BETTER(v2, m2), k3 = BETTER(v3, m3);
+    nan |= _mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q) |
+           _mm512_cmp_ps_mask(v2, v2, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v3, v3, _CMP_UNORD_Q);
+    m0 = _mm512_mask_mov_ps(m0, k0, v0), m1 = _mm512_mask_mov_ps(m1, k1, v1);
+    m2 = _mm512_mask_mov_ps(m2, k2, v2), m3 = _mm512_mask_mov_ps(m3, k3, v3);
+    i0 = _mm512_mask_mov_epi32(i0, k0, p0);
+    i1 = _mm512_mask_mov_epi32(i1, k1, _mm512_add_epi32(p0, _mm512_set1_epi32(16)));
+    i2 = _mm512_mask_mov_epi32(i2, k2, _mm512_add_epi32(p0, _mm512_set1_epi32(32)));
+    i3 = _mm512_mask_mov_epi32(i3, k3, _mm512_add_epi32(p0, _mm512_set1_epi32(48)));
+  }
+  for (; i < n; i += 16) { /* the rest into the first lanes: their indices still grow */
+    __mmask16 t = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    __m512 v = _mm512_maskz_loadu_ps(t, x + i);
+    __mmask16 k = BETTER(v, m0) & t;
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & t;
+    m0 = _mm512_mask_mov_ps(m0, k, v);
+    i0 = _mm512_mask_mov_epi32(i0, k, _mm512_add_epi32(pos, _mm512_set1_epi32((int)i)));
+  }
+  if (nan) return false;
+  __m512 all = mx ? _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3))
+                  : _mm512_min_ps(_mm512_min_ps(m0, m1), _mm512_min_ps(m2, m3));
+  float best = mx ? _mm512_reduce_max_ps(all) : _mm512_reduce_min_ps(all);
+  __m512 b = _mm512_set1_ps(best);
+  __m512i big = _mm512_set1_epi32(INT32_MAX);
+  __m512i c = _mm512_min_epi32(
+      _mm512_min_epi32(_mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m0, b, _CMP_EQ_OQ), i0),
+                       _mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m1, b, _CMP_EQ_OQ), i1)),
+      _mm512_min_epi32(_mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m2, b, _CMP_EQ_OQ), i2),
+                       _mm512_mask_mov_epi32(big, _mm512_cmp_ps_mask(m3, b, _CMP_EQ_OQ), i3)));
+  *at = _mm512_reduce_min_epi32(c);
+  return true;
+#undef BETTER
+}
+
+__attribute__((target("avx512f"))) static bool extreme_avx512(const float *x, int64_t n, bool want_max, int64_t *at) {
+  return want_max ? extreme_avx512_as(x, n, at, true) : extreme_avx512_as(x, n, at, false);
+}
+#endif
+
 static double lane_extreme_contig(const float *x, int64_t n, bool want_max, int64_t *at) {
+#ifdef SL_VM_AVX512
+  if (n >= 64 && n <= INT32_MAX && sl_vm_has_avx512() && extreme_avx512(x, n, want_max, at)) return (double)x[*at];
+#endif
   bool nan;
   float m = extreme_contig(x, n, want_max, &nan);
   int64_t i = 0;

@@ -36,11 +36,16 @@ static void fill_tricky(float *x, int64_t rows, int64_t cols, unsigned seed) {
 }
 
 Test(kernel_paths, contiguous_max_min_match_the_column_scan) {
-  int64_t lens[] = {1, 3, 15, 16, 17, 33, 64, 1000, 1003};
+  int64_t lens[] = {1, 3, 15, 16, 17, 33, 63, 64, 65, 127, 128, 129, 200, 1000, 1003, 4099};
   for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
     int64_t rows = 40, cols = lens[li];
     sl_tensor *x = sl_tensor_empty(2, SHAPE(rows, cols));
     fill_tricky(x->data, rows, cols, (unsigned)cols);
+    for (int64_t r = 1; r < rows; r += 4) /* rows below zero (for max) and above it (for min): a zero */
+      for (int64_t c = 0; c < cols; c++) {   /* read past the end of a row would win there */
+        x->data[r * cols + c] = -fabsf(x->data[r * cols + c]) - 1.0f;
+        x->data[(r + 1) * cols + c] = fabsf(x->data[(r + 1) * cols + c]) + 1.0f;
+      }
     int perm[2] = {1, 0};
     sl_tensor *xt = sl_tensor_permute(x, perm); /* [cols x rows]: dim 0 reduces by the column scan */
     for (int op = 0; op < 4; op++) {
