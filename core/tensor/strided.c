@@ -54,6 +54,18 @@
 #define NT_MIN_FLOATS (1 << 18) /* 1 MB: transposes this big use streaming stores (see sl_strided_copy_f32) */
 
 #if defined(__SSE2__)
+/* The four instances of a tile function with constant ti and store kind */
+#define TILE_INSTANCES(tile)                                                 \
+  do {                                                                       \
+    if (ti == TI_BIG) {                                                      \
+      if (nt) tile(dst, ldd, src, lds, TI_BIG, tj, 1);                       \
+      else tile(dst, ldd, src, lds, TI_BIG, tj, 0);                          \
+    } else {                                                                 \
+      if (nt) tile(dst, ldd, src, lds, TI_SMALL, tj, 1);                     \
+      else tile(dst, ldd, src, lds, TI_SMALL, tj, 0);                        \
+    }                                                                        \
+  } while (0)
+
 /* A full ti x tj tile as 4 x 4 blocks: four source rows loaded, shuffled
  * (_MM_TRANSPOSE4_PS) and stored as four destination rows. A copy: no bit
  * changes. With nt (a constant in each caller below) the stores are
@@ -125,32 +137,20 @@ static inline __attribute__((always_inline, target("avx"))) void tile_8x8_blocks
 __attribute__((target("avx"))) static void transpose_tile_avx(float *restrict dst, int64_t ldd,
                                                               const float *restrict src, int64_t lds, int ti,
                                                               int tj, int nt) {
-  if (ti == TI_BIG) {
-    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, tj, 1);
-    else tile_8x8_blocks(dst, ldd, src, lds, TI_BIG, tj, 0);
-  } else {
-    if (nt) tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, tj, 1);
-    else tile_8x8_blocks(dst, ldd, src, lds, TI_SMALL, tj, 0);
-  }
+  TILE_INSTANCES(tile_8x8_blocks);
 }
 #endif
 
-/* The four instances with constant loop bounds and store kind. */
-static void transpose_tile_sse(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int ti,
-                               int tj, int nt) {
+/* A full tile: AVX blocks where they apply, else SSE blocks. */
+static void transpose_tile(float *restrict dst, int64_t ldd, const float *restrict src, int64_t lds, int ti,
+                           int tj, int nt) {
 #if SL_TILE_AVX
   if (nt != 1 && sl_vm_has_avx()) { /* nt 2: streamed, 32-byte aligned */
     transpose_tile_avx(dst, ldd, src, lds, ti, tj, nt != 0);
     return;
   }
 #endif
-  if (ti == TI_BIG) {
-    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, tj, 1);
-    else tile_4x4_blocks(dst, ldd, src, lds, TI_BIG, tj, 0);
-  } else {
-    if (nt) tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, tj, 1);
-    else tile_4x4_blocks(dst, ldd, src, lds, TI_SMALL, tj, 0);
-  }
+  TILE_INSTANCES(tile_4x4_blocks);
 }
 #endif
 
@@ -210,7 +210,7 @@ static void transpose_rows(float *restrict dst, int64_t ldd, const float *restri
         if (je + tj <= cols) /* (two bands ahead measured no better) */
           for (int64_t j = je; j < je + tj; j++)
             for (int q = 0; q < ti; q += 16) _mm_prefetch((const char *)(src + i0 + j * lds + q), _MM_HINT_T0);
-        transpose_tile_sse(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ti, tj, nt);
+        transpose_tile(dst + i0 * ldd + j0, ldd, src + i0 + j0 * lds, lds, ti, tj, nt);
 #else
         (void)nt;
         for (int i = 0; i < ti; i++)
