@@ -115,8 +115,8 @@ static inline __attribute__((always_inline, target("avx512f"))) bool extreme_avx
   __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   __m512 m0 = _mm512_loadu_ps(x), m1 = _mm512_loadu_ps(x + 16), m2 = _mm512_loadu_ps(x + 32),
          m3 = _mm512_loadu_ps(x + 48);
-  __m512i i0 = pos, i1 = _mm512_add_epi32(pos, _mm512_set1_epi32(16)), i2 = _mm512_add_epi32(pos, _mm512_set1_epi32(32)),
-          i3 = _mm512_add_epi32(pos, _mm512_set1_epi32(48));
+  __m512i i0 = pos, i1 = _mm512_add_epi32(pos, _mm512_set1_epi32(16));
+  __m512i i2 = _mm512_add_epi32(pos, _mm512_set1_epi32(32)), i3 = _mm512_add_epi32(pos, _mm512_set1_epi32(48));
   __mmask16 nan = _mm512_cmp_ps_mask(m0, m0, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(m1, m1, _CMP_UNORD_Q) |
                   _mm512_cmp_ps_mask(m2, m2, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(m3, m3, _CMP_UNORD_Q);
   int64_t i = 64;

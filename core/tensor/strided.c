@@ -2,8 +2,8 @@
  * destination filled from a source read through arbitrary strides. Dims are
  * first merged where the source is contiguous across them, so a permute
  * that keeps the last dim in place becomes a few long memcpys and a
- * transpose becomes one blocked 2-D transpose (64 x 32 tiles: the 32 source
- * rows of a tile and the 64 destination rows stay in L1 while they are
+ * transpose becomes one blocked 2-D transpose (tiles of 32 or 64
+ * destination rows by 64 or 16 source rows: both stay in L1 while they are
  * read and written, instead of one of the two sides missing on every
  * element; AVX 8 x 8 or SSE 4 x 4 shuffles inside a tile). Large copies are split over
  * the thread pool by strips of destination rows. A transpose reads each

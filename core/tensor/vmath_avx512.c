@@ -168,9 +168,10 @@ TARGET INLINE __m512 tanh16_any(__m512 x) {
 
 /* Eight blocks at a time, stage by stage. A block is one chain of
  * dependent operations (a polynomial, then for tanh and sigmoid a
- * division). Written block by block (the loops above), GCC emits each
- * block's whole chain before the next block's, even from code written
- * stage by stage; the scheduler then holds one or two chains at a time and
+ * division). Written block by block (VM_LOOP, or the two and four blocks
+ * per step of earlier rounds), GCC emits each block's whole chain before
+ * the next block's, even from code written stage by stage; the scheduler
+ * then holds one or two chains at a time and
  * waits on their latencies: 0.19-0.20 ns per float for tanh in cache at
  * one thread, where the operations alone would allow 0.13. PIN(v), an
  * empty asm that takes and returns v in a register, keeps each stage of
